@@ -1,0 +1,147 @@
+"""The `genre-tf` command line: parses options, calls the library, prints. No work is done here."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import GenreTfError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Music genre classification with TensorFlow/Keras.")
+out = Console()
+err = Console(stderr=True)
+
+
+def cli_errors(fn):
+    """Turn library errors into one red line and a non-zero exit; an interrupt keeps finished work."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GenreTfError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted:[/] finished work is kept; run the same command again to resume")
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+def progress_bar(unit: str) -> Progress:
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=err, transient=False)
+
+
+class _ExtractEvents:
+    """Shows extraction on the terminal: a progress bar with clips/s and ETA, one line per problem."""
+
+    def __init__(self):
+        self.progress = progress_bar("clips")
+        self.task = None
+
+    def info(self, message):
+        err.print(message, highlight=False, soft_wrap=True)
+
+    def warn(self, message):
+        (self.progress.console if self.task is not None else err).print(f"[yellow]warning:[/] {message}",
+                                                                        highlight=False, soft_wrap=True)
+
+    def start(self, total):
+        self.progress.start()
+        self.task = self.progress.add_task("extracting", total=total, rate="")
+
+    def _advance(self):
+        self.progress.advance(self.task)
+        t = self.progress.tasks[0]
+        self.progress.update(self.task, rate=f"{t.speed:.1f} clips/s" if t.speed else "")
+
+    def clip_done(self, clip, segments):
+        self._advance()
+
+    def clip_failed(self, clip, error):
+        self.progress.console.print(f"[red]skipped:[/] {error}", highlight=False, soft_wrap=True)
+        self._advance()
+
+    def close(self):
+        if self.task is not None:
+            self.progress.stop()
+
+
+@app.command()
+@cli_errors
+def extract(
+    data: Path = typer.Option(Path("data/music"), help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg."),
+    store: Path = typer.Option(Path("features"), help="Feature store folder."),
+    features: str = typer.Option("embedding,logmel,mfcc", help="Comma list of features to extract."),
+    yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder "
+                                      "[default: $GENRE_TF_YAMNET_HANDLE, else https://tfhub.dev/google/yamnet/1]."),
+    max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
+    rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
+):
+    """Decode every clip, cut it into 3 s segments and cache the features in a store."""
+    from .extract import extract as run_extract
+    from .features import parse_feature_names
+    from .params import EmbeddingParams, SegmentParams, default_yamnet_handle, resolve_handle
+
+    names = parse_feature_names(features)
+    params = {"embedding": EmbeddingParams(resolve_handle(yamnet_handle or default_yamnet_handle()))}
+    events = _ExtractEvents()
+    try:
+        result = run_extract(data, store, names, SegmentParams(max_seconds=max_seconds),
+                             {n: p for n, p in params.items() if n in names}, rebuild=rebuild, events=events)
+    finally:
+        events.close()
+    if result.up_to_date:
+        out.print(f"{store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
+        return
+    table = Table(title=f"feature store {store}", show_header=True)
+    for column in ("feature", "array", "segments/s"):
+        table.add_column(column)
+    for name, shape in result.shapes.items():
+        seconds = result.feature_seconds.get(name)
+        rate = f"{result.segments_extracted / seconds:.0f}" if seconds else "-"
+        table.add_row(name, str((result.segments, *shape)), rate)
+    out.print(table)
+    out.print(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
+              f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
+              f"(decoding {result.decode_seconds:.1f} s)")
+
+
+@app.command()
+@cli_errors
+def synth(
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write <genre>/<clip>.wav into."),
+    genres: int = typer.Option(10, help="Number of genres (at most 10)."),
+    clips: int = typer.Option(10, help="Clips per genre."),
+    seconds: float = typer.Option(30.0, help="Length of each clip."),
+    seed: int = typer.Option(0, help="Same seed, same audio."),
+):
+    """Write a synthetic labelled dataset of generated music (what the tests and the demo use)."""
+    from .synth import synthesize
+
+    with progress_bar("clips") as progress:
+        task = progress.add_task("synthesizing", total=genres * clips, rate="")
+        paths = synthesize(out_dir, genres, clips, seconds, seed, on_clip=lambda p: progress.advance(task))
+    out.print(f"{len(paths)} clips in {out_dir}")
+
+
+@app.command("download-yamnet")
+@cli_errors
+def download_yamnet(
+    out_dir: Path = typer.Option(Path("models/yamnet"), "--out", help="Folder for the SavedModel."),
+    handle: str = typer.Option("https://tfhub.dev/google/yamnet/1", help="TF-Hub handle."),
+):
+    """Fetch YAMNet once (needs internet), for offline use with --yamnet-handle or GENRE_TF_YAMNET_HANDLE."""
+    from .features.embedding import download_yamnet as fetch
+
+    path = fetch(handle, out_dir)
+    out.print(f"YAMNet saved in {path}; use it with --yamnet-handle {path} or GENRE_TF_YAMNET_HANDLE={path}")
+

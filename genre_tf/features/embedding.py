@@ -1,0 +1,60 @@
+"""YAMNet embeddings through the TF-Hub model (`hub.load`; hub.KerasLayer does not work with Keras 3).
+
+The hub model takes one 1-D waveform per call, so a batch is a loop of calls.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from ..tf import tf
+
+from ..errors import ModelUnavailableError
+from ..params import YAMNET_HANDLE_ENV, EmbeddingParams
+
+EMBEDDING_FRAMES = 6  # 0.96 s patches every 0.48 s over a padded 3 s segment
+EMBEDDING_SIZE = 1024
+
+
+def load_yamnet(handle: str):
+    """Load the YAMNet SavedModel from a TF-Hub handle or a local directory."""
+    import tensorflow_hub as hub
+
+    if "://" not in handle and not Path(handle).exists():
+        raise ModelUnavailableError(f"YAMNet not found at '{handle}': pass --yamnet-handle DIR (a SavedModel folder) "
+                                    f"or set {YAMNET_HANDLE_ENV}")
+    try:
+        return hub.load(handle)
+    except Exception as e:  # network errors, a folder that is no SavedModel, ...
+        cause = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ModelUnavailableError(
+            f"cannot load YAMNet from '{handle}' ({cause}). Offline? Run `genre-tf download-yamnet` where there "
+            f"is internet and pass --yamnet-handle DIR or set {YAMNET_HANDLE_ENV}=DIR") from None
+
+
+def download_yamnet(handle: str, out: str | Path) -> Path:
+    """Fetch the hub model into `out`, a folder usable as --yamnet-handle offline."""
+    import shutil
+
+    import tensorflow_hub as hub
+
+    try:
+        cached = hub.resolve(handle)
+    except Exception as e:
+        raise ModelUnavailableError(f"cannot download YAMNet from '{handle}' ({str(e).splitlines()[0][:160]})") from None
+    out = Path(out)
+    shutil.copytree(cached, out, dirs_exist_ok=True)
+    return out
+
+
+class HubEmbeddingExtractor:
+    def __init__(self, params: EmbeddingParams):
+        self.params = params
+        self.model = load_yamnet(params.handle)
+
+    def __call__(self, segments: np.ndarray) -> np.ndarray:
+        out = np.empty((len(segments), EMBEDDING_FRAMES, EMBEDDING_SIZE), np.float32)
+        for i, segment in enumerate(segments):
+            out[i] = self.model(tf.convert_to_tensor(segment, tf.float32))[1].numpy()
+        return out

@@ -1,0 +1,70 @@
+"""Every parameter of the audio pipeline and the features, in frozen dataclasses.
+
+A feature store records these values in its manifest; a run that asks for different values
+finds out before it mixes incompatible arrays.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+YAMNET_HUB_HANDLE = "https://tfhub.dev/google/yamnet/1"
+YAMNET_HANDLE_ENV = "GENRE_TF_YAMNET_HANDLE"
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentParams:
+    """How a clip becomes fixed-length segments."""
+
+    sample_rate: int = 16000
+    segment_samples: int = 48000  # 3 s at 16 kHz
+    max_seconds: float = 30.0
+    # A trailing remainder at least this fraction of a segment is zero-padded into one more.
+    min_remainder: float = 0.5
+
+    @property
+    def segment_seconds(self) -> float:
+        return self.segment_samples / self.sample_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMelParams:
+    """YAMNet's log-mel frontend (tensorflow/models research/audioset/yamnet/params.py)."""
+
+    sample_rate: int = 16000
+    stft_window_seconds: float = 0.025
+    stft_hop_seconds: float = 0.010
+    mel_bands: int = 64
+    mel_min_hz: float = 125.0
+    mel_max_hz: float = 7500.0
+    log_offset: float = 0.001
+    patch_window_seconds: float = 0.96
+    patch_hop_seconds: float = 0.48
+
+
+@dataclasses.dataclass(frozen=True)
+class MfccParams:
+    sample_rate: int = 16000
+    n_mfcc: int = 20
+    n_fft: int = 2048
+    hop_length: int = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingParams:
+    handle: str = YAMNET_HUB_HANDLE
+
+
+def default_yamnet_handle() -> str:
+    """The handle a user gets without --yamnet-handle: the environment, else TF-Hub."""
+    return os.environ.get(YAMNET_HANDLE_ENV) or YAMNET_HUB_HANDLE
+
+
+def resolve_handle(handle: str) -> str:
+    """A local path becomes absolute, so a manifest names the same model from any folder."""
+    return handle if "://" in handle else str(Path(handle).expanduser().resolve())
+
+
+def as_dict(params) -> dict:
+    return dataclasses.asdict(params)

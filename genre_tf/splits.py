@@ -1,0 +1,134 @@
+"""Train/valid/test splits made per clip, so the segments of one clip never straddle two splits.
+
+Features do not depend on the split: a split is chosen where it is used, from a store's clip
+index, and recorded with the run that used it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SplitError
+
+PARTS = ("train", "valid", "test")
+DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth seed did
+
+
+@dataclasses.dataclass
+class Split:
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+    excluded: list[str]  # clips of the store in no part
+    missing: list[str]  # clips a list names that the store does not have
+    source: dict  # how it was made, enough to make it again
+
+    def part(self, name: str) -> list[str]:
+        return getattr(self, name)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Split":
+        return cls(**d)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> "Split":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def summary(self) -> str:
+        text = ", ".join(f"{p} {len(self.part(p))}" for p in PARTS) + " clips"
+        if self.excluded:
+            text += f"; {len(self.excluded)} in no list, excluded"
+        if self.missing:
+            text += f"; {len(self.missing)} listed but not in the store"
+        return text
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """'0.64,0.16,0.2' -> (0.64, 0.16, 0.2); raises SplitError with what is wrong."""
+    try:
+        ratios = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise SplitError(f"--split-ratios '{text}': expected three numbers such as 0.64,0.16,0.2") from None
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6 or ratios[0] == 0:
+        raise SplitError(f"--split-ratios '{text}': need train,valid,test >= 0, train > 0, summing to 1")
+    return ratios  # type: ignore[return-value]
+
+
+def _allocate(n: int, ratios: tuple[float, ...]) -> list[int]:
+    """Split n items by ratios (largest remainder), giving each positive part at least one item
+    when there are enough, so that tiny genres still appear in every split."""
+    exact = [n * r for r in ratios]
+    counts = [int(np.floor(x)) for x in exact]
+    for i in sorted(range(len(ratios)), key=lambda i: exact[i] - counts[i], reverse=True)[: n - sum(counts)]:
+        counts[i] += 1
+    positive = [i for i, r in enumerate(ratios) if r > 0]
+    if n >= len(positive):
+        for i in positive:
+            if counts[i] == 0:
+                donor = max(range(len(counts)), key=lambda j: counts[j])
+                counts[donor] -= 1
+                counts[i] += 1
+    return counts
+
+
+def random_split(clip_genres: dict[str, str], ratios=DEFAULT_RATIOS, seed: int = 0) -> Split:
+    """Stratified by genre, seeded: the same clips, ratios and seed give the same split."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[str]] = {p: [] for p in PARTS}
+    for genre in sorted(set(clip_genres.values())):
+        ids = sorted(c for c, g in clip_genres.items() if g == genre)
+        rng.shuffle(ids)
+        start = 0
+        for part, count in zip(PARTS, _allocate(len(ids), ratios)):
+            parts[part] += ids[start:start + count]
+            start += count
+    return Split(**{p: sorted(v) for p, v in parts.items()}, excluded=[], missing=[],
+                 source={"kind": "random", "ratios": list(ratios), "seed": seed})
+
+
+def _list_file(directory: Path, part: str) -> Path:
+    matches = sorted(directory.glob(f"{part}*.txt"))
+    if not matches:
+        raise SplitError(f"{directory}: no {part}*.txt split list")
+    if len(matches) > 1:
+        raise SplitError(f"{directory}: several {part}*.txt lists ({', '.join(m.name for m in matches)}); keep one")
+    return matches[0]
+
+
+def split_from_lists(directory: str | Path, clip_genres: dict[str, str]) -> Split:
+    """Read train*/valid*/test*.txt lists of `genre/clip.ext` lines, matching on clip id (the
+    original GTZAN ships .au, the Kaggle copy .wav)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SplitError(f"{directory}: split list folder does not exist")
+    parts: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    missing: list[str] = []
+    for part in PARTS:
+        path = _list_file(directory, part)
+        ids = []
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            clip_id = Path(line).stem
+            if clip_id in owner:
+                raise SplitError(f"{path}: clip '{clip_id}' is also in the {owner[clip_id]} list")
+            owner[clip_id] = part
+            if clip_id in clip_genres:
+                ids.append(clip_id)
+            else:
+                missing.append(clip_id)
+        parts[part] = sorted(ids)
+    excluded = sorted(set(clip_genres) - set(owner))
+    return Split(**parts, excluded=excluded, missing=sorted(missing),
+                 source={"kind": "lists", "dir": str(directory.resolve())})

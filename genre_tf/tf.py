@@ -1,0 +1,24 @@
+"""TensorFlow, imported once for the whole package.
+
+TF's C++ runtime writes start-up lines (CUDA probes, CPU flags) straight to file descriptor 2
+before any logging flag applies, burying our own messages; they are silenced for the import and
+the first device probe only. Python exceptions still propagate.
+"""
+import os
+
+
+def _import_quietly():
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
+        return tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+tf = _import_quietly()
