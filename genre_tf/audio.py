@@ -36,7 +36,9 @@ class Audio:
 
 
 def _name(source: AudioSource) -> str:
-    return str(getattr(source, "name", source))
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return str(getattr(source, "name", "<file object>"))
 
 
 def _declared_wav_frames(path: Path) -> int | None:

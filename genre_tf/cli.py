@@ -17,6 +17,11 @@ out = Console()
 err = Console(stderr=True)
 
 
+def say(message: str, console: Console = out) -> None:
+    """One message, never hard-wrapped (scripts and logs read these lines)."""
+    console.print(message, soft_wrap=True, highlight=False)
+
+
 def cli_errors(fn):
     """Turn library errors into one red line and a non-zero exit; an interrupt keeps finished work."""
 
@@ -25,34 +30,33 @@ def cli_errors(fn):
         try:
             return fn(*args, **kwargs)
         except GenreTfError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            say(f"[bold red]error:[/] {e}", err)
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted:[/] finished work is kept; run the same command again to resume")
+            say("[yellow]interrupted:[/] finished work is kept; run the same command again to resume", err)
             raise typer.Exit(130)
 
     return wrapper
 
 
-def progress_bar(unit: str) -> Progress:
+def progress_bar(transient: bool = False) -> Progress:
     return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=err, transient=False)
+                    console=err, transient=transient)
 
 
 class _ExtractEvents:
     """Shows extraction on the terminal: a progress bar with clips/s and ETA, one line per problem."""
 
     def __init__(self):
-        self.progress = progress_bar("clips")
+        self.progress = progress_bar()
         self.task = None
 
     def info(self, message):
-        err.print(message, highlight=False, soft_wrap=True)
+        say(message, err)
 
     def warn(self, message):
-        (self.progress.console if self.task is not None else err).print(f"[yellow]warning:[/] {message}",
-                                                                        highlight=False, soft_wrap=True)
+        say(f"[yellow]warning:[/] {message}", self.progress.console if self.task is not None else err)
 
     def start(self, total):
         self.progress.start()
@@ -67,7 +71,7 @@ class _ExtractEvents:
         self._advance()
 
     def clip_failed(self, clip, error):
-        self.progress.console.print(f"[red]skipped:[/] {error}", highlight=False, soft_wrap=True)
+        say(f"[red]skipped:[/] {error}", self.progress.console)
         self._advance()
 
     def close(self):
@@ -100,7 +104,7 @@ def extract(
     finally:
         events.close()
     if result.up_to_date:
-        out.print(f"{store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
+        say(f"{store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
         return
     table = Table(title=f"feature store {store}", show_header=True)
     for column in ("feature", "array", "segments/s"):
@@ -110,7 +114,7 @@ def extract(
         rate = f"{result.segments_extracted / seconds:.0f}" if seconds else "-"
         table.add_row(name, str((result.segments, *shape)), rate)
     out.print(table)
-    out.print(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
+    say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
               f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
               f"(decoding {result.decode_seconds:.1f} s)")
 
@@ -127,10 +131,10 @@ def synth(
     """Write a synthetic labelled dataset of generated music (what the tests and the demo use)."""
     from .synth import synthesize
 
-    with progress_bar("clips") as progress:
+    with progress_bar(transient=True) as progress:
         task = progress.add_task("synthesizing", total=genres * clips, rate="")
         paths = synthesize(out_dir, genres, clips, seconds, seed, on_clip=lambda p: progress.advance(task))
-    out.print(f"{len(paths)} clips in {out_dir}")
+    say(f"{len(paths)} clips in {out_dir}")
 
 
 @app.command("download-yamnet")
@@ -143,5 +147,5 @@ def download_yamnet(
     from .features.embedding import download_yamnet as fetch
 
     path = fetch(handle, out_dir)
-    out.print(f"YAMNet saved in {path}; use it with --yamnet-handle {path} or GENRE_TF_YAMNET_HANDLE={path}")
+    say(f"YAMNet saved in {path}; use it with --yamnet-handle {path} or GENRE_TF_YAMNET_HANDLE={path}")
 

@@ -1,0 +1,84 @@
+"""The command line: one-line errors, never a traceback; a killed extraction resumes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from genre_tf.cli import app
+from genre_tf.store import FeatureStore
+
+runner = CliRunner()
+
+
+def one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_missing_data_folder(tmp_path):
+    result = runner.invoke(app, ["extract", "--data", str(tmp_path / "nowhere"), "--store", str(tmp_path / "fs")])
+    one_line_error(result, "nowhere: data folder does not exist")
+
+
+def test_unknown_feature(tmp_path):
+    one_line_error(runner.invoke(app, ["extract", "--features", "chroma"]), "unknown feature 'chroma'")
+
+
+def test_unreachable_yamnet_names_the_fix(synth_dataset, tmp_path):
+    result = runner.invoke(app, ["extract", "--data", str(synth_dataset), "--store", str(tmp_path / "fs"),
+                                 "--features", "embedding", "--yamnet-handle", str(tmp_path / "no-yamnet")])
+    one_line_error(result, "YAMNet not found", "--yamnet-handle")
+
+
+def test_extract_then_up_to_date(synth_dataset, tmp_path):
+    args = ["extract", "--data", str(synth_dataset), "--store", str(tmp_path / "fs"), "--features", "mfcc"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "(27, 94, 20)" in first.stdout and "9 clips, 27 segments" in first.stdout
+    assert "9 clips in 3 genres: ambient 3, rock 3, techno 3" in first.stderr
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0 and "up to date, nothing to do" in second.stdout
+
+
+def test_synth_writes_the_layout(tmp_path):
+    result = runner.invoke(app, ["synth", "--out", str(tmp_path), "--genres", "2", "--clips", "2", "--seconds", "1"])
+    assert result.exit_code == 0
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.wav")) == [
+        "ambient/ambient.00000.wav", "ambient/ambient.00001.wav", "techno/techno.00000.wav", "techno/techno.00001.wav"]
+    one_line_error(runner.invoke(app, ["synth", "--out", str(tmp_path), "--genres", "11"]), "--genres must be")
+
+
+def test_killed_extraction_resumes_to_the_same_store(gtzan_sample, yamnet_handle, tmp_path):
+    """kill -9 half-way through the real clips, then rerun: same arrays as an uninterrupted run."""
+    store = tmp_path / "fs"
+    cmd = [sys.executable, "-m", "genre_tf", "extract", "--data", str(gtzan_sample), "--yamnet-handle",
+           yamnet_handle, "--store"]
+    proc = subprocess.Popen(cmd + [str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list((store / ".partial").glob("*.npz"))) < 10 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (store / "manifest.json").exists(), "the run finished before it could be killed"
+    done_before = len(list((store / ".partial").glob("*.npz")))
+    assert 10 <= done_before < 30
+
+    resumed = subprocess.run(cmd + [str(store)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {done_before} clips already extracted" in resumed.stderr
+    clean = subprocess.run(cmd + [str(tmp_path / "clean")], capture_output=True, text=True)
+    assert clean.returncode == 0
+    a, b = FeatureStore(store), FeatureStore(tmp_path / "clean")
+    assert len(a) == len(b) == 214
+    for name in ("embedding", "logmel", "mfcc"):
+        np.testing.assert_allclose(np.asarray(a.array(name), np.float32), np.asarray(b.array(name), np.float32),
+                                   atol=1e-5)
