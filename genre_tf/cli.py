@@ -121,6 +121,64 @@ def extract(
 
 @app.command()
 @cli_errors
+def train(
+    input: str = typer.Option(..., "--input", help="Feature(s): embedding, logmel, mfcc, a comma list, or all / nospec."),
+    model: str = typer.Option(..., help="Model: lstm, cnn or combined."),
+    store: Path = typer.Option(Path("features"), help="Feature store folder."),
+    runs: Path = typer.Option(Path("saved_models"), help="Where runs are saved."),
+    epochs: int = typer.Option(30, help="Most epochs; the best by --monitor is kept."),
+    batch_size: int = typer.Option(64),
+    seed: int = typer.Option(0, help="Seeds Python, NumPy, TF and the split."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    class_weights: bool = typer.Option(False, help="Weight classes inversely to their training frequency."),
+    monitor: str = typer.Option("val_loss", help="Best epoch by val_loss or val_accuracy."),
+    patience: int = typer.Option(8, help="Stop after this many epochs without improvement."),
+    split_ratios: str = typer.Option("0.64,0.16,0.2", help="train,valid,test fractions of clips, per genre."),
+    split_lists: Path = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios)."),
+    cv: int = typer.Option(0, help="K-fold cross-validation over clips, stratified by genre."),
+    mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
+                                         help="[default: on with a GPU, off on CPU]"),
+):
+    """Train one model on one feature set (or several) and evaluate it on the test clips."""
+    from .models import parse_inputs
+    from .splits import parse_ratios
+    from .train import TrainConfig, train as run_train
+
+    config = TrainConfig(parse_inputs(input), model, str(store), str(runs), epochs, batch_size, seed, lr,
+                         class_weights, monitor, patience, parse_ratios(split_ratios),
+                         str(split_lists) if split_lists else None, cv, mixed_precision)
+    result = run_train(config, _TrainEvents())
+    show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
+    say(f"{result.parameters:,} parameters, {result.epoch_seconds:.1f} s per epoch; saved in {result.run_dir}")
+
+
+class _TrainEvents:
+    def info(self, message):
+        say(message, err)
+
+    def epoch(self, fold, epoch, epochs, logs, seconds):
+        prefix = f"fold {fold} " if fold else ""
+        say(f"{prefix}epoch {epoch}/{epochs}  loss {logs['loss']:.3f}  acc {logs['accuracy']:.3f}  "
+            f"val_loss {logs['val_loss']:.3f}  val_acc {logs['val_accuracy']:.3f}  {seconds:.1f} s", err)
+
+
+def show_metrics(metrics: dict, title: str) -> None:
+    from .evaluate import METRICS
+
+    table = Table(title=title)
+    table.add_column("level")
+    for m in METRICS:
+        table.add_column(m.replace("_", " "))
+    for level in ("segment", "clip"):
+        values = metrics[level]
+        cells = [f"{values[m]['mean']:.3f}±{values[m]['std']:.3f}" if isinstance(values[m], dict)
+                 else f"{values[m]:.3f}" for m in METRICS]
+        table.add_row(level, *cells)
+    out.print(table)
+
+
+@app.command()
+@cli_errors
 def synth(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write <genre>/<clip>.wav into."),
     genres: int = typer.Option(10, help="Number of genres (at most 10)."),

@@ -14,6 +14,7 @@ def _import_quietly():
         import tensorflow
 
         tensorflow.config.list_physical_devices()
+        tensorflow.get_logger().setLevel("ERROR")  # retracing notices and the like
         return tensorflow
     finally:
         os.dup2(saved, 2)

@@ -45,3 +45,19 @@ def synth_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "music"
     synthesize(root, genres=3, clips=3, seconds=7.6, seed=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def synth_store(synth_dataset, tmp_path_factory) -> Path:
+    """A feature store of the synthetic dataset: logmel and mfcc, plus embedding where the YAMNet
+    stand-in is available (tests that need it ask for `yamnet_handle` and skip without it)."""
+    from genre_tf.extract import extract
+    from genre_tf.params import EmbeddingParams
+
+    store = tmp_path_factory.mktemp("store")
+    features = ["logmel", "mfcc"]
+    handle = SHARED / "models" / "yamnet" / "savedmodel"
+    if handle.exists():
+        features.insert(0, "embedding")
+    extract(synth_dataset, store, features, feature_params={"embedding": EmbeddingParams(str(handle))})
+    return store

@@ -1,0 +1,262 @@
+"""`genre-tf train`: one model on one feature set (or several), trained on a clip-level split of a
+feature store, evaluated on its test split, and saved as a run directory.
+
+A run is assembled in `<runs>/.incomplete-<name>/` and renamed to `<runs>/<name>/` only when every
+file is written, so a killed run never leaves a directory that looks finished.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GenreTfError, SplitError
+from .evaluate import evaluate, summarize_folds
+from .models import build_model, get_model
+from .pipeline import make_dataset, normalization_stats
+from .provenance import library_versions, now_iso
+from .splits import DEFAULT_RATIOS, PARTS, Split, random_split, split_from_lists
+from .store import FeatureStore
+from .tf import tf
+
+import keras  # noqa: E402  (after .tf, which imports TensorFlow quietly)
+
+INCOMPLETE_PREFIX = ".incomplete-"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    inputs: tuple[str, ...]
+    model: str
+    store: str = "features"
+    runs_dir: str = "saved_models"
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 0
+    learning_rate: float = 1e-3
+    class_weights: bool = False
+    monitor: str = "val_loss"  # or val_accuracy: which epoch is "best"
+    patience: int = 8  # early stopping: epochs without improvement of `monitor`
+    split_ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    split_lists: str | None = None
+    cv: int = 0  # K-fold cross-validation over clips when > 1
+    mixed_precision: bool | None = None  # None: on where there is a GPU
+
+    def __post_init__(self):
+        if self.monitor not in ("val_loss", "val_accuracy"):
+            raise GenreTfError(f"--monitor must be val_loss or val_accuracy, not '{self.monitor}'")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise GenreTfError("--epochs and --batch-size must be at least 1")
+        if self.cv == 1 or self.cv < 0:
+            raise GenreTfError("--cv needs at least 2 folds")
+        if self.cv and self.split_lists:
+            raise GenreTfError("--cv makes its own folds; it cannot be combined with --split-lists")
+
+
+class TrainEvents:
+    """What training tells its caller; silent by default."""
+
+    def info(self, message: str) -> None: ...
+    def epoch(self, fold: int | None, epoch: int, epochs: int, logs: dict, seconds: float) -> None: ...
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict  # {"segment": {...}, "clip": {...}}; for CV also "folds"
+    parameters: int
+    epoch_seconds: float  # mean seconds per epoch
+
+
+def configure_devices(mixed_precision: bool | None) -> dict:
+    """Use a GPU where there is one, with memory growth; mixed precision on by default there."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised (a second run in one process)
+            pass
+    use_mixed = bool(gpus) if mixed_precision is None else mixed_precision
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
+    return {"gpus": [g.name for g in gpus], "mixed_precision": use_mixed}
+
+
+def set_seed(seed: int) -> None:
+    """Python, NumPy and TF seeds, and deterministic TF ops: the same seed and data give the same run."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by `monitor`, stops after `patience` epochs without
+    improvement, restores the best weights at the end, and times epochs."""
+
+    def __init__(self, monitor: str, patience: int, on_epoch=None):
+        super().__init__()
+        self.monitor, self.patience, self.on_epoch = monitor, patience, on_epoch
+        self.sign = -1 if monitor == "val_loss" else 1
+        self.best_value, self.best_epoch, self.best_weights = -np.inf, 0, None
+        self.history: list[dict] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds}
+        self.history.append(row)
+        value = self.sign * row[self.monitor]
+        if value > self.best_value:
+            self.best_value, self.best_epoch, self.best_weights = value, epoch + 1, self.model.get_weights()
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+        if self.on_epoch:
+            self.on_epoch(epoch + 1, row, seconds)
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_weights)
+
+
+def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str]) -> None:
+    for part in PARTS:
+        if not split.part(part):
+            raise SplitError(f"the {part} split is empty ({split.summary()}); use other --split-ratios or lists, "
+                             "or more clips")
+    trained = {clip_genres[c] for c in split.train}
+    missing = [g for g in genres if g not in trained]
+    if missing:
+        raise SplitError(f"genre {', '.join(missing)} has no clips in the train split; add clips or change the split")
+
+
+def _run_name(config: TrainConfig) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    cv = f"-cv{config.cv}" if config.cv else ""
+    return f"{'+'.join(config.inputs)}-{config.model}{cv}-{stamp}"
+
+
+def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
+                      n_classes: int, out_dir: Path, events: TrainEvents, fold: int | None) -> tuple[dict, int, float]:
+    """Train on split.train, pick the best epoch on split.valid, score split.test; save into out_dir."""
+    rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
+    normalization = {n: normalization_stats(a, rows["train"]) for n, a in arrays.items()}
+    keras.backend.clear_session()  # each fold starts from a clean graph and layer names
+    set_seed(config.seed)
+    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    data = {p: make_dataset(arrays, rows[p], labels[rows[p]], n_classes, config.batch_size, shuffle=p == "train",
+                            seed=config.seed) for p in PARTS}
+    class_weight = None
+    if config.class_weights:
+        from sklearn.utils.class_weight import compute_class_weight
+
+        present = np.unique(labels[rows["train"]])
+        weights = compute_class_weight("balanced", classes=present, y=labels[rows["train"]])
+        class_weight = {int(c): float(w) for c, w in zip(present, weights)}
+    best = BestEpoch(config.monitor, config.patience,
+                     lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
+    model.fit(data["train"], validation_data=data["valid"], epochs=config.epochs, callbacks=[best],
+              class_weight=class_weight, shuffle=False, verbose=0)  # tf.data shuffles
+    probabilities = model.predict(data["test"], verbose=0)
+    metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "model.keras")
+    split.save(out_dir / "split.json")
+    np.savez(out_dir / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
+                                               for k, v in (("mean", mean), ("variance", var))})
+    # The first epoch also traces the graph: steady-state speed is the mean of the later ones.
+    epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
+    (out_dir / "history.json").write_text(json.dumps({"best_epoch": best.best_epoch, "monitor": config.monitor,
+                                                      "epochs_run": len(best.history), "epochs": best.history},
+                                                     indent=1))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics, model.count_params(), epoch_seconds
+
+
+def _cv_splits(clip_genres: dict[str, str], k: int, seed: int) -> list[Split]:
+    """K folds over clips, stratified by genre; each fold's rest is split 80/20 into train/valid."""
+    from sklearn.model_selection import StratifiedKFold
+
+    clips = sorted(clip_genres)
+    genres = [clip_genres[c] for c in clips]
+    fewest = min(genres.count(g) for g in set(genres))
+    if fewest < k:
+        raise SplitError(f"--cv {k} needs at least {k} clips in every genre; the smallest genre has {fewest}")
+    splits = []
+    for i, (rest, test) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(clips, genres)):
+        inner = random_split({clips[j]: genres[j] for j in rest}, (0.8, 0.2, 0.0), seed)
+        splits.append(Split(train=inner.train, valid=inner.valid, test=sorted(clips[j] for j in test), excluded=[],
+                            missing=[], source={"kind": "cv", "folds": k, "fold": i + 1, "seed": seed}))
+    return splits
+
+
+def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResult:
+    get_model(config.model, config.inputs)  # a bad name fails before any work
+    store = FeatureStore(config.store)
+    arrays = {n: store.array(n) for n in config.inputs}
+    genres = store.genres
+    labels = np.searchsorted(genres, store.index.genres)
+    clip_genres = store.index.clip_genres()
+    if config.cv:
+        splits = _cv_splits(clip_genres, config.cv, config.seed)
+    elif config.split_lists:
+        splits = [split_from_lists(config.split_lists, clip_genres)]
+    else:
+        splits = [random_split(clip_genres, config.split_ratios, config.seed)]
+    for split in splits:
+        _check_split(split, clip_genres, genres)
+    devices = configure_devices(config.mixed_precision)
+    events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
+                + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv
+                   else f"split: {splits[0].summary()}")
+                + f"; {'GPU ' + ', '.join(devices['gpus']) if devices['gpus'] else 'CPU'}"
+                + (", mixed precision" if devices["mixed_precision"] else ""))
+
+    runs = Path(config.runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    name = _run_name(config)
+    while (runs / name).exists():
+        name += "x"
+    work = runs / f"{INCOMPLETE_PREFIX}{name}"
+    shutil.rmtree(work, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        results = []
+        for split in splits:
+            fold = split.source.get("fold")
+            results.append(_fit_and_evaluate(store, arrays, labels, split, config, len(genres),
+                                             work / f"fold-{fold}" if config.cv else work, events, fold))
+        train_seconds = time.perf_counter() - started
+        fold_metrics = [r[0] for r in results]
+        metrics = ({"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0])
+        if config.cv:
+            (work / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        parameters = results[0][1]
+        epoch_seconds = float(np.mean([r[2] for r in results]))
+        (work / "labels.json").write_text(json.dumps(genres))
+        (work / "config.json").write_text(json.dumps({
+            "name": name,
+            "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
+            "store": {"generation": store.manifest["generation"], "data": store.manifest["data"],
+                      "segment_params": store.manifest["segment_params"],
+                      "features": {n: store.manifest["features"][n] for n in config.inputs}},
+            "labels": genres,
+            "parameters": parameters,
+            "train_seconds": train_seconds,
+            "epoch_seconds": epoch_seconds,
+            "devices": devices,
+            "library_versions": library_versions(),
+            "finished": now_iso(),
+        }, indent=1))
+        os.replace(work, runs / name)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return TrainResult(runs / name, metrics, parameters, epoch_seconds)

@@ -1,0 +1,155 @@
+import json
+
+import numpy as np
+import pytest
+
+from genre_tf.errors import GenreTfError, SplitError, StoreError
+from genre_tf.evaluate import evaluate
+from genre_tf.models import INPUT_PRESETS, parse_inputs
+from genre_tf.pipeline import normalization_stats
+from genre_tf.store import FeatureStore
+from genre_tf.train import TrainConfig, TrainEvents, train
+
+PAIRS = [("lstm", "embedding"), ("lstm", "logmel"), ("lstm", "mfcc"), ("cnn", "embedding"), ("cnn", "logmel"),
+         ("cnn", "mfcc"), ("combined", "all"), ("combined", "nospec")]
+
+
+def config(store, tmp_path, **kwargs):
+    kwargs.setdefault("epochs", 2)
+    kwargs.setdefault("batch_size", 8)
+    return TrainConfig(store=str(store), runs_dir=str(tmp_path / "runs"), **kwargs)
+
+
+@pytest.mark.parametrize("model,inputs", PAIRS)
+def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, request, model, inputs):
+    import keras
+
+    names = parse_inputs(inputs)
+    if "embedding" in names:
+        request.getfixturevalue("yamnet_handle")  # skips (or fails in CI) without the stand-in
+    result = train(config(synth_store, tmp_path, inputs=names, model=model))
+    run = result.run_dir
+    assert run.name.startswith(f"{'+'.join(names)}-{model}-")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
+                                                    "model.keras", "normalization.npz", "split.json"]
+    history = json.loads((run / "history.json").read_text())
+    assert history["epochs_run"] == 2 and 1 <= history["best_epoch"] <= 2
+    assert set(history["epochs"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["segment"]["count"] == 9 and metrics["clip"]["count"] == 3  # 1 test clip per genre
+    assert np.array(metrics["clip"]["confusion_matrix"]).sum() == 3
+    assert json.loads((run / "labels.json").read_text()) == ["ambient", "rock", "techno"]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["train"]["seed"] == 0 and saved["parameters"] == result.parameters > 0
+    # The saved model takes raw features (normalization is inside) and predicts the same.
+    store = FeatureStore(synth_store)
+    rows = store.index.rows_of(json.loads((run / "split.json").read_text())["test"])
+    batch = {n: np.asarray(store.array(n)[rows], np.float32) for n in names}
+    probabilities = keras.models.load_model(run / "model.keras").predict(batch, verbose=0)
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    recomputed = evaluate(probabilities, np.searchsorted(store.genres, store.index.genres[rows]),
+                          store.index.clip_ids[rows])
+    assert recomputed["segment"]["accuracy"] == metrics["segment"]["accuracy"]
+
+
+def test_normalization_comes_from_the_training_split_only(synth_store, tmp_path):
+    run = train(config(synth_store, tmp_path, inputs=("mfcc",), model="cnn", epochs=1)).run_dir
+    store = FeatureStore(synth_store)
+    train_rows = store.index.rows_of(json.loads((run / "split.json").read_text())["train"])
+    mfcc = np.asarray(store.array("mfcc"), np.float64)
+    saved = np.load(run / "normalization.npz")
+    np.testing.assert_allclose(saved["mfcc_mean"], mfcc[train_rows].reshape(-1, 20).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(saved["mfcc_variance"], mfcc[train_rows].reshape(-1, 20).var(0), rtol=1e-4)
+    assert not np.allclose(saved["mfcc_mean"], mfcc.reshape(-1, 20).mean(0), rtol=1e-3)
+
+
+def test_streamed_statistics_equal_numpy(monkeypatch):
+    import genre_tf.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "STATS_CHUNK", 7)  # several chunks
+    data = np.random.default_rng(0).normal(3, 2, (50, 4, 5)).astype(np.float16)
+    rows = np.array([3, 9, 1, 40, 22, 17, 8, 30, 31, 2, 5])
+    mean, variance = normalization_stats(data, rows)
+    expected = data[rows].astype(np.float64).reshape(-1, 5)
+    np.testing.assert_allclose(mean, expected.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(variance, expected.var(0), rtol=1e-4)
+
+
+def test_same_seed_gives_the_same_run(synth_store, tmp_path):
+    runs = [train(config(synth_store, tmp_path / str(i), inputs=("mfcc",), model="cnn")) for i in range(2)]
+    h = [json.loads((r.run_dir / "history.json").read_text())["epochs"] for r in runs]
+    assert [e["loss"] for e in h[0]] == [e["loss"] for e in h[1]]
+    assert runs[0].metrics == runs[1].metrics
+    other = train(config(synth_store, tmp_path / "other", inputs=("mfcc",), model="cnn", seed=1))
+    other_losses = [e["loss"] for e in json.loads((other.run_dir / "history.json").read_text())["epochs"]]
+    assert other_losses != [e["loss"] for e in h[0]]
+
+
+def test_cross_validation_groups_clips_and_reports_mean_and_std(synth_store, tmp_path):
+    result = train(config(synth_store, tmp_path, inputs=("mfcc",), model="cnn", cv=3, epochs=1))
+    folds = [json.loads((result.run_dir / f"fold-{k}" / "split.json").read_text()) for k in (1, 2, 3)]
+    for fold in folds:
+        parts = [set(fold[p]) for p in ("train", "valid", "test")]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    tests = [set(f["test"]) for f in folds]
+    assert set.union(*tests) == set(FeatureStore(synth_store).index.clip_ids) and sum(map(len, tests)) == 9
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    accuracies = [f["clip"]["accuracy"] for f in metrics["folds"]]
+    assert metrics["clip"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    assert metrics["clip"]["accuracy"]["std"] == pytest.approx(np.std(accuracies))
+
+
+def test_a_failed_run_leaves_no_run_directory(synth_store, tmp_path):
+    class Crash(TrainEvents):
+        def epoch(self, *args):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config(synth_store, tmp_path, inputs=("mfcc",), model="cnn"), Crash())
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"inputs": ("mfcc",), "model": "transformer"}, GenreTfError, "unknown --model 'transformer'"),
+    ({"inputs": ("mfcc", "logmel"), "model": "cnn"}, GenreTfError, "use --model combined"),
+    ({"inputs": ("mfcc",), "model": "cnn", "split_ratios": (1.0, 0.0, 0.0)}, SplitError, "the valid split is empty"),
+    ({"inputs": ("mfcc",), "model": "cnn", "cv": 4}, SplitError, "--cv 4 needs at least 4 clips in every genre"),
+])
+def test_bad_requests_fail_with_what_to_do(synth_store, tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message.replace("(", "\\(")):
+        train(config(synth_store, tmp_path, **kwargs))
+
+
+def test_store_without_the_feature(synth_dataset, tmp_path):
+    from genre_tf.extract import extract
+
+    extract(synth_dataset, tmp_path / "fs", ["mfcc"])
+    with pytest.raises(StoreError, match="no 'logmel' feature.*--features logmel"):
+        train(config(tmp_path / "fs", tmp_path, inputs=("logmel",), model="cnn"))
+
+
+def test_genre_without_training_clips(synth_store, tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.txt").write_text("ambient/ambient.00000.wav\nrock/rock.00000.wav\n")
+    (lists / "valid.txt").write_text("ambient/ambient.00001.wav\ntechno/techno.00001.wav\n")
+    (lists / "test.txt").write_text("rock/rock.00002.wav\ntechno/techno.00002.wav\n")
+    with pytest.raises(SplitError, match="genre techno has no clips in the train split"):
+        train(config(synth_store, tmp_path, inputs=("mfcc",), model="cnn", split_lists=str(lists)))
+
+
+def test_clip_level_scores_average_segment_probabilities():
+    # Clip a: segments vote 0, 0, 1 but the mean favours 1; clip b is plainly 2.
+    probabilities = np.array([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.0, 1.0, 0.0], [0, 0, 1], [0, 0, 1]])
+    labels = np.array([1, 1, 1, 2, 2])
+    metrics = evaluate(probabilities, labels, np.array(["a", "a", "a", "b", "b"]))
+    assert metrics["segment"]["accuracy"] == pytest.approx(3 / 5)
+    assert metrics["clip"]["accuracy"] == 1.0 and metrics["clip"]["count"] == 2
+
+
+def test_input_presets():
+    assert parse_inputs("all") == INPUT_PRESETS["all"] == ("embedding", "logmel", "mfcc")
+    assert parse_inputs("nospec") == ("embedding", "mfcc")
+    assert parse_inputs("mfcc,embedding") == ("mfcc", "embedding")
+    with pytest.raises(GenreTfError, match="unknown --input 'chroma'"):
+        parse_inputs("chroma")
