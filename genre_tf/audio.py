@@ -10,10 +10,11 @@ import dataclasses
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 from .errors import AudioError
 from .params import SegmentParams
@@ -71,56 +72,82 @@ def _check_file(source: AudioSource) -> None:
             raise AudioError(path, "empty file (0 bytes)")
 
 
-def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float | None = None) -> Audio:
-    """Decode `source` to mono float32 at `sample_rate`, reading at most `max_seconds`.
+class AudioReader:
+    """An open audio source, decoded in blocks of mono float32 at a target rate, so that memory stays
+    bounded whatever the file's length. Blocks are resampled by a streaming resampler: the
+    concatenated blocks equal a one-shot resampling of the whole signal."""
 
-    Raises AudioError (one line: file and cause) for anything that yields no usable music.
-    """
-    _check_file(source)
-    name = _name(source)
-    notes: list[str] = []
-    try:
-        with sf.SoundFile(source) as f:
-            info_format, source_rate, channels = f.format, f.samplerate, f.channels
-            frames = -1 if max_seconds is None else int(np.ceil(max_seconds * source_rate))
-            data = f.read(frames=frames, dtype="float32", always_2d=True)
-            total_frames = f.frames
-    except sf.LibsndfileError as e:
-        cause = str(e.error_string) if hasattr(e, "error_string") else str(e)
-        raise AudioError(name, f"not a readable audio file ({cause.rstrip('.')})") from None
-    except (RuntimeError, ValueError, EOFError) as e:  # decoders of damaged compressed streams
-        raise AudioError(name, f"cannot be decoded ({e})") from None
+    def __init__(self, source: AudioSource):
+        _check_file(source)
+        self.source, self.name, self.notes = source, _name(source), []
+        if hasattr(source, "seek"):
+            source.seek(0)
+        try:
+            with sf.SoundFile(source) as f:
+                self.format, self.source_rate, self.channels, self.frames = f.format, f.samplerate, f.channels, f.frames
+        except sf.LibsndfileError as e:
+            cause = str(getattr(e, "error_string", e))
+            raise AudioError(self.name, f"not a readable audio file ({cause.rstrip('.')})") from None
+        if isinstance(source, (str, os.PathLike)):
+            self._check_name_and_header(Path(source))
 
-    if isinstance(source, (str, os.PathLike)):
-        ext = Path(source).suffix.lower()
-        expected = _FORMAT_OF_EXTENSION.get(ext)
-        if expected and info_format != expected and not (expected == "WAV" and info_format in ("WAVEX", "RF64")):
-            notes.append(f"content is {info_format} but the extension is {ext}; decoded as {info_format}")
-        declared = _declared_wav_frames(Path(source)) if info_format == "WAV" else None
-        if declared is not None and declared > total_frames:
-            notes.append(f"truncated: header declares {declared / source_rate:.1f} s, "
-                         f"file holds {total_frames / source_rate:.1f} s; using what is there")
-    if data.size == 0:
-        raise AudioError(name, "contains no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioError(name, "contains NaN or infinite samples")
+    def _check_name_and_header(self, path: Path) -> None:
+        expected = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
+        if expected and self.format != expected and not (expected == "WAV" and self.format in ("WAVEX", "RF64")):
+            self.notes.append(f"content is {self.format} but the extension is {path.suffix.lower()}; "
+                              f"decoded as {self.format}")
+        declared = _declared_wav_frames(path) if self.format == "WAV" else None
+        if declared is not None and declared > self.frames:
+            self.notes.append(f"truncated: header declares {declared / self.source_rate:.1f} s, "
+                              f"file holds {self.frames / self.source_rate:.1f} s; using what is there")
 
-    samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if source_rate != sample_rate:
-        import librosa  # imported here: librosa's import costs a second and most callers resample
+    def blocks(self, sample_rate: int, max_seconds: float | None = None, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+        if hasattr(self.source, "seek"):
+            self.source.seek(0)
+        frames = -1 if max_seconds is None else int(np.ceil(max_seconds * self.source_rate))
+        resampler = None if self.source_rate == sample_rate else soxr.ResampleStream(
+            self.source_rate, sample_rate, 1, dtype="float32", quality="HQ")  # = librosa's soxr_hq
+        try:
+            with sf.SoundFile(self.source) as f:
+                for block in f.blocks(blocksize=int(block_seconds * self.source_rate), frames=frames,
+                                      dtype="float32", always_2d=True):
+                    if not np.isfinite(block).all():
+                        raise AudioError(self.name, "contains NaN or infinite samples")
+                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                    yield resampler.resample_chunk(mono, last=False) if resampler else mono
+        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
+            raise AudioError(self.name, f"cannot be decoded ({e})") from None
+        if resampler:
+            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
-        samples = librosa.resample(samples, orig_sr=source_rate, target_sr=sample_rate, res_type="soxr_hq")
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    def peak(self, sample_rate: int, max_seconds: float | None = None) -> float:
+        return max((float(np.abs(b).max()) for b in self.blocks(sample_rate, max_seconds) if len(b)), default=0.0)
 
-    peak = float(np.abs(samples).max())
+
+def check_level(name: str, peak: float, notes: list[str]) -> float:
+    """The gain to apply to a clip of this peak; raises AudioError for a silent clip."""
     if peak < SILENCE_PEAK:
         raise AudioError(name, "silent (peak below -80 dBFS)")
     if peak > 1.0:
         # Real files (lossy re-encodes) overshoot full scale; clipping would add distortion,
         # so the clip is scaled down as a whole, keeping its waveform.
-        samples /= peak
         notes.append(f"peak {peak:.3f} exceeds full scale; clip scaled by {1 / peak:.3f}")
-    return Audio(samples, sample_rate, source_rate, channels, notes)
+        return 1.0 / peak
+    return 1.0
+
+
+def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float | None = None) -> Audio:
+    """Decode `source` to mono float32 at `sample_rate`, reading at most `max_seconds`.
+
+    Raises AudioError (one line: file and cause) for anything that yields no usable music.
+    """
+    reader = AudioReader(source)
+    blocks = list(reader.blocks(sample_rate, max_seconds))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise AudioError(reader.name, "contains no audio samples")
+    samples *= check_level(reader.name, float(np.abs(samples).max()), reader.notes)
+    return Audio(samples, sample_rate, reader.source_rate, reader.channels, reader.notes)
 
 
 def count_segments(num_samples: int, params: SegmentParams) -> int:
@@ -132,11 +159,25 @@ def count_segments(num_samples: int, params: SegmentParams) -> int:
     return full
 
 
+def iter_windows(blocks, params: SegmentParams, hop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(start sample, window) for consecutive windows of params.segment_samples over a stream of
+    blocks, every `hop` samples (default: no overlap). The tail follows the segment rule: padded if
+    it holds at least `min_remainder` of a window, or if it is all there is."""
+    length = params.segment_samples
+    hop = hop or length
+    buffer, start, emitted = np.zeros(0, np.float32), 0, 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        while len(buffer) >= length:
+            yield start, buffer[:length]
+            buffer, start, emitted = buffer[hop:], start + hop, emitted + 1
+    tail = len(buffer) - (length - hop)  # samples no window has covered yet
+    if len(buffer) and (emitted == 0 or tail >= params.min_remainder * length):
+        yield start, np.pad(buffer, (0, length - len(buffer)))
+
+
 def split_segments(samples: np.ndarray, params: SegmentParams) -> np.ndarray:
     """(num_samples,) -> (n, segment_samples): consecutive windows, trimmed to max_seconds, the
     last zero-padded if it holds at least `min_remainder` of a segment (always, for a short clip)."""
-    n = count_segments(len(samples), params)
-    out = np.zeros((n, params.segment_samples), dtype=np.float32)
-    usable = samples[: n * params.segment_samples]
-    out.reshape(-1)[: len(usable)] = usable
-    return out
+    trimmed = samples[: int(round(params.max_seconds * params.sample_rate))]
+    return np.stack([w for _, w in iter_windows([trimmed], params)]).astype(np.float32)

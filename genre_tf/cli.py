@@ -5,7 +5,9 @@ import functools
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -175,6 +177,89 @@ def show_metrics(metrics: dict, title: str) -> None:
                  else f"{values[m]:.3f}" for m in METRICS]
         table.add_row(level, *cells)
     out.print(table)
+
+
+# Two-line headers keep each metric column as narrow as its numbers (fits 80 columns).
+TERMINAL_HEADERS = ("#", "input", "model", "params", "epochs\nbest/run", "train\ntime", "seg\nacc", "seg\nbal acc",
+                    "seg\nF1", "clip\nacc", "clip\nbal acc", "clip\nF1")
+
+
+@app.command()
+@cli_errors
+def report(
+    runs: Path = typer.Option(Path("saved_models"), help="Folder of training runs."),
+    reports: Path = typer.Option(Path("reports"), help="Where reports/<timestamp>/ is written."),
+    sort: str = typer.Option("clip_accuracy", help="clip_accuracy, clip_balanced_accuracy, clip_f1, segment_..."),
+    format: str = typer.Option("table", help="table, md, csv or json (what is printed)."),
+):
+    """Rank every finished run (grouped by data and split) and write tables and figures."""
+    from .report import as_csv, as_json, as_markdown, rank_runs, row_cells, write_report
+
+    if format not in ("table", "md", "csv", "json"):
+        raise GenreTfError("--format must be table, md, csv or json")
+    ranking = rank_runs(runs, sort)
+    for line in ranking.skipped:
+        say(f"[yellow]skipped:[/] {line}", err)
+    if not ranking.groups:
+        raise GenreTfError(f"{runs}: no finished runs to report; train a model first (genre-tf train)")
+    folder = write_report(ranking, reports)
+    if format == "table":
+        if len(ranking.groups) > 1:
+            say(f"{len(ranking.groups)} groups of runs on different data or splits: ranked separately", err)
+        for group in ranking.groups:
+            table = Table(title=group.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+            for k, column in enumerate(TERMINAL_HEADERS):
+                table.add_column(column, justify="left" if k in (1, 2) else "right", no_wrap=True)
+            for i, run in enumerate(group.runs):
+                table.add_row(*row_cells(i + 1, run, compact=True))
+            # Never cut a number: a terminal narrower than the table wraps its lines instead.
+            natural = Measurement.get(out, out.options.update_width(1000), table).maximum
+            Console(width=max(out.width, natural)).print(table)
+            for i, run in enumerate(group.runs):
+                say(f"  {i + 1}: {run.path}")
+    else:
+        out.out({"md": as_markdown, "csv": as_csv, "json": as_json}[format](ranking), end="")
+    say(f"report written to {folder} (results.md, results.csv, ranking.json, figures)", err)
+
+
+@app.command()
+@cli_errors
+def predict(
+    songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate."),
+    run: str = typer.Option("best", help="A run directory, or 'best': the top run of the last report."),
+    reports: Path = typer.Option(Path("reports"), help="Where the last report is (for --run best)."),
+    top: int = typer.Option(3, help="How many genres to show."),
+    hop: float = typer.Option(None, help="Seconds between window starts [default: the window length, 3 s]."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
+    yamnet_handle: str = typer.Option(None, help="Where to load YAMNet from, if the run's handle is not reachable."),
+):
+    """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows."""
+    import json
+
+    from .predict import Predictor
+    from .report import latest_ranking
+
+    predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet_handle)
+    say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model})", err)
+    results, failed = [], 0
+    for song in songs:
+        try:
+            prediction = predictor.predict(song, hop)
+        except GenreTfError as e:
+            say(f"[red]skipped:[/] {e}", err)
+            failed += 1
+            continue
+        for note in prediction.notes:
+            say(f"[yellow]note:[/] {song}: {note}", err)
+        if json_output:
+            results.append(prediction.to_dict())
+        else:
+            ranked = ", ".join(f"{genre} {p:.0%}" for genre, p in prediction.top(top))
+            say(f"{song}: {ranked}  ({len(prediction.window_starts)} windows)")
+    if json_output:
+        out.out(json.dumps(results, indent=1))
+    if failed == len(songs):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -88,7 +88,7 @@ def extract(data: str | Path, store: str | Path, features: list[str], segment: S
     events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres: "
                 + ", ".join(f"{g} {n}" for g, n in dataset.counts().items()))
 
-    feature_params = {**{n: get_feature(n).default_params() for n in features}, **(feature_params or {})}
+    feature_params = {**{n: get_feature(n).params_class() for n in features}, **(feature_params or {})}
     requested = {n: as_dict(feature_params[n]) for n in features}
     segment_dict = as_dict(segment)
     data_root = str(Path(data).resolve())

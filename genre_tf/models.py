@@ -46,11 +46,20 @@ CNN2D_HEAD = 128
 
 COMBINED_HEAD = 128
 
+# Keras' default 0.99 needs thousands of steps before the moving statistics used at inference match
+# training; genre datasets give ~20 steps an epoch, and with 0.99 validation accuracy stayed at 30%
+# where 0.9 reaches 96% (MFCC CNN, synthetic 10x20 clips).
+BN_MOMENTUM = 0.9
+
+
+def batch_norm():
+    return layers.BatchNormalization(momentum=BN_MOMENTUM)
+
 
 def _conv_blocks(x, blocks: tuple[Conv, ...], conv, pool):
     for b in blocks:
         x = conv(b.filters, b.kernel, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
         x = layers.ReLU()(x)
         if b.pool:
             x = pool(b.pool, padding="same")(x)
@@ -73,7 +82,7 @@ def lstm_trunk(x):
     for i, (units, dropout) in enumerate(LSTM_LAYERS):
         last = i == len(LSTM_LAYERS) - 1
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=not last, dropout=dropout))(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
     return x
 
 

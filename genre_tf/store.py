@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -53,14 +54,9 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:
-    fd, tmp = _temp_beside(Path(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()  # a shard is one clip's features: small
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
 
 
 @dataclasses.dataclass

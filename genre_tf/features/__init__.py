@@ -18,7 +18,7 @@ class FeatureSpec:
     # values in about [-7, 5]; MFCCs reach the hundreds, where float16 steps are coarse.
     dtype: str
     make_extractor: Callable[[object], Callable[[np.ndarray], np.ndarray]]
-    default_params: Callable[..., object]
+    params_class: Callable[..., object]
 
 
 def _embedding_extractor(params):

@@ -1,0 +1,87 @@
+"""Report figures, drawn headless with matplotlib's Agg backend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def confusion_matrix_png(matrix, labels: list[str], title: str, path: Path) -> None:
+    """Rows normalized to 1 (recall per genre), counts kept in the cell text."""
+    counts = np.asarray(matrix, dtype=float)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = max(5.0, 0.55 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted genre")
+    ax.set_ylabel("true genre")
+    ax.set_title(title, fontsize=10)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if counts[i, j]:
+                ax.text(j, i, f"{rates[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true genre")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
+    """Loss and accuracy per epoch, train vs valid, the best epoch marked (every fold for CV)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for k, history in enumerate(histories):
+        epochs = [e["epoch"] for e in history["epochs"]]
+        suffix = f" (fold {k + 1})" if len(histories) > 1 else ""
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            train_line, = ax.plot(epochs, [e[metric] for e in history["epochs"]], label=f"train{suffix}",
+                                  alpha=0.9 if k == 0 else 0.5)
+            ax.plot(epochs, [e[f"val_{metric}"] for e in history["epochs"]], "--", color=train_line.get_color(),
+                    label=f"valid{suffix}", alpha=0.9 if k == 0 else 0.5)
+            best = history["best_epoch"]
+            ax.axvline(best, color=train_line.get_color(), linestyle=":", alpha=0.7)
+            ax.plot([best], [history["epochs"][best - 1][f"val_{metric}"]], "o", color=train_line.get_color())
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_title("loss (dotted line, dot: best epoch)", fontsize=9)
+    axes[1].set_title("accuracy", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def overview_png(groups: list[tuple[str, list]], path: Path) -> None:
+    """One horizontal bar pair (segment, clip accuracy) per run, one panel per comparable group."""
+    heights = [max(1.5, 0.45 * len(runs) + 1) for _, runs in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (title, runs) in zip(axes[:, 0], groups):
+        names = [f"{'+'.join(r.inputs)} / {r.model}" for r in runs][::-1]
+        y = np.arange(len(runs))
+        for offset, level, color in ((0.2, "clip", "tab:blue"), (-0.2, "segment", "tab:orange")):
+            values = [r.value(level, "accuracy") for r in runs][::-1]
+            errors = [r.spread(level, "accuracy") or 0 for r in runs][::-1]
+            ax.barh(y + offset, values, height=0.38, xerr=errors, color=color, label=f"{level} accuracy")
+            for yi, v in zip(y + offset, values):
+                ax.text(v + 0.01, yi, f"{v:.2f}", va="center", fontsize=7)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.set_xlim(0, 1.1)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("test accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,92 @@
+"""`genre-tf predict`: label songs of any length with a trained run.
+
+A song is streamed (decoded, resampled and windowed block by block), its windows are featurized
+with exactly the parameters the run was trained on, and the model's probabilities are averaged
+over windows. Memory stays bounded whatever the length of the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioReader, check_level, iter_windows
+from .errors import AudioError, GenreTfError
+from .features import FEATURES, get_feature
+from .params import SegmentParams
+from .runs import load_run
+
+WINDOW_BATCH = 32  # windows featurized and classified at a time
+
+
+@dataclasses.dataclass
+class Prediction:
+    source: str
+    labels: list[str]
+    probabilities: np.ndarray  # (genres,): mean over windows
+    window_starts: np.ndarray  # (windows,) seconds
+    window_probabilities: np.ndarray  # (windows, genres)
+    notes: list[str]
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self) -> dict:
+        return {"file": self.source, "genres": dict(zip(self.labels, map(float, self.probabilities))),
+                "top": self.top(len(self.labels)), "notes": self.notes,
+                "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.labels, map(float, p)))}
+                            for s, p in zip(self.window_starts, self.window_probabilities)]}
+
+
+class Predictor:
+    """A trained run, ready to label audio."""
+
+    def __init__(self, run_dir: str | Path, yamnet_handle: str | None = None):
+        from .tf import tf  # noqa: F401  (TensorFlow first, quietly)
+
+        import keras
+
+        self.run = load_run(run_dir)
+        if self.run.is_cv:
+            raise GenreTfError(f"{self.run.path}: a cross-validation run scores a set-up, it has no single model; "
+                               "train without --cv to get one to predict with")
+        store = self.run.config["store"]
+        self.segment = SegmentParams(**store["segment_params"])
+        self.extractors = {}
+        for name in self.run.inputs:
+            params = dict(store["features"][name]["params"])
+            if name == "embedding" and yamnet_handle:
+                params["handle"] = yamnet_handle
+            self.extractors[name] = get_feature(name).make_extractor(FEATURES[name].params_class(**params))
+        self.model = keras.models.load_model(self.run.path / "model.keras")
+
+    @property
+    def labels(self) -> list[str]:
+        return self.run.labels
+
+    def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(windows)
+        features = {n: extract(batch).astype(np.float32) for n, extract in self.extractors.items()}
+        return np.asarray(self.model.predict_on_batch(features))
+
+    def predict(self, source, hop_seconds: float | None = None) -> Prediction:
+        reader = AudioReader(source)
+        rate = self.segment.sample_rate
+        gain = check_level(reader.name, reader.peak(rate), reader.notes)  # a first, cheap pass: the peak
+        hop = int(round(hop_seconds * rate)) if hop_seconds else None
+        starts, probabilities, pending = [], [], []
+        for start, window in iter_windows((block * gain for block in reader.blocks(rate)), self.segment, hop):
+            starts.append(start / rate)
+            pending.append(window)
+            if len(pending) == WINDOW_BATCH:
+                probabilities.append(self._classify(pending))
+                pending = []
+        if pending:
+            probabilities.append(self._classify(pending))
+        if not probabilities:
+            raise AudioError(reader.name, "contains no audio samples")
+        window_probabilities = np.concatenate(probabilities)
+        return Prediction(reader.name, self.labels, window_probabilities.mean(0), np.array(starts),
+                          window_probabilities, reader.notes)

@@ -1,0 +1,172 @@
+"""`genre-tf report`: every finished run, ranked in comparable groups, with figures.
+
+Runs on different data or different splits are never ranked together: each (data, split) pair is
+its own group. The ranking is saved with the report, and `predict --run best` uses its top run.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import io
+import json
+import re
+from pathlib import Path
+
+from .errors import GenreTfError
+from .runs import Run, scan_runs
+
+SORT_KEYS = {
+    "clip_accuracy": ("clip", "accuracy"), "clip_balanced_accuracy": ("clip", "balanced_accuracy"),
+    "clip_f1": ("clip", "f1"), "segment_accuracy": ("segment", "accuracy"),
+    "segment_balanced_accuracy": ("segment", "balanced_accuracy"), "segment_f1": ("segment", "f1"),
+}
+COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", "seg acc", "seg bal acc", "seg F1",
+           "clip acc", "clip bal acc", "clip F1", "run")
+_METRIC_COLUMNS = (("segment", "accuracy"), ("segment", "balanced_accuracy"), ("segment", "f1"),
+                   ("clip", "accuracy"), ("clip", "balanced_accuracy"), ("clip", "f1"))
+
+
+@dataclasses.dataclass
+class Group:
+    data: str
+    split: str
+    runs: list[Run]  # ranked
+
+    @property
+    def title(self) -> str:
+        return f"data {self.data}, split {self.split}"
+
+
+@dataclasses.dataclass
+class Report:
+    groups: list[Group]
+    skipped: list[str]
+    sort: str
+
+    @property
+    def best(self) -> Run | None:
+        """Top run of the first group that has a run usable for prediction (not a CV run)."""
+        for group in self.groups:
+            for run in group.runs:
+                if not run.is_cv:
+                    return run
+        return None
+
+
+def rank_runs(runs_dir: str | Path, sort: str = "clip_accuracy") -> Report:
+    if sort not in SORT_KEYS:
+        raise GenreTfError(f"--sort must be one of {', '.join(SORT_KEYS)}")
+    runs, skipped = scan_runs(runs_dir)
+    by_group: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        by_group.setdefault(run.group(), []).append(run)
+    level, metric = SORT_KEYS[sort]
+    groups = [Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name)))
+              for (data, split), members in by_group.items()]
+    groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
+    return Report(groups, skipped, sort)
+
+
+def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
+    spread = run.spread(level, metric)
+    if spread is None:
+        return f"{run.value(level, metric):.3f}"
+    return f"{run.value(level, metric):.2f}±{spread:.2f}" if compact else f"{run.value(level, metric):.3f} ± {spread:.3f}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
+    """The cells of COLUMNS for one run; compact (for a terminal) drops the run name and shortens."""
+    best = [h["best_epoch"] for h in run.histories]
+    ran = [h["epochs_run"] for h in run.histories]
+    epochs = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
+    parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
+    cells = [str(rank), "+".join(run.inputs), run.model, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
+             *[_cell(run, lv, m, compact) for lv, m in _METRIC_COLUMNS]]
+    return cells if compact else [*cells, run.name]
+
+
+def as_markdown(report: Report) -> str:
+    lines = [f"Ranked by {report.sort.replace('_', ' ')}; CV runs show mean ± std over folds. Runs on different "
+             "data or splits are in separate tables: their scores are not comparable."]
+    for group in report.groups:
+        lines += ["", f"### {group.title}", "", "| " + " | ".join(COLUMNS) + " |",
+                  "|" + "|".join("---" for _ in COLUMNS) + "|"]
+        lines += ["| " + " | ".join(row_cells(i + 1, run)) + " |" for i, run in enumerate(group.runs)]
+    if report.skipped:
+        lines += ["", "Skipped:"] + [f"- {s}" for s in report.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def as_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["data", "split", *COLUMNS])
+    for group in report.groups:
+        for i, run in enumerate(group.runs):
+            writer.writerow([group.data, group.split, *row_cells(i + 1, run)])
+    return buffer.getvalue()
+
+
+def as_json(report: Report) -> str:
+    return json.dumps({
+        "sort": report.sort,
+        "groups": [{"data": g.data, "split": g.split, "runs": [
+            {"rank": i + 1, "run": str(r.path), "inputs": r.inputs, "model": r.model,
+             "parameters": r.config["parameters"], "best_epochs": [h["best_epoch"] for h in r.histories],
+             "epochs_run": [h["epochs_run"] for h in r.histories], "train_seconds": r.config["train_seconds"],
+             "metrics": {lv: {m: r.metrics[lv][m] for m in ("accuracy", "balanced_accuracy", "f1")}
+                         for lv in ("segment", "clip")}}
+            for i, r in enumerate(g.runs)]} for g in report.groups],
+        "best": str(report.best.path) if report.best else None,
+        "skipped": report.skipped,
+    }, indent=1)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text)
+
+
+def write_report(report: Report, reports_dir: str | Path) -> Path:
+    """reports/<timestamp>/: results.md, results.csv, ranking.json, and the figures."""
+    from . import plots
+
+    out = Path(reports_dir) / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    while out.exists():
+        out = out.with_name(out.name + "x")
+    out.mkdir(parents=True)
+    (out / "results.md").write_text(as_markdown(report))
+    (out / "results.csv").write_text(as_csv(report))
+    (out / "ranking.json").write_text(as_json(report))
+    for group in report.groups:
+        for run in group.runs:
+            title = f"{'+'.join(run.inputs)} / {run.model}: {run.name}"
+            matrix = run.metrics["clip"].get("confusion_matrix") or _summed_fold_matrix(run)
+            plots.confusion_matrix_png(matrix, run.labels, f"{title}\nclip level, test clips",
+                                       out / f"confusion-{_slug(run.name)}.png")
+            plots.training_curves_png(run.histories, title, out / f"curves-{_slug(run.name)}.png")
+    if report.groups:
+        plots.overview_png([(g.title, g.runs) for g in report.groups], out / "overview.png")
+    return out
+
+
+def _summed_fold_matrix(run: Run):
+    """A CV run's confusion matrix: every clip is a test clip in exactly one fold."""
+    import numpy as np
+
+    return np.sum([f["clip"]["confusion_matrix"] for f in run.metrics["folds"]], axis=0).tolist()
+
+
+def latest_ranking(reports_dir: str | Path) -> Path:
+    """The run that `predict --run best` means: the best run of the newest report."""
+    reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []
+    if not reports:
+        raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass --run DIR")
+    best = json.loads(reports[-1].read_text()).get("best")
+    if not best:
+        raise GenreTfError(f"{reports[-1]}: the last report has no run usable for prediction (CV runs are not)")
+    return Path(best)

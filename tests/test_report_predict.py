@@ -1,0 +1,156 @@
+"""report ranks runs and draws them; predict labels audio of any length with a run."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from genre_tf.cli import app
+from genre_tf.errors import AudioError, GenreTfError
+from genre_tf.predict import Predictor
+from genre_tf.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
+from genre_tf.train import TrainConfig, train
+
+from .helpers import sine, write_audio
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def runs(synth_store, tmp_path_factory):
+    """Three finished runs on one split, one CV run, an unfinished and a damaged directory."""
+    root = tmp_path_factory.mktemp("runs")
+    made = {}
+    for inputs, model, extra in ((("mfcc",), "cnn", {}), (("logmel",), "cnn", {}), (("mfcc",), "lstm", {}),
+                                 (("mfcc",), "cnn", {"cv": 3, "epochs": 1})):
+        config = TrainConfig(inputs=inputs, model=model, store=str(synth_store), runs_dir=str(root),
+                             batch_size=8, **{"epochs": 2, **extra})
+        made[(inputs, model, bool(extra))] = train(config).run_dir
+    (root / ".incomplete-mfcc-cnn-x").mkdir()
+    damaged = root / "damaged-run"
+    shutil.copytree(made[(("mfcc",), "cnn", False)], damaged)
+    (damaged / "metrics.json").write_text("{not json")
+    return root, made
+
+
+def test_report_groups_by_split_ranks_and_skips(runs):
+    root, made = runs
+    report = rank_runs(root)
+    assert [len(g.runs) for g in report.groups] == [3, 1]  # the CV run is its own group
+    ranked = report.groups[0].runs
+    clip_accuracy = [r.value("clip", "accuracy") for r in ranked]
+    assert clip_accuracy == sorted(clip_accuracy, reverse=True)
+    assert report.groups[1].runs[0].is_cv and "3-fold CV" in report.groups[1].split
+    assert any("unfinished run" in s for s in report.skipped)
+    assert any("damaged-run: unreadable metrics.json" in s for s in report.skipped)
+    assert report.best == ranked[0]
+
+
+def test_report_formats_and_files(runs, tmp_path):
+    root, made = runs
+    report = rank_runs(root, sort="segment_f1")
+    markdown = as_markdown(report)
+    assert markdown.count("| 1 |") == 2 and "±" in markdown  # a table per group; CV shows mean ± std
+    rows = as_csv(report).splitlines()
+    assert rows[0].startswith("data,split,rank,input,model") and len(rows) == 5
+    assert json.loads(as_json(report))["best"] == str(report.best.path)
+    folder = write_report(report, tmp_path / "reports")
+    names = {p.name for p in folder.iterdir()}
+    assert {"results.md", "results.csv", "ranking.json", "overview.png"} <= names
+    assert sum(n.startswith("confusion-") for n in names) == sum(n.startswith("curves-") for n in names) == 4
+    assert all((folder / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))  # real figures
+    assert latest_ranking(tmp_path / "reports") == report.best.path
+
+
+def test_report_cli(runs, tmp_path):
+    root, _ = runs
+    result = runner.invoke(app, ["report", "--runs", str(root), "--reports", str(tmp_path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("data,split,rank") and "skipped:" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["report", "--runs", str(empty), "--reports", str(tmp_path)])
+    assert result.exit_code == 1 and "no finished runs" in result.stderr
+
+
+def test_predict_matches_the_model_on_stored_features(runs, synth_dataset, synth_store):
+    """A training clip streamed through predict gives the same window probabilities as the model on
+    the stored features of that clip (same decode, features and normalization)."""
+    import keras
+
+    from genre_tf.store import FeatureStore
+
+    root, made = runs
+    run = made[(("mfcc",), "cnn", False)]
+    prediction = Predictor(run).predict(synth_dataset / "rock" / "rock.00001.wav")
+    store = FeatureStore(synth_store)
+    rows = store.index.rows_of(["rock.00001"])
+    expected = keras.models.load_model(run / "model.keras").predict({"mfcc": np.asarray(store.array("mfcc")[rows])},
+                                                                    verbose=0)
+    np.testing.assert_allclose(prediction.window_probabilities, expected, atol=1e-4)
+    assert prediction.window_starts.tolist() == [0.0, 3.0, 6.0]
+    assert prediction.labels == ["ambient", "rock", "techno"]
+    assert abs(sum(p for _, p in prediction.top(3)) - 1) < 1e-5
+
+
+def test_predict_any_rate_stereo_and_hop(runs, tmp_path):
+    root, made = runs
+    predictor = Predictor(made[(("logmel",), "cnn", False)])
+    stereo = np.stack([sine(440, 10.0, 44100), sine(660, 10.0, 44100)], axis=1)
+    path = write_audio(tmp_path / "song.flac", stereo, 44100)
+    assert len(predictor.predict(path).window_starts) == 3  # 10 s: 3 windows, the 1 s tail dropped
+    overlapping = predictor.predict(path, hop_seconds=1.5)
+    assert overlapping.window_starts.tolist() == [0.0, 1.5, 3.0, 4.5, 6.0]  # 9-10 s: 1 s uncovered, dropped
+    with pytest.raises(AudioError, match="silent"):
+        predictor.predict(write_audio(tmp_path / "quiet.wav", np.zeros(48000, np.float32), 16000))
+
+
+def test_predict_refuses_cv_runs_and_missing_runs(runs, tmp_path):
+    root, made = runs
+    with pytest.raises(GenreTfError, match="cross-validation run"):
+        Predictor(made[(("mfcc",), "cnn", True)])
+    with pytest.raises(GenreTfError, match="no such run directory"):
+        Predictor(tmp_path / "nothing")
+
+
+def test_predict_needs_yamnet_for_an_embedding_run(synth_store, yamnet_handle, tmp_path):
+    run = train(TrainConfig(inputs=("embedding",), model="cnn", store=str(synth_store), runs_dir=str(tmp_path),
+                            epochs=1, batch_size=8)).run_dir
+    config = json.loads((run / "config.json").read_text())
+    config["store"]["features"]["embedding"]["params"]["handle"] = str(tmp_path / "moved-yamnet")
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GenreTfError, match="YAMNet not found.*--yamnet-handle"):
+        Predictor(run)
+    assert Predictor(run, yamnet_handle=yamnet_handle).predict(
+        write_audio(tmp_path / "a.wav", sine(440, 3.0, 16000), 16000)).probabilities.shape == (3,)
+
+
+# Peak RSS from VmHWM: ru_maxrss survives execve on Linux, so a child would report this test's own peak.
+PEAK_RSS = """
+import re, sys
+from genre_tf.predict import Predictor
+prediction = Predictor(sys.argv[1]).predict(sys.argv[2])
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+print(len(prediction.window_starts), peak_kb // 1024)
+"""
+
+
+def test_predict_memory_stays_flat_for_long_files(runs, tmp_path):
+    """Peak RSS predicting a 10-minute song is within a few MB of predicting a 2-minute one (both
+    fill whole batches of windows, so only the length differs)."""
+    root, made = runs
+    run = str(made[(("mfcc",), "cnn", False)])
+    rng = np.random.default_rng(0)
+    peaks = {}
+    for minutes in (2, 10):
+        samples = (0.3 * rng.standard_normal(minutes * 60 * 44100)).astype(np.float32)
+        path = write_audio(tmp_path / f"{minutes}.wav", samples, 44100, "PCM_16")
+        out = subprocess.run([sys.executable, "-c", PEAK_RSS, run, str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        windows, peaks[minutes] = map(int, out.stdout.split()[-2:])
+        assert windows == minutes * 20
+    # MB; decoding 10 minutes whole would add 8 x 106 MB of float32 at 44.1 kHz.
+    assert abs(peaks[10] - peaks[2]) < 30, peaks
