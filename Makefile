@@ -18,8 +18,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/genre-tf synth --out $(DEMO)/music --genres 10 --clips 8 --seconds 15
-	$(BIN)/genre-tf extract --data $(DEMO)/music --store $(DEMO)/features --features logmel,mfcc
+	rm -rf $(DEMO)/runs $(DEMO)/reports
+	DEMO_DIR=$(DEMO) GENRE_TF=$(BIN)/genre-tf bash scripts/demo.sh
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -24,6 +24,12 @@ def say(message: str, console: Console = out) -> None:
     console.print(message, soft_wrap=True, highlight=False)
 
 
+def print_table(table: Table) -> None:
+    """Never cut a number: a terminal narrower than the table wraps its lines instead."""
+    natural = Measurement.get(out, out.options.update_width(1000), table).maximum
+    Console(width=max(out.width, natural)).print(table)
+
+
 def cli_errors(fn):
     """Turn library errors into one red line and a non-zero exit; an interrupt keeps finished work."""
 
@@ -115,7 +121,7 @@ def extract(
         seconds = result.feature_seconds.get(name)
         rate = f"{result.segments_extracted / seconds:.0f}" if seconds else "-"
         table.add_row(name, str((result.segments, *shape)), rate)
-    out.print(table)
+    print_table(table)
     say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
               f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
               f"(decoding {result.decode_seconds:.1f} s)")
@@ -176,7 +182,7 @@ def show_metrics(metrics: dict, title: str) -> None:
         cells = [f"{values[m]['mean']:.3f}±{values[m]['std']:.3f}" if isinstance(values[m], dict)
                  else f"{values[m]:.3f}" for m in METRICS]
         table.add_row(level, *cells)
-    out.print(table)
+    print_table(table)
 
 
 # Two-line headers keep each metric column as narrow as its numbers (fits 80 columns).
@@ -212,9 +218,7 @@ def report(
                 table.add_column(column, justify="left" if k in (1, 2) else "right", no_wrap=True)
             for i, run in enumerate(group.runs):
                 table.add_row(*row_cells(i + 1, run, compact=True))
-            # Never cut a number: a terminal narrower than the table wraps its lines instead.
-            natural = Measurement.get(out, out.options.update_width(1000), table).maximum
-            Console(width=max(out.width, natural)).print(table)
+            print_table(table)
             for i, run in enumerate(group.runs):
                 say(f"  {i + 1}: {run.path}")
     else:

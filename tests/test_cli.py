@@ -82,3 +82,14 @@ def test_killed_extraction_resumes_to_the_same_store(gtzan_sample, yamnet_handle
     for name in ("embedding", "logmel", "mfcc"):
         np.testing.assert_allclose(np.asarray(a.array(name), np.float32), np.asarray(b.array(name), np.float32),
                                    atol=1e-5)
+
+
+def test_train_cli_and_its_errors(synth_store, tmp_path):
+    base = ["train", "--store", str(synth_store), "--runs", str(tmp_path), "--batch-size", "8"]
+    result = runner.invoke(app, base + ["--input", "mfcc", "--model", "cnn", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "clip" in result.stdout and "saved in" in result.stdout and "epoch 1/1" in result.stderr
+    one_line_error(runner.invoke(app, base + ["--input", "mfcc", "--model", "transformer"]), "unknown --model")
+    one_line_error(runner.invoke(app, base + ["--input", "chroma", "--model", "cnn"]), "unknown --input 'chroma'")
+    one_line_error(runner.invoke(app, base + ["--input", "mfcc", "--model", "cnn", "--split-ratios", "0.5,0.5"]),
+                   "--split-ratios")

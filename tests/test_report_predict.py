@@ -154,3 +154,21 @@ def test_predict_memory_stays_flat_for_long_files(runs, tmp_path):
         assert windows == minutes * 20
     # MB; decoding 10 minutes whole would add 8 x 106 MB of float32 at 44.1 kHz.
     assert abs(peaks[10] - peaks[2]) < 30, peaks
+
+
+def test_predict_cli_with_the_best_run_of_the_last_report(runs, synth_dataset, tmp_path):
+    root, made = runs
+    reports = tmp_path / "reports"
+    assert runner.invoke(app, ["report", "--runs", str(root), "--reports", str(reports)]).exit_code == 0
+    song = synth_dataset / "techno" / "techno.00000.wav"
+    result = runner.invoke(app, ["predict", str(song), str(tmp_path / "missing.wav"), "--reports", str(reports)])
+    assert result.exit_code == 0, result.output
+    assert f"run {rank_runs(root).best.path}" in result.stderr
+    assert "missing.wav: file not found" in result.stderr
+    line = result.stdout.strip().splitlines()[0]
+    assert line.startswith(f"{song}: ") and line.endswith("(3 windows)") and line.count("%") == 3
+    as_json_result = runner.invoke(app, ["predict", str(song), "--run", str(made[(("mfcc",), "cnn", False)]), "--json"])
+    data = json.loads(as_json_result.stdout)
+    assert len(data) == 1 and len(data[0]["windows"]) == 3 and set(data[0]["genres"]) == {"ambient", "rock", "techno"}
+    no_report = runner.invoke(app, ["predict", str(song), "--reports", str(tmp_path / "none")])
+    assert no_report.exit_code == 1 and "run `genre-tf report` first" in no_report.stderr

@@ -1,0 +1,50 @@
+"""Parameter count and seconds per epoch of every model x input pair on a feature store.
+
+    python scripts/bench_models.py --store features/ --epochs 3
+
+Each pair is trained for --epochs epochs through genre-tf's own `train` (same pipeline, same
+batches); seconds per epoch is the mean over epochs after the first (which also traces the graph).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genre_tf.models import INPUT_PRESETS, MODELS, parse_inputs
+from genre_tf.store import FeatureStore
+from genre_tf.train import TrainConfig, train
+
+PAIRS = [(m, i) for m in ("lstm", "cnn") for i in ("embedding", "logmel", "mfcc")] + [
+    ("combined", p) for p in INPUT_PRESETS]
+
+
+def main(store: Path = typer.Option(Path("features"), help="Feature store to train on."),
+         epochs: int = typer.Option(3, help="Epochs per pair (the first is not timed)."),
+         batch_size: int = typer.Option(64),
+         only: str = typer.Option(None, help="Comma list of model:input pairs, e.g. cnn:mfcc,lstm:logmel.")):
+    pairs = [tuple(p.split(":")) for p in only.split(",")] if only else PAIRS
+    available = set(FeatureStore(store).feature_names)
+    table = Table(title=f"{store}: {len(FeatureStore(store))} segments; {platform.processor() or platform.machine()}, "
+                        f"{os.cpu_count()} cores")
+    for column in ("model", "input", "parameters", "s/epoch"):
+        table.add_column(column, justify="right" if column in ("parameters", "s/epoch") else "left")
+    with tempfile.TemporaryDirectory() as runs:
+        for model, inputs in pairs:
+            names = parse_inputs(inputs)
+            if not set(names) <= available or model not in MODELS:
+                table.add_row(model, inputs, "-", "not in store")
+                continue
+            result = train(TrainConfig(inputs=names, model=model, store=str(store), runs_dir=runs, epochs=epochs,
+                                       patience=epochs, batch_size=batch_size))
+            table.add_row(model, inputs, f"{result.parameters:,}", f"{result.epoch_seconds:.1f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    typer.run(main)
