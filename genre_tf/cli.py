@@ -95,20 +95,24 @@ def extract(
     features: str = typer.Option("embedding,logmel,mfcc", help="Comma list of features to extract."),
     yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder "
                                       "[default: $GENRE_TF_YAMNET_HANDLE, else https://tfhub.dev/google/yamnet/1]."),
+    yamnet_weights: str = typer.Option(None, help="yamnet.h5: use genre-tf's batched Keras YAMNet (fast) "
+                                       "[default: $GENRE_TF_YAMNET_WEIGHTS]."),
+    batch_size: int = typer.Option(64, help="Segments per feature batch."),
+    workers: int = typer.Option(2, help="Decoding threads working ahead of the feature batches."),
     max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
 ):
     """Decode every clip, cut it into 3 s segments and cache the features in a store."""
     from .extract import extract as run_extract
     from .features import parse_feature_names
-    from .params import EmbeddingParams, SegmentParams, default_yamnet_handle, resolve_handle
+    from .params import SegmentParams, embedding_params
 
     names = parse_feature_names(features)
-    params = {"embedding": EmbeddingParams(resolve_handle(yamnet_handle or default_yamnet_handle()))}
+    params = {"embedding": embedding_params(yamnet_handle, yamnet_weights)} if "embedding" in names else {}
     events = _ExtractEvents()
     try:
-        result = run_extract(data, store, names, SegmentParams(max_seconds=max_seconds),
-                             {n: p for n, p in params.items() if n in names}, rebuild=rebuild, events=events)
+        result = run_extract(data, store, names, SegmentParams(max_seconds=max_seconds), params, rebuild=rebuild,
+                             events=events, batch_size=batch_size, workers=workers)
     finally:
         events.close()
     if result.up_to_date:
@@ -124,7 +128,7 @@ def extract(
     print_table(table)
     say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
               f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
-              f"(decoding {result.decode_seconds:.1f} s)")
+              f"(waiting for decoding {result.decode_seconds:.1f} s)")
 
 
 @app.command()
@@ -185,7 +189,7 @@ def show_metrics(metrics: dict, title: str) -> None:
     print_table(table)
 
 
-# Two-line headers keep each metric column as narrow as its numbers (fits 80 columns).
+# Two-line headers keep each metric column as narrow as its numbers.
 TERMINAL_HEADERS = ("#", "input", "model", "params", "epochs\nbest/run", "train\ntime", "seg\nacc", "seg\nbal acc",
                     "seg\nF1", "clip\nacc", "clip\nbal acc", "clip\nF1")
 
@@ -235,7 +239,8 @@ def predict(
     top: int = typer.Option(3, help="How many genres to show."),
     hop: float = typer.Option(None, help="Seconds between window starts [default: the window length, 3 s]."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
-    yamnet_handle: str = typer.Option(None, help="Where to load YAMNet from, if the run's handle is not reachable."),
+    yamnet_handle: str = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable."),
+    yamnet_weights: str = typer.Option(None, help="yamnet.h5, if the run's is not reachable."),
 ):
     """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows."""
     import json
@@ -243,7 +248,10 @@ def predict(
     from .predict import Predictor
     from .report import latest_ranking
 
-    predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet_handle)
+    from .params import embedding_params
+
+    yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
+    predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet)
     say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model})", err)
     results, failed = [], 0
     for song in songs:

@@ -10,7 +10,11 @@ import dataclasses
 import json
 import shutil
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -44,7 +48,7 @@ class ExtractResult:
     shapes: dict[str, tuple]
     seconds: float
     feature_seconds: dict[str, float]  # time spent computing each feature in this run
-    decode_seconds: float
+    decode_seconds: float  # time the feature batches waited for decoding threads
     segments_extracted: int
     up_to_date: bool
 
@@ -79,7 +83,7 @@ def _check_compatible(old: dict, data_root: str, segment: dict, features: dict[s
 
 def extract(data: str | Path, store: str | Path, features: list[str], segment: SegmentParams = SegmentParams(),
             feature_params: dict[str, object] | None = None, rebuild: bool = False,
-            events: ExtractEvents = ExtractEvents()) -> ExtractResult:
+            events: ExtractEvents = ExtractEvents(), batch_size: int = 64, workers: int = 2) -> ExtractResult:
     started = time.perf_counter()
     store = Path(store)
     dataset = discover(data)
@@ -149,42 +153,95 @@ def extract(data: str | Path, store: str | Path, features: list[str], segment: S
         events.info(f"loading {get_feature(name).description} extractor")
         extractors[name] = get_feature(name).make_extractor(feature_params[name])
 
-    feature_seconds = {n: 0.0 for n in extractors}
-    decode_seconds = 0.0
+    timing = {"decode": 0.0, **{n: 0.0 for n in extractors}}
     segments_extracted = 0
     events.start(len(todo))
-    for clip, fp, needed in todo:
-        try:
-            t0 = time.perf_counter()
-            audio = load_audio(clip.path, segment.sample_rate, segment.max_seconds)
-            segments = split_segments(audio.samples, segment)
-            decode_seconds += time.perf_counter() - t0
-            arrays = {}
-            for name in needed:
-                t0 = time.perf_counter()
-                arrays[name] = extractors[name](segments).astype(get_feature(name).dtype)
-                feature_seconds[name] += time.perf_counter() - t0
-                if not np.isfinite(arrays[name]).all():
-                    raise AudioError(clip.path, f"{name} has non-finite values")
-        except AudioError as e:
-            skipped.append({"clip_id": clip.clip_id, "fingerprint": fp, "message": str(e)})
-            events.clip_failed(clip, str(e))
-            continue
-        except Exception as e:  # one bad clip never stops a run over a thousand
-            message = f"{clip.path}: failed ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
-            skipped.append({"clip_id": clip.clip_id, "fingerprint": fp, "message": message})
-            events.clip_failed(clip, message)
-            continue
-        for note in audio.notes:
-            events.warn(f"{clip.path}: {note}")
-        save_npz_atomic(partial / f"{clip.clip_id}.npz", fingerprint=json.dumps(fp), **arrays)
-        segments_extracted += len(segments)
-        events.clip_done(clip, len(segments))
+    pending: list[_Decoded] = []
+
+    def flush():
+        nonlocal segments_extracted
+        for item in _featurize(pending, extractors, timing):
+            if item.error:
+                skipped.append({"clip_id": item.clip.clip_id, "fingerprint": item.fingerprint, "message": item.error})
+                events.clip_failed(item.clip, item.error)
+                continue
+            for note in item.notes:
+                events.warn(f"{item.clip.path}: {note}")
+            save_npz_atomic(partial / f"{item.clip.clip_id}.npz", fingerprint=json.dumps(item.fingerprint),
+                            **item.arrays)
+            segments_extracted += len(item.segments)
+            events.clip_done(item.clip, len(item.segments))
+        pending.clear()
+
+    for item in _decode_ahead(todo, segment, workers, timing):
+        pending.append(item)
+        if sum(len(p.segments) for p in pending if not p.error) >= batch_size:
+            flush()
+    flush()
 
     manifest = _consolidate(store, old, dataset.clips, all_features, segment, data_root, skipped)
     shutil.rmtree(partial)
     return _result(store, manifest, len(todo) - len(skipped), resumed, [s["message"] for s in skipped], started,
-                   feature_seconds, decode_seconds, segments_extracted, up_to_date=False)
+                   {n: t for n, t in timing.items() if n != "decode"}, timing["decode"], segments_extracted,
+                   up_to_date=False)
+
+
+@dataclasses.dataclass
+class _Decoded:
+    clip: Clip
+    fingerprint: dict
+    needed: list[str]
+    segments: np.ndarray | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    arrays: dict = dataclasses.field(default_factory=dict)
+
+
+def _decode(job, segment: SegmentParams) -> _Decoded:
+    clip, fp, needed = job
+    item = _Decoded(clip, fp, needed)
+    try:
+        audio = load_audio(clip.path, segment.sample_rate, segment.max_seconds)
+        item.segments, item.notes = split_segments(audio.samples, segment), audio.notes
+    except AudioError as e:
+        item.error = str(e)
+    except Exception as e:  # one bad clip never stops a run over a thousand
+        item.error = f"{clip.path}: failed ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
+    return item
+
+
+def _decode_ahead(todo, segment: SegmentParams, workers: int, timing: dict) -> Iterator[_Decoded]:
+    """Decoded clips in order, decoded by `workers` threads (libsndfile and soxr release the GIL)
+    a few clips ahead of the consumer: memory stays bounded whatever the dataset size."""
+    ahead = max(4, 2 * workers)
+    jobs = iter(todo)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        queue = deque(pool.submit(_decode, job, segment) for job in islice(jobs, ahead))
+        while queue:
+            t0 = time.perf_counter()
+            item = queue.popleft().result()
+            timing["decode"] += time.perf_counter() - t0  # time the consumer waited for decoding
+            job = next(jobs, None)
+            if job is not None:
+                queue.append(pool.submit(_decode, job, segment))
+            yield item
+
+
+def _featurize(items: list[_Decoded], extractors: dict, timing: dict) -> list[_Decoded]:
+    """Compute each feature for the segments of all clips that need it, in one batch per feature."""
+    for name, extractor in extractors.items():
+        members = [i for i in items if not i.error and name in i.needed]
+        if not members:
+            continue
+        t0 = time.perf_counter()
+        values = extractor(np.concatenate([i.segments for i in members])).astype(get_feature(name).dtype)
+        timing[name] += time.perf_counter() - t0
+        for item, rows in zip(members, np.split(values, np.cumsum([len(i.segments) for i in members])[:-1])):
+            if np.isfinite(rows).all():
+                item.arrays[name] = rows
+            else:
+                item.error = f"{item.clip.path}: {name} has non-finite values"
+    return items
 
 
 def _consolidate(store: Path, old: dict | None, clips: list[Clip], features: dict[str, dict], segment: SegmentParams,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 YAMNET_HUB_HANDLE = "https://tfhub.dev/google/yamnet/1"
 YAMNET_HANDLE_ENV = "GENRE_TF_YAMNET_HANDLE"
+YAMNET_WEIGHTS_ENV = "GENRE_TF_YAMNET_WEIGHTS"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,17 +54,26 @@ class MfccParams:
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddingParams:
-    handle: str = YAMNET_HUB_HANDLE
+    """Where YAMNet comes from: with `weights` (a yamnet.h5), genre-tf's own batched Keras network;
+    otherwise the TF-Hub model at `handle`, one call per segment (the reference implementation)."""
 
-
-def default_yamnet_handle() -> str:
-    """The handle a user gets without --yamnet-handle: the environment, else TF-Hub."""
-    return os.environ.get(YAMNET_HANDLE_ENV) or YAMNET_HUB_HANDLE
+    handle: str | None = YAMNET_HUB_HANDLE
+    weights: str | None = None
 
 
 def resolve_handle(handle: str) -> str:
     """A local path becomes absolute, so a manifest names the same model from any folder."""
     return handle if "://" in handle else str(Path(handle).expanduser().resolve())
+
+
+def embedding_params(handle: str | None = None, weights: str | None = None) -> EmbeddingParams:
+    """From the options and the environment, first found wins: --yamnet-weights, --yamnet-handle,
+    $GENRE_TF_YAMNET_WEIGHTS, $GENRE_TF_YAMNET_HANDLE, the TF-Hub handle."""
+    if not handle:
+        weights = weights or os.environ.get(YAMNET_WEIGHTS_ENV)
+    if weights:
+        return EmbeddingParams(handle=None, weights=resolve_handle(weights))
+    return EmbeddingParams(handle=resolve_handle(handle or os.environ.get(YAMNET_HANDLE_ENV) or YAMNET_HUB_HANDLE))
 
 
 def as_dict(params) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 from .audio import AudioReader, check_level, iter_windows
 from .errors import AudioError, GenreTfError
 from .features import FEATURES, get_feature
-from .params import SegmentParams
+from .params import EmbeddingParams, SegmentParams
 from .runs import load_run
 
 WINDOW_BATCH = 32  # windows featurized and classified at a time
@@ -43,7 +43,8 @@ class Prediction:
 class Predictor:
     """A trained run, ready to label audio."""
 
-    def __init__(self, run_dir: str | Path, yamnet_handle: str | None = None):
+    def __init__(self, run_dir: str | Path, yamnet: EmbeddingParams | None = None):
+        """`yamnet` replaces the YAMNet source the run was trained with (moved or unreachable)."""
         from .tf import tf  # noqa: F401  (TensorFlow first, quietly)
 
         import keras
@@ -56,10 +57,10 @@ class Predictor:
         self.segment = SegmentParams(**store["segment_params"])
         self.extractors = {}
         for name in self.run.inputs:
-            params = dict(store["features"][name]["params"])
-            if name == "embedding" and yamnet_handle:
-                params["handle"] = yamnet_handle
-            self.extractors[name] = get_feature(name).make_extractor(FEATURES[name].params_class(**params))
+            params = FEATURES[name].params_class(**store["features"][name]["params"])
+            if name == "embedding" and yamnet:
+                params = yamnet
+            self.extractors[name] = get_feature(name).make_extractor(params)
         self.model = keras.models.load_model(self.run.path / "model.keras")
 
     @property

@@ -61,3 +61,8 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
         features.insert(0, "embedding")
     extract(synth_dataset, store, features, feature_params={"embedding": EmbeddingParams(str(handle))})
     return store
+
+
+@pytest.fixture(scope="session")
+def yamnet_weights() -> str:
+    return str(shared_path("models", "yamnet", "yamnet.h5"))

@@ -184,3 +184,13 @@ def test_real_gtzan_clips_give_the_predicted_segments(gtzan_sample, yamnet_handl
     assert store.array("mfcc").shape == (214, 94, 20)
     full_length = [c for c in set(store.index.clip_ids) if c.endswith(".00000")]
     assert all((store.index.clip_ids == c).sum() == 10 for c in full_length)
+
+
+def test_batching_and_decoding_threads_do_not_change_the_features(dataset, tmp_path):
+    extract(dataset, tmp_path / "one", FAST, batch_size=1, workers=1)
+    extract(dataset, tmp_path / "many", FAST, batch_size=64, workers=3)
+    a, b = FeatureStore(tmp_path / "one"), FeatureStore(tmp_path / "many")
+    assert a.index.clip_ids.tolist() == b.index.clip_ids.tolist()
+    np.testing.assert_allclose(np.asarray(a.array("mfcc")), np.asarray(b.array("mfcc")), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(a.array("logmel"), np.float32), np.asarray(b.array("logmel"), np.float32),
+                               atol=2e-3)  # float16 storage

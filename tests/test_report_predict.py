@@ -124,7 +124,9 @@ def test_predict_needs_yamnet_for_an_embedding_run(synth_store, yamnet_handle, t
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(GenreTfError, match="YAMNet not found.*--yamnet-handle"):
         Predictor(run)
-    assert Predictor(run, yamnet_handle=yamnet_handle).predict(
+    from genre_tf.params import EmbeddingParams
+
+    assert Predictor(run, yamnet=EmbeddingParams(yamnet_handle)).predict(
         write_audio(tmp_path / "a.wav", sine(440, 3.0, 16000), 16000)).probabilities.shape == (3,)
 
 

@@ -22,6 +22,10 @@ class FeatureSpec:
 
 
 def _embedding_extractor(params):
+    if params.weights:
+        from .yamnet_keras import BatchedEmbeddingExtractor
+
+        return BatchedEmbeddingExtractor(params)
     from .embedding import HubEmbeddingExtractor
 
     return HubEmbeddingExtractor(params)
