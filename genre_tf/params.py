@@ -50,6 +50,7 @@ class MfccParams:
     n_mfcc: int = 20
     n_fft: int = 2048
     hop_length: int = 512
+    top_db: float = 80.0  # dynamic range of the log-mel power, below each segment's maximum
 
 
 @dataclasses.dataclass(frozen=True)
