@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -19,9 +20,10 @@ out = Console()
 err = Console(stderr=True)
 
 
-def say(message: str, console: Console = out) -> None:
-    """One message, never hard-wrapped (scripts and logs read these lines)."""
-    console.print(message, soft_wrap=True, highlight=False)
+def say(message: str, console: Console = out, label: str = "") -> None:
+    """One message, never hard-wrapped (scripts and logs read these lines). The message is plain text
+    (a file may be called 'song [live].mp3'); only the label is Rich markup."""
+    console.print(f"{label} " * bool(label) + escape(message), soft_wrap=True, highlight=False)
 
 
 def print_table(table: Table) -> None:
@@ -38,10 +40,10 @@ def cli_errors(fn):
         try:
             return fn(*args, **kwargs)
         except GenreTfError as e:
-            say(f"[bold red]error:[/] {e}", err)
+            say(str(e), err, "[bold red]error:[/]")
             raise typer.Exit(1)
         except KeyboardInterrupt:
-            say("[yellow]interrupted:[/] finished work is kept; run the same command again to resume", err)
+            say("finished work is kept; run the same command again to resume", err, "[yellow]interrupted:[/]")
             raise typer.Exit(130)
 
     return wrapper
@@ -64,7 +66,7 @@ class _ExtractEvents:
         say(message, err)
 
     def warn(self, message):
-        say(f"[yellow]warning:[/] {message}", self.progress.console if self.task is not None else err)
+        say(message, self.progress.console if self.task is not None else err, "[yellow]warning:[/]")
 
     def start(self, total):
         self.progress.start()
@@ -79,7 +81,7 @@ class _ExtractEvents:
         self._advance()
 
     def clip_failed(self, clip, error):
-        say(f"[red]skipped:[/] {error}", self.progress.console)
+        say(error, self.progress.console, "[red]skipped:[/]")
         self._advance()
 
     def close(self):
@@ -209,7 +211,7 @@ def report(
         raise GenreTfError("--format must be table, md, csv or json")
     ranking = rank_runs(runs, sort)
     for line in ranking.skipped:
-        say(f"[yellow]skipped:[/] {line}", err)
+        say(line, err, "[yellow]skipped:[/]")
     if not ranking.groups:
         raise GenreTfError(f"{runs}: no finished runs to report; train a model first (genre-tf train)")
     folder = write_report(ranking, reports)
@@ -258,11 +260,11 @@ def predict(
         try:
             prediction = predictor.predict(song, hop)
         except GenreTfError as e:
-            say(f"[red]skipped:[/] {e}", err)
+            say(str(e), err, "[red]skipped:[/]")
             failed += 1
             continue
         for note in prediction.notes:
-            say(f"[yellow]note:[/] {song}: {note}", err)
+            say(f"{song}: {note}", err, "[yellow]note:[/]")
         if json_output:
             results.append(prediction.to_dict())
         else:
@@ -295,12 +297,13 @@ def synth(
 @app.command("download-yamnet")
 @cli_errors
 def download_yamnet(
-    out_dir: Path = typer.Option(Path("models/yamnet"), "--out", help="Folder for the SavedModel."),
+    out_dir: Path = typer.Option(Path("models/yamnet"), "--out", help="Folder for savedmodel/ and yamnet.h5."),
     handle: str = typer.Option("https://tfhub.dev/google/yamnet/1", help="TF-Hub handle."),
 ):
-    """Fetch YAMNet once (needs internet), for offline use with --yamnet-handle or GENRE_TF_YAMNET_HANDLE."""
+    """Fetch YAMNet once (needs internet) for offline use: the hub SavedModel and the Keras weights."""
     from .features.embedding import download_yamnet as fetch
+    from .features.yamnet_keras import YAMNET_WEIGHTS_URL
 
-    path = fetch(handle, out_dir)
-    say(f"YAMNet saved in {path}; use it with --yamnet-handle {path} or GENRE_TF_YAMNET_HANDLE={path}")
-
+    savedmodel, weights = fetch(handle, YAMNET_WEIGHTS_URL, out_dir)
+    say(f"YAMNet saved: --yamnet-weights {weights} (batched, fast) or --yamnet-handle {savedmodel}; "
+        f"or set GENRE_TF_YAMNET_WEIGHTS / GENRE_TF_YAMNET_HANDLE")

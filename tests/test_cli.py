@@ -93,3 +93,12 @@ def test_train_cli_and_its_errors(synth_store, tmp_path):
     one_line_error(runner.invoke(app, base + ["--input", "chroma", "--model", "cnn"]), "unknown --input 'chroma'")
     one_line_error(runner.invoke(app, base + ["--input", "mfcc", "--model", "cnn", "--split-ratios", "0.5,0.5"]),
                    "--split-ratios")
+
+
+def test_file_names_with_brackets_are_printed_as_they_are(tmp_path):
+    genre = tmp_path / "music" / "rock"
+    genre.mkdir(parents=True)
+    (genre / "song [live].wav").write_text("not audio")
+    result = runner.invoke(app, ["extract", "--data", str(tmp_path / "music"), "--store", str(tmp_path / "fs"),
+                                 "--features", "mfcc"])
+    assert "song [live].wav: not a readable audio file" in result.stderr

@@ -33,19 +33,24 @@ def load_yamnet(handle: str):
             f"is internet and pass --yamnet-handle DIR or set {YAMNET_HANDLE_ENV}=DIR") from None
 
 
-def download_yamnet(handle: str, out: str | Path) -> Path:
-    """Fetch the hub model into `out`, a folder usable as --yamnet-handle offline."""
+def download_yamnet(handle: str, weights_url: str, out: str | Path) -> tuple[Path, Path]:
+    """Fetch the hub SavedModel and the Keras weights file into `out`, for offline use."""
     import shutil
+    import urllib.request
 
     import tensorflow_hub as hub
 
+    out = Path(out)
     try:
         cached = hub.resolve(handle)
+        shutil.copytree(cached, out / "savedmodel", dirs_exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        urllib.request.urlretrieve(weights_url, out / "yamnet.h5.part")
+        (out / "yamnet.h5.part").replace(out / "yamnet.h5")
     except Exception as e:
-        raise ModelUnavailableError(f"cannot download YAMNet from '{handle}' ({str(e).splitlines()[0][:160]})") from None
-    out = Path(out)
-    shutil.copytree(cached, out, dirs_exist_ok=True)
-    return out
+        raise ModelUnavailableError(f"cannot download YAMNet ({str(e).splitlines()[0][:160]}); "
+                                    "this needs internet access") from None
+    return out / "savedmodel", out / "yamnet.h5"
 
 
 class HubEmbeddingExtractor:
