@@ -153,3 +153,26 @@ def test_input_presets():
     assert parse_inputs("mfcc,embedding") == ("mfcc", "embedding")
     with pytest.raises(GenreTfError, match="unknown --input 'chroma'"):
         parse_inputs("chroma")
+
+
+def test_class_weights_are_balanced_on_the_training_split(synth_store, tmp_path, monkeypatch):
+    import keras
+
+    seen = {}
+    real_fit = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs.get("class_weight") or {})
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.txt").write_text("ambient/ambient.00000.wav\nambient/ambient.00001.wav\nrock/rock.00000.wav\n"
+                                     "techno/techno.00000.wav\n")
+    (lists / "valid.txt").write_text("ambient/ambient.00002.wav\nrock/rock.00001.wav\ntechno/techno.00001.wav\n")
+    (lists / "test.txt").write_text("rock/rock.00002.wav\ntechno/techno.00002.wav\n")
+    train(config(synth_store, tmp_path, inputs=("mfcc",), model="cnn", epochs=1, class_weights=True,
+                 split_lists=str(lists)))
+    # 12 training segments: ambient 6, rock 3, techno 3 -> n / (classes x count)
+    assert seen == pytest.approx({0: 12 / 18, 1: 12 / 9, 2: 12 / 9})
