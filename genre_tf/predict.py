@@ -35,7 +35,7 @@ class Prediction:
 
     def to_dict(self) -> dict:
         return {"file": self.source, "genres": dict(zip(self.labels, map(float, self.probabilities))),
-                "top": self.top(len(self.labels)), "notes": self.notes,
+                "top": [{"genre": g, "probability": p} for g, p in self.top(len(self.labels))], "notes": self.notes,
                 "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.labels, map(float, p)))}
                             for s, p in zip(self.window_starts, self.window_probabilities)]}
 
