@@ -80,7 +80,7 @@ def overview_png(groups: list[tuple[str, list]], path: Path) -> None:
         ax.set_xlim(0, 1.1)
         ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("test accuracy")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
