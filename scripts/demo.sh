@@ -5,6 +5,8 @@ set -euo pipefail
 G="${GENRE_TF:-.venv/bin/genre-tf}"
 W="${DEMO_DIR:-demo-work}"
 EPOCHS="${DEMO_EPOCHS:-15}"
+# 300 training segments: batches of 16 give enough steps per epoch for batch norm and early stopping.
+BATCH=16
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -25,7 +27,7 @@ step "3/5 train ${#models[@]} models ($EPOCHS epochs at most each)"
 for pair in "${models[@]}"; do
   set -- $pair
   echo "-- $2 on $1"
-  "$G" train --input "$1" --model "$2" --store "$W/features" --runs "$W/runs" --epochs "$EPOCHS" 2>&1 | grep -v '^epoch'
+  "$G" train --input "$1" --model "$2" --store "$W/features" --runs "$W/runs" --epochs "$EPOCHS" --batch-size "$BATCH" 2>&1 | grep -v '^epoch'
 done
 
 step "4/5 report"
