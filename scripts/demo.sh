@@ -17,10 +17,11 @@ step "2/5 extract features"
 "$G" extract --data "$W/music" --store "$W/features" --features logmel,mfcc
 models=("mfcc cnn" "mfcc lstm" "logmel cnn")
 # YAMNet comes from GENRE_TF_YAMNET_HANDLE, else TF-Hub: offline and without a local copy, go on without it.
-if "$G" extract --data "$W/music" --store "$W/features" --features embedding; then
+if "$G" extract --data "$W/music" --store "$W/features" --features embedding > "$W/embedding.log" 2>&1; then
+  cat "$W/embedding.log"
   models+=("embedding cnn" "nospec combined")
 else
-  echo "YAMNet is not reachable: the demo goes on without the embedding feature (set GENRE_TF_YAMNET_HANDLE to a local copy to include it)"
+  echo "YAMNet is not reachable, so the demo goes on without the embedding feature ($(grep '^error:' "$W/embedding.log" | cut -c8-))"
 fi
 
 step "3/5 train ${#models[@]} models ($EPOCHS epochs at most each)"
