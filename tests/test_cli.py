@@ -1,12 +1,10 @@
 """The command line: one-line errors, never a traceback; a killed extraction resumes."""
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app

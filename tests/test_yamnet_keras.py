@@ -5,7 +5,7 @@ import pytest
 from genre_tf.errors import ModelUnavailableError
 from genre_tf.params import EmbeddingParams, embedding_params
 
-from .helpers import sine, write_audio
+from .helpers import sine
 
 # Both run the same float32 weights; differences are float rounding of another op order.
 MAX_ABS_DIFF = 1e-3

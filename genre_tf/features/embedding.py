@@ -4,7 +4,6 @@ The hub model takes one 1-D waveform per call, so a batch is a loop of calls.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
