@@ -131,7 +131,8 @@ def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str]) -
     trained = {clip_genres[c] for c in split.train}
     missing = [g for g in genres if g not in trained]
     if missing:
-        raise SplitError(f"genre {', '.join(missing)} has no clips in the train split; add clips or change the split")
+        subject = f"genre {missing[0]} has" if len(missing) == 1 else f"genres {', '.join(missing)} have"
+        raise SplitError(f"{subject} no clips in the train split ({split.summary()}); add clips or change the split")
 
 
 def _run_name(config: TrainConfig) -> str:
