@@ -150,15 +150,6 @@ def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float
     return Audio(samples, sample_rate, reader.source_rate, reader.channels, reader.notes)
 
 
-def count_segments(num_samples: int, params: SegmentParams) -> int:
-    """Segments a clip of `num_samples` (at params.sample_rate) yields under the segment rule."""
-    num_samples = min(num_samples, int(round(params.max_seconds * params.sample_rate)))
-    full, remainder = divmod(num_samples, params.segment_samples)
-    if full == 0 or remainder >= params.min_remainder * params.segment_samples:
-        return full + 1
-    return full
-
-
 def iter_windows(blocks, params: SegmentParams, hop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(start sample, window) for consecutive windows of params.segment_samples over a stream of
     blocks, every `hop` samples (default: no overlap). The tail follows the segment rule: padded if

@@ -120,8 +120,10 @@ def extract(data: str | Path, store: str | Path, features: list[str], segment: S
     todo: list[tuple[Clip, dict, list[str]]] = []
     skipped: list[dict] = []
     resumed = 0
+    # Stat each file once: consolidation must decide "kept or re-extracted" exactly as planned here.
+    fingerprints = {clip.clip_id: _fingerprint(clip) for clip in dataset.clips}
     for clip in dataset.clips:
-        fp = _fingerprint(clip)
+        fp = fingerprints[clip.clip_id]
         kept = old_clips.get(clip.clip_id)
         needed = [n for n in all_features if not (kept and kept["fingerprint"] == fp and n in old["features"])]
         if not needed:
@@ -179,7 +181,7 @@ def extract(data: str | Path, store: str | Path, features: list[str], segment: S
             flush()
     flush()
 
-    manifest = _consolidate(store, old, dataset.clips, all_features, segment, data_root, skipped)
+    manifest = _consolidate(store, old, dataset.clips, fingerprints, all_features, segment, data_root, skipped)
     shutil.rmtree(partial)
     return _result(store, manifest, len(todo) - len(skipped), resumed, [s["message"] for s in skipped], started,
                    {n: t for n, t in timing.items() if n != "decode"}, timing["decode"], segments_extracted,
@@ -244,8 +246,8 @@ def _featurize(items: list[_Decoded], extractors: dict, timing: dict) -> list[_D
     return items
 
 
-def _consolidate(store: Path, old: dict | None, clips: list[Clip], features: dict[str, dict], segment: SegmentParams,
-                 data_root: str, skipped: list[dict]) -> dict:
+def _consolidate(store: Path, old: dict | None, clips: list[Clip], fingerprints: dict[str, dict],
+                 features: dict[str, dict], segment: SegmentParams, data_root: str, skipped: list[dict]) -> dict:
     """Write a new generation of arrays from the old store's rows and the shards, then the manifest."""
     from numpy.lib.format import open_memmap
 
@@ -258,7 +260,7 @@ def _consolidate(store: Path, old: dict | None, clips: list[Clip], features: dic
     for clip in clips:
         if clip.clip_id in skipped_ids:
             continue
-        fp = _fingerprint(clip)
+        fp = fingerprints[clip.clip_id]
         kept = old["clips"].get(clip.clip_id) if old else None
         kept = kept if kept and kept["fingerprint"] == fp else None
         shard = partial / f"{clip.clip_id}.npz"

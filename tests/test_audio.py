@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from genre_tf.audio import count_segments, load_audio, split_segments
+from genre_tf.audio import load_audio, split_segments
 from genre_tf.errors import AudioError
 from genre_tf.params import SegmentParams
 
@@ -113,7 +113,7 @@ def test_wrong_extension_is_decoded_by_content_with_a_note(tmp_path):
     (45.0, 10),
 ])
 def test_segment_rule(seconds, expected):
-    assert count_segments(int(seconds * 16000), SegmentParams()) == expected
+    assert len(split_segments(np.ones(int(seconds * 16000), np.float32), SegmentParams())) == expected
 
 
 def test_split_segments_keeps_order_and_zero_pads_the_last():
