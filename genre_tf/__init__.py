@@ -4,4 +4,4 @@ import os
 # TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) buries our own messages.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -102,25 +102,26 @@ def extract(
     batch_size: int = typer.Option(64, help="Segments per feature batch."),
     workers: int = typer.Option(2, help="Decoding threads working ahead of the feature batches."),
     max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
+    segment_seconds: float = typer.Option(3.0, help="Segment length; each length is kept in its own <store>/<N>s/."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
 ):
-    """Decode every clip, cut it into 3 s segments and cache the features in a store."""
+    """Decode every clip, cut it into segments (3 s) and cache the features in a store."""
     from .extract import extract as run_extract
     from .features import parse_feature_names
-    from .params import SegmentParams, embedding_params
+    from .params import embedding_params, segment_params
 
     names = parse_feature_names(features)
     params = {"embedding": embedding_params(yamnet_handle, yamnet_weights)} if "embedding" in names else {}
     events = _ExtractEvents()
     try:
-        result = run_extract(data, store, names, SegmentParams(max_seconds=max_seconds), params, rebuild=rebuild,
+        result = run_extract(data, store, names, segment_params(segment_seconds, max_seconds), params, rebuild=rebuild,
                              events=events, batch_size=batch_size, workers=workers)
     finally:
         events.close()
     if result.up_to_date:
-        say(f"{store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
+        say(f"{result.store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
         return
-    table = Table(title=f"feature store {store}", show_header=True)
+    table = Table(title=f"feature store {result.store}", show_header=True)
     for column in ("feature", "array", "segments/s"):
         table.add_column(column)
     for name, shape in result.shapes.items():
@@ -137,7 +138,8 @@ def extract(
 @cli_errors
 def train(
     input: str = typer.Option(..., "--input", help="Feature(s): embedding, logmel, mfcc, a comma list, or all / nospec."),
-    model: str = typer.Option(..., help="Model: lstm, cnn or combined."),
+    model: str = typer.Option(..., help="Model: lstm, cnn, combined, cnn5, dong, unet, resnet50 or xception "
+                              "(see the README's model table)."),
     store: Path = typer.Option(Path("features"), help="Feature store folder."),
     runs: Path = typer.Option(Path("saved_models"), help="Where runs are saved."),
     epochs: int = typer.Option(30, help="Most epochs; the best by --monitor is kept."),
@@ -152,15 +154,28 @@ def train(
     cv: int = typer.Option(0, help="K-fold cross-validation over clips, stratified by genre."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
                                          help="[default: on with a GPU, off on CPU]"),
+    segment_seconds: float = typer.Option(3.0, help="Train on the store's segments of this length."),
+    augment: str = typer.Option(None, help="Training-batch augmentations: shift, mask, specaugment (comma list) "
+                                "or none [default: the model's: cnn5 shift,mask; unet specaugment; others none]."),
+    backbone_weights: str = typer.Option("imagenet", help="resnet50/xception: imagenet (downloaded once), "
+                                         "a local weights file, or none (train from scratch)."),
+    image_size: int = typer.Option(224, help="resnet50/xception: side of the spectrogram image."),
+    frozen_epochs: int = typer.Option(5, help="resnet50/xception with pretrained weights: epochs with the backbone "
+                                      "frozen before its top blocks are fine-tuned at a tenth of --lr."),
 ):
     """Train one model on one feature set (or several) and evaluate it on the test clips."""
+    from .augment import parse_augment
     from .models import parse_inputs
     from .splits import parse_ratios
     from .train import TrainConfig, train as run_train
 
-    config = TrainConfig(parse_inputs(input), model, str(store), str(runs), epochs, batch_size, seed, lr,
-                         class_weights, monitor, patience, parse_ratios(split_ratios),
-                         str(split_lists) if split_lists else None, cv, mixed_precision)
+    config = TrainConfig(inputs=parse_inputs(input), model=model, store=str(store), runs_dir=str(runs), epochs=epochs,
+                         batch_size=batch_size, seed=seed, learning_rate=lr, class_weights=class_weights,
+                         monitor=monitor, patience=patience, split_ratios=parse_ratios(split_ratios),
+                         split_lists=str(split_lists) if split_lists else None, cv=cv,
+                         mixed_precision=mixed_precision, segment_seconds=segment_seconds,
+                         augment=parse_augment(augment), backbone_weights=backbone_weights, image_size=image_size,
+                         frozen_epochs=frozen_epochs)
     result = run_train(config, _TrainEvents())
     show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
     say(f"{result.parameters:,} parameters, {result.epoch_seconds:.1f} s per epoch; saved in {result.run_dir}")

@@ -24,7 +24,7 @@ from .errors import AudioError, StoreError
 from .features import get_feature
 from .params import SegmentParams, as_dict
 from .provenance import library_versions, now_iso
-from .store import FORMAT_VERSION, MANIFEST, PARTIAL, SegmentIndex, save_npz_atomic, write_atomic
+from .store import FORMAT_VERSION, MANIFEST, PARTIAL, SegmentIndex, save_npz_atomic, segment_folder, write_atomic
 
 
 class ExtractEvents:
@@ -85,7 +85,7 @@ def extract(data: str | Path, store: str | Path, features: list[str], segment: S
             feature_params: dict[str, object] | None = None, rebuild: bool = False,
             events: ExtractEvents = ExtractEvents(), batch_size: int = 64, workers: int = 2) -> ExtractResult:
     started = time.perf_counter()
-    store = Path(store)
+    store = segment_folder(store, segment.segment_seconds)
     dataset = discover(data)
     for problem in dataset.problems:
         events.warn(problem)

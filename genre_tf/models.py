@@ -1,20 +1,26 @@
 """The model registry: `--model NAME` -> a builder, and `--input NAME` -> the features it takes.
 
-A builder is a function (inputs, n_classes) -> output tensor, where `inputs` maps feature names to
-Keras tensors that are already normalized. Adding a model is adding one function to MODELS.
+A builder is a function (inputs, n_classes, options) -> output tensor, where `inputs` maps feature
+names to Keras tensors that are already normalized. Adding a model is adding one function to MODELS.
 Networks are written as tables of layer definitions, as YAMNet's yamnet.py does.
+
+Besides genre-tf's own models (lstm, cnn, combined, after the fourth seed) the registry holds the
+architectures of the earlier projects genre-tf replaces: cnn5 (first seed), resnet50 and xception
+(second), unet (third) and dong (Dong 2018, reproduced by the fifth).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+from pathlib import Path
 from typing import Callable
 
-from .errors import GenreTfError
+from .errors import GenreTfError, ModelUnavailableError
 from .features import FEATURES
 from .tf import tf  # noqa: F401  (TensorFlow first, quietly, before Keras imports it)
 
 import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from keras import layers, ops, regularizers  # noqa: E402
 
 # `--input` presets; any comma list of feature names is accepted too.
 INPUT_PRESETS = {
@@ -63,8 +69,14 @@ def _conv_blocks(x, blocks: tuple[Conv, ...], conv, pool):
         x = layers.ReLU()(x)
         if b.pool:
             x = pool(b.pool, padding="same")(x)
-        x = layers.Dropout(b.dropout)(x)
+        if b.dropout:
+            x = layers.Dropout(b.dropout)(x)
     return x
+
+
+def as_image(x):
+    """(time, bins) -> (time, bins, 1): a spectrogram as a one-channel image."""
+    return layers.Reshape((*x.shape[1:], 1))(x)
 
 
 def cnn1d_trunk(x):
@@ -73,8 +85,7 @@ def cnn1d_trunk(x):
 
 
 def cnn2d_trunk(x):
-    x = layers.Reshape((*x.shape[1:], 1))(x)  # one channel: the spectrogram as an image
-    x = _conv_blocks(x, CNN2D_BLOCKS, layers.Conv2D, layers.MaxPooling2D)
+    x = _conv_blocks(as_image(x), CNN2D_BLOCKS, layers.Conv2D, layers.MaxPooling2D)
     return layers.GlobalAveragePooling2D()(x)
 
 
@@ -91,27 +102,211 @@ CNN_TRUNK_OF_FEATURE = {"embedding": cnn1d_trunk, "logmel": cnn2d_trunk, "mfcc":
 CNN_HEAD_OF_FEATURE = {"embedding": CNN1D_HEAD, "logmel": CNN2D_HEAD, "mfcc": CNN2D_HEAD}
 
 
-def head(x, units: int, n_classes: int, dropout: float = 0.4):
-    x = layers.Dense(units, activation="relu")(x)
-    x = layers.Dropout(dropout)(x)
+def classifier(x, n_classes: int):
     # float32 softmax: stable under mixed precision.
     return layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
 
 
-def build_lstm(inputs: dict, n_classes: int):
+def head(x, units: int, n_classes: int, dropout: float = 0.4):
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    return classifier(x, n_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Options only some builders read: the transfer models' backbone weights and image size."""
+
+    backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
+    image_size: int = 224  # side of the square image a spectrogram is resized to
+
+
+def build_lstm(inputs: dict, n_classes: int, options: ModelOptions):
     (x,) = inputs.values()
     return head(lstm_trunk(x), LSTM_HEAD, n_classes)
 
 
-def build_cnn(inputs: dict, n_classes: int):
+def build_cnn(inputs: dict, n_classes: int, options: ModelOptions):
     ((name, x),) = inputs.items()
     return head(CNN_TRUNK_OF_FEATURE[name](x), CNN_HEAD_OF_FEATURE[name], n_classes)
 
 
-def build_combined(inputs: dict, n_classes: int):
+def build_combined(inputs: dict, n_classes: int, options: ModelOptions):
     branches = [CNN_TRUNK_OF_FEATURE[name](x) for name, x in inputs.items()]
     x = layers.Concatenate()(branches) if len(branches) > 1 else branches[0]
     return head(x, COMBINED_HEAD, n_classes)
+
+
+# First seed: five conv blocks (batch norm, ReLU, 2x2 max-pool), one dense layer and softmax.
+CNN5_BLOCKS = tuple(Conv(filters, (3, 3), (2, 2), 0.0) for filters in (16, 32, 64, 128, 256))
+CNN5_DROPOUT = 0.3  # before the dense layer
+
+
+def build_cnn5(inputs: dict, n_classes: int, options: ModelOptions):
+    (x,) = inputs.values()
+    x = _conv_blocks(as_image(x), CNN5_BLOCKS, layers.Conv2D, layers.MaxPooling2D)
+    x = layers.Dropout(CNN5_DROPOUT)(layers.Flatten()(x))
+    return classifier(x, n_classes)
+
+
+# Dong (2018), as in the author's released Keras code: two valid-padded convolutions with ReLU and
+# L2, each followed by max-pooling, dropout, a 32-unit dense layer. The paper's input is (mel, time);
+# ours is (time, mel), so kernel and pool sizes are written transposed.
+DONG_BLOCKS = (Conv(64, (3, 3), (4, 2), 0.0), Conv(64, (5, 3), (4, 2), 0.2))
+DONG_CONV_L2, DONG_DENSE_L2 = 0.01, 0.02
+DONG_HEAD, DONG_DROPOUT = 32, 0.2
+
+
+def build_dong(inputs: dict, n_classes: int, options: ModelOptions):
+    (x,) = inputs.values()
+    x = as_image(x)
+    for b in DONG_BLOCKS:
+        x = layers.Conv2D(b.filters, b.kernel, activation="relu", kernel_regularizer=regularizers.l2(DONG_CONV_L2))(x)
+        x = layers.MaxPooling2D(b.pool)(x)
+        if b.dropout:
+            x = layers.Dropout(b.dropout)(x)
+    x = layers.Dense(DONG_HEAD, activation="relu", kernel_regularizer=regularizers.l2(DONG_DENSE_L2))(layers.Flatten()(x))
+    return classifier(layers.Dropout(DONG_DROPOUT)(x), n_classes)
+
+
+# Third seed: a U-Net (encoder levels, bottleneck, decoder with skip connections) over the
+# spectrogram, then parallel convolutions with differently shaped kernels (square, along time,
+# along frequency, wide), pooled and concatenated. About 3.4M parameters, as the seed reported.
+UNET_LEVELS = (16, 32, 64, 128)  # filters per encoder level; the decoder mirrors them
+UNET_BOTTLENECK = 256
+UNET_BRANCH_POOL = (4, 4)  # the U-Net's full-resolution output is pooled before the branches
+UNET_BRANCH_KERNELS = ((3, 3), (9, 1), (1, 9), (5, 5))
+UNET_BRANCH_FILTERS = (64, 320)  # two convolutions per branch, a 2x2 max-pool between
+UNET_HEAD = 512
+
+
+def conv_bn_relu(x, filters: int, kernel=(3, 3)):
+    x = layers.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+    return layers.ReLU()(batch_norm()(x))
+
+
+def build_unet(inputs: dict, n_classes: int, options: ModelOptions):
+    (x,) = inputs.values()
+    x = as_image(x)
+    # Each level halves both axes: pad them to a multiple of 2**levels so skips line up (zero is the
+    # mean of a normalized input).
+    step = 2 ** len(UNET_LEVELS)
+    x = layers.ZeroPadding2D(((0, -x.shape[1] % step), (0, -x.shape[2] % step)))(x)
+    skips = []
+    for filters in UNET_LEVELS:
+        x = conv_bn_relu(conv_bn_relu(x, filters), filters)
+        skips.append(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = conv_bn_relu(conv_bn_relu(x, UNET_BOTTLENECK), UNET_BOTTLENECK)
+    for filters, skip in zip(reversed(UNET_LEVELS), reversed(skips)):
+        x = layers.Conv2DTranspose(filters, 2, strides=2)(x)
+        x = conv_bn_relu(conv_bn_relu(layers.Concatenate()([x, skip]), filters), filters)
+    x = layers.MaxPooling2D(UNET_BRANCH_POOL)(x)
+    branches = []
+    for kernel in UNET_BRANCH_KERNELS:
+        b = layers.MaxPooling2D(2)(conv_bn_relu(x, UNET_BRANCH_FILTERS[0], kernel))
+        branches.append(layers.GlobalAveragePooling2D()(conv_bn_relu(b, UNET_BRANCH_FILTERS[1])))
+    return head(layers.Concatenate()(branches), UNET_HEAD, n_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """A keras.applications network used as a frozen-then-fine-tuned feature extractor."""
+
+    application: str  # constructor in keras.applications
+    preprocess: str  # keras.applications.imagenet_utils.preprocess_input mode
+    top_blocks: tuple[str, ...]  # name prefixes of the layers unfrozen for fine-tuning
+    weights_url: str  # ImageNet weights without the classifier (keras.applications' own file)
+    weights_hash: str
+    min_size: int  # smallest image side the network accepts
+
+
+_KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+BACKBONES = {
+    "resnet50": Backbone("ResNet50", "caffe", ("conv5_",),
+                         _KERAS_WEIGHTS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                         "4d473c1dd8becc155b73f8504c6f6626", 32),
+    "xception": Backbone("Xception", "tf", ("block13", "block14"),
+                         _KERAS_WEIGHTS + "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                         "b0042744bf5b25fce3cb969f33bebb97", 71),
+}
+TRANSFER_HEAD = 256
+BACKBONE_LAYER = "backbone"
+
+
+def backbone_weights_file(name: str, option: str) -> str | None:
+    """--backbone-weights: 'imagenet' (Keras' download, cached in ~/.keras/models), 'none', or a path."""
+    if option == "none":
+        return None
+    if option == "imagenet":
+        url = BACKBONES[name].weights_url
+        try:
+            return keras.utils.get_file(url.rsplit("/", 1)[1], url, cache_subdir="models",
+                                        file_hash=BACKBONES[name].weights_hash)
+        except Exception as e:  # no network, a proxy, a truncated download: all end the same way
+            raise ModelUnavailableError(
+                f"ImageNet weights for {name} could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                f"pass --backbone-weights PATH to a copy of {url} , or --backbone-weights none to train from scratch") from None
+    path = Path(option).expanduser()
+    if not path.is_file():
+        raise ModelUnavailableError(f"{option}: no such backbone weights file (--backbone-weights takes a file, "
+                                    "imagenet or none)")
+    return str(path.resolve())
+
+
+@keras.saving.register_keras_serializable(package="genre_tf")
+class SpectrogramImage(layers.Layer):
+    """A (time, bins) spectrogram -> the (size, size, 3) image an ImageNet network expects: scaled to
+    0-255 per example (as when saved as a picture), resized, grey in all three channels, then the
+    backbone's own preprocessing."""
+
+    def __init__(self, size: int, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.mode = size, mode
+
+    def call(self, x):
+        low = ops.min(x, axis=(1, 2), keepdims=True)
+        high = ops.max(x, axis=(1, 2), keepdims=True)
+        x = (x - low) / ops.maximum(high - low, 1e-6) * 255.0
+        x = ops.image.resize(ops.expand_dims(x, -1), (self.size, self.size))
+        x = ops.repeat(x, 3, axis=-1)
+        return keras.applications.imagenet_utils.preprocess_input(x, mode=self.mode)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "mode": self.mode}
+
+
+def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOptions):
+    """Second seed: an ImageNet network on spectrogram images. With pretrained weights the backbone
+    starts frozen and runs in inference mode (its batch-norm statistics stay ImageNet's); train.py
+    unfreezes its top blocks later (fine_tune). From scratch, everything trains from the start."""
+    backbone_spec = BACKBONES[name]
+    if options.image_size < backbone_spec.min_size:
+        raise GenreTfError(f"--image-size must be at least {backbone_spec.min_size} for {name}")
+    weights = backbone_weights_file(name, options.backbone_weights)
+    (x,) = inputs.values()
+    x = SpectrogramImage(options.image_size, backbone_spec.preprocess)(x)
+    constructor = getattr(keras.applications, backbone_spec.application)
+    try:
+        backbone = constructor(include_top=False, weights=weights, pooling="avg", name=BACKBONE_LAYER,
+                               input_shape=(options.image_size, options.image_size, 3))
+    except (ValueError, OSError) as e:
+        raise ModelUnavailableError(f"{weights}: not usable as {name} weights ({str(e).splitlines()[0][:160]})") from None
+    if weights:
+        backbone.trainable = False
+        x = backbone(x, training=False)
+    else:
+        x = backbone(x)
+    return head(x, TRANSFER_HEAD, n_classes)
+
+
+def unfreeze_top_blocks(name: str, model: keras.Model) -> None:
+    """Fine-tuning a pretrained backbone: its top blocks train too; batch norm stays frozen."""
+    backbone = model.get_layer(BACKBONE_LAYER)
+    backbone.trainable = True
+    for layer in backbone.layers:
+        layer.trainable = (layer.name.startswith(BACKBONES[name].top_blocks)
+                           and not isinstance(layer, layers.BatchNormalization))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +315,26 @@ class ModelSpec:
     description: str
     multi_input: bool  # takes several features at once
     features: tuple[str, ...] = tuple(FEATURES)  # the features it accepts
+    augment: tuple[str, ...] = ()  # default --augment
+    fine_tune: Callable[[keras.Model], None] | None = None  # second training phase, if any
 
 
+SPECTROGRAM = ("logmel",)
 MODELS: dict[str, ModelSpec] = {
-    "lstm": ModelSpec(build_lstm, "two BiLSTM layers with batch norm, dense head", False),
-    "cnn": ModelSpec(build_cnn, "1-D CNN on embeddings, 2-D CNN on log-mel and MFCC", False),
-    "combined": ModelSpec(build_combined, "one CNN branch per input, concatenated into a shared head", True),
+    "lstm": ModelSpec(build_lstm, "two BiLSTM layers with batch norm, dense head (fourth seed)", False),
+    "cnn": ModelSpec(build_cnn, "1-D CNN on embeddings, 2-D CNN on log-mel and MFCC (fourth seed)", False),
+    "combined": ModelSpec(build_combined, "one CNN branch per input, concatenated into a shared head (fourth seed)",
+                          True),
+    "cnn5": ModelSpec(build_cnn5, "5 conv blocks with batch norm and max-pool, one dense layer (first seed)", False,
+                      SPECTROGRAM, augment=("shift", "mask")),
+    "dong": ModelSpec(build_dong, "Dong 2018: two conv + max-pool layers, 32-unit dense layer (fifth seed)", False,
+                      SPECTROGRAM),
+    "unet": ModelSpec(build_unet, "U-Net encoder-decoder, then parallel convolutions (third seed)", False, SPECTROGRAM,
+                      augment=("specaugment",)),
+    **{name: ModelSpec(functools.partial(build_transfer, name),
+                       f"{BACKBONES[name].application} transfer learning on spectrogram images (second seed)", False,
+                       SPECTROGRAM, fine_tune=functools.partial(unfreeze_top_blocks, name))
+       for name in BACKBONES},
 }
 
 
@@ -154,7 +363,8 @@ def get_model(name: str, inputs: tuple[str, ...]) -> ModelSpec:
     return spec
 
 
-def build_model(name: str, shapes: dict[str, tuple], n_classes: int, normalization: dict | None = None) -> keras.Model:
+def build_model(name: str, shapes: dict[str, tuple], n_classes: int, normalization: dict | None = None,
+                options: ModelOptions = ModelOptions()) -> keras.Model:
     """Inputs named by feature, each normalized with (mean, variance) from the training split, so the
     saved model takes raw features."""
     spec = get_model(name, tuple(shapes))
@@ -165,4 +375,4 @@ def build_model(name: str, shapes: dict[str, tuple], n_classes: int, normalizati
             mean, variance = normalization[n]
             x = layers.Normalization(mean=mean, variance=variance, name=f"normalize_{n}")(x)
         normalized[n] = x
-    return keras.Model(raw, spec.build(normalized, n_classes), name=f"{'_'.join(shapes)}-{name}")
+    return keras.Model(raw, spec.build(normalized, n_classes, options), name=f"{'_'.join(shapes)}-{name}")

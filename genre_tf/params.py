@@ -9,6 +9,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from .errors import GenreTfError
+
 YAMNET_HUB_HANDLE = "https://tfhub.dev/google/yamnet/1"
 YAMNET_HANDLE_ENV = "GENRE_TF_YAMNET_HANDLE"
 YAMNET_WEIGHTS_ENV = "GENRE_TF_YAMNET_WEIGHTS"
@@ -27,6 +29,19 @@ class SegmentParams:
     @property
     def segment_seconds(self) -> float:
         return self.segment_samples / self.sample_rate
+
+
+# YAMNet frames 0.96 s of audio: shorter segments have no embedding.
+MIN_SEGMENT_SECONDS = 1.0
+
+
+def segment_params(seconds: float = 3.0, max_seconds: float = 30.0) -> SegmentParams:
+    """Segments of `seconds` (3 s by default; the third seed used 6 s, five per 30 s clip)."""
+    samples = seconds * SegmentParams.sample_rate
+    if seconds < MIN_SEGMENT_SECONDS or abs(samples - round(samples)) > 1e-6:
+        raise GenreTfError(f"--segment-seconds must be at least {MIN_SEGMENT_SECONDS:g} and a whole number of "
+                           f"samples at {SegmentParams.sample_rate} Hz, not {seconds:g}")
+    return SegmentParams(segment_samples=int(round(samples)), max_seconds=max_seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +75,29 @@ class EmbeddingParams:
 
     handle: str | None = YAMNET_HUB_HANDLE
     weights: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskParams:
+    """Masks over a (time, bins) array: how many, and the widest as a fraction of the axis."""
+
+    freq_masks: int
+    freq_width: float
+    time_masks: int
+    time_width: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """On-the-fly augmentation of training batches (`--augment`)."""
+
+    # Time shift: roll the frames by up to this fraction of their number, either way.
+    shift_fraction: float = 0.2
+    # The first seed's spectrum shading: one band of bins and one span of frames hidden.
+    mask: MaskParams = MaskParams(freq_masks=1, freq_width=0.15, time_masks=1, time_width=0.1)
+    # SpecAugment (Park et al. 2019), its double-mask policy; time warping is left out (its own
+    # authors found it the least useful part).
+    specaugment: MaskParams = MaskParams(freq_masks=2, freq_width=0.15, time_masks=2, time_width=0.1)
 
 
 def resolve_handle(handle: str) -> str:

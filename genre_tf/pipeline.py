@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .augment import augment_batch
 from .tf import tf
 
 STATS_CHUNK = 4096  # rows read at a time when computing statistics
@@ -26,11 +27,12 @@ def normalization_stats(array: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray
 
 
 def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, labels: np.ndarray, n_classes: int,
-                 batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+                 batch_size: int, shuffle: bool, seed: int, augment: tuple[str, ...] = ()) -> tf.data.Dataset:
     """Batches of ({feature: float32 array}, one-hot labels) read from memory-mapped arrays.
 
     `labels[i]` belongs to `rows[i]`. Rows are gathered per batch (sorted, so reads from disk are
-    sequential), after shuffling positions with a seeded shuffle.
+    sequential), after shuffling positions with a seeded shuffle. `augment` names augmentations
+    applied to each batch with a seed of its own, new every epoch.
     """
     names = list(arrays)
     shapes = {n: arrays[n].shape[1:] for n in names}
@@ -49,4 +51,19 @@ def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, labels: np.nda
     ds = tf.data.Dataset.from_tensor_slices(np.arange(len(rows)))
     if shuffle:
         ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(load)
+    if augment:
+        # One seed per batch from a seeded stream that draws anew at each epoch's iteration.
+        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, batch_seeds).map(
+            lambda batch, s: (augment_batch(batch[0], augment, tf.stack([s, tf.constant(seed, tf.int64)])), batch[1]))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_split_datasets(arrays: dict[str, np.ndarray], rows: dict[str, np.ndarray], labels: np.ndarray,
+                        n_classes: int, batch_size: int, seed: int, augment: tuple[str, ...] = ()) -> dict:
+    """train/valid/test datasets: only train is shuffled and augmented; valid and test are the store's
+    features as they are, so model selection and scores see real inputs."""
+    return {part: make_dataset(arrays, part_rows, labels[part_rows], n_classes, batch_size, shuffle=part == "train",
+                               seed=seed, augment=augment if part == "train" else ())
+            for part, part_rows in rows.items()}

@@ -68,7 +68,7 @@ def overview_png(groups: list[tuple[str, list]], path: Path) -> None:
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, (title, runs) in zip(axes[:, 0], groups):
-        names = [f"{'+'.join(r.inputs)} / {r.model}" for r in runs][::-1]
+        names = [f"{r.input_label} / {r.model_label}" for r in runs][::-1]
         y = np.arange(len(runs))
         for offset, level, color in ((0.2, "clip", "tab:blue"), (-0.2, "segment", "tab:orange")):
             values = [r.value(level, "accuracy") for r in runs][::-1]

@@ -45,7 +45,7 @@ class Predictor:
 
     def __init__(self, run_dir: str | Path, yamnet: EmbeddingParams | None = None):
         """`yamnet` replaces the YAMNet source the run was trained with (moved or unreachable)."""
-        from .tf import tf  # noqa: F401  (TensorFlow first, quietly)
+        from . import models  # noqa: F401  (TensorFlow first, quietly; registers genre-tf's own layers)
 
         import keras
 

@@ -85,7 +85,7 @@ def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
     ran = [h["epochs_run"] for h in run.histories]
     epochs = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
     parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
-    cells = [str(rank), "+".join(run.inputs), run.model, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
+    cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
              *[_cell(run, lv, m, compact) for lv, m in _METRIC_COLUMNS]]
     return cells if compact else [*cells, run.name]
 
@@ -144,7 +144,7 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
     (out / "ranking.json").write_text(as_json(report))
     for group in report.groups:
         for run in group.runs:
-            title = f"{'+'.join(run.inputs)} / {run.model}: {run.name}"
+            title = f"{run.input_label} / {run.model_label}: {run.name}"
             matrix = run.metrics["clip"].get("confusion_matrix") or _summed_fold_matrix(run)
             plots.confusion_matrix_png(matrix, run.labels, f"{title}\nclip level, test clips",
                                        out / f"confusion-{_slug(run.name)}.png")

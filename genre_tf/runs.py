@@ -29,6 +29,23 @@ class Run:
         return self.config["train"]["model"]
 
     @property
+    def segment_seconds(self) -> float:
+        segment = self.config["store"]["segment_params"]
+        return segment["segment_samples"] / segment["sample_rate"]
+
+    @property
+    def input_label(self) -> str:
+        """'logmel', or 'logmel 6s' for segments of another length than the usual 3 s."""
+        seconds = self.segment_seconds
+        return "+".join(self.inputs) + (f" {seconds:g}s" if seconds != 3 else "")
+
+    @property
+    def model_label(self) -> str:
+        """'cnn5', or 'cnn5 +shift,mask' for a run trained on augmented batches."""
+        augment = self.config["train"].get("augment")  # runs before genre-tf 0.2 have none
+        return self.model + (f" +{','.join(augment)}" if augment else "")
+
+    @property
     def labels(self) -> list[str]:
         return self.config["labels"]
 

@@ -1,6 +1,7 @@
 """The feature store: one memory-mapped .npy per feature, a segment index and a manifest.
 
-Layout of a store folder:
+A store folder (`--store`) holds one sub-store per segment length, named by it: `features/3s/`,
+`features/6s/`. Layout of a sub-store:
     manifest.json            written last and atomically: a store without it is not complete
     segments.<gen>.csv       row -> clip id, genre, segment number
     <feature>.<gen>.npy      (rows, *shape) per feature
@@ -87,17 +88,29 @@ class SegmentIndex:
                    np.array([int(r["segment"]) for r in rows], dtype=np.int32))
 
 
-class FeatureStore:
-    """A complete store, opened for reading. Arrays are memory-mapped, never loaded whole."""
+def segment_folder(store: str | Path, segment_seconds: float) -> Path:
+    """The sub-store of `store` for segments of `segment_seconds`."""
+    store = Path(store)
+    if (store / MANIFEST).exists():
+        raise StoreError(f"{store}: a store in the layout of genre-tf before 0.2 (one segment length, files at the top); "
+                         f"move its files into {store / '3s'} or extract again into a new --store")
+    return store / f"{segment_seconds:g}s"
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+
+class FeatureStore:
+    """A complete store of one segment length, opened for reading. Arrays are memory-mapped, never
+    loaded whole."""
+
+    def __init__(self, store: str | Path, segment_seconds: float = 3.0):
+        self.root = segment_folder(store, segment_seconds)
         manifest_path = self.root / MANIFEST
+        command = f"genre-tf extract --store {store}" + (f" --segment-seconds {segment_seconds:g}" if segment_seconds != 3 else "")
         if not manifest_path.exists():
             if (self.root / PARTIAL).exists():
-                raise StoreError(f"{self.root}: extraction was interrupted; rerun `genre-tf extract --store {self.root}` "
-                                 "to finish it")
-            raise StoreError(f"{self.root}: no feature store here; run `genre-tf extract --store {self.root}` first")
+                raise StoreError(f"{self.root}: extraction was interrupted; rerun `{command}` to finish it")
+            others = sorted(p.name for p in Path(store).glob("*s") if (p / MANIFEST).exists())
+            held = f" (it holds {', '.join(others)} segments)" if others else ""
+            raise StoreError(f"{self.root}: no feature store here{held}; run `{command}` first")
         try:
             self.manifest = json.loads(manifest_path.read_text())
         except (OSError, json.JSONDecodeError) as e:
@@ -117,7 +130,7 @@ class FeatureStore:
     def array(self, name: str) -> np.ndarray:
         if name not in self.manifest["features"]:
             raise StoreError(f"{self.root}: store has no '{name}' feature (it has {', '.join(self.feature_names) or 'none'}); "
-                             f"run `genre-tf extract --features {name} --store {self.root}`")
+                             f"run `genre-tf extract --features {name}` with the same --store and --segment-seconds")
         return np.load(self.root / self.manifest["features"][name]["file"], mmap_mode="r")
 
     @property

@@ -18,8 +18,8 @@ import numpy as np
 
 from .errors import GenreTfError, SplitError
 from .evaluate import evaluate, summarize_folds
-from .models import build_model, get_model
-from .pipeline import make_dataset, normalization_stats
+from .models import ModelOptions, build_model, get_model
+from .pipeline import make_split_datasets, normalization_stats
 from .provenance import library_versions, now_iso
 from .splits import DEFAULT_RATIOS, PARTS, Split, random_split, split_from_lists
 from .store import FeatureStore
@@ -28,6 +28,7 @@ from .tf import tf
 import keras  # noqa: E402  (after .tf, which imports TensorFlow quietly)
 
 INCOMPLETE_PREFIX = ".incomplete-"
+FINE_TUNE_LR_FACTOR = 0.1  # fine-tuning a pretrained backbone: a tenth of the learning rate
 
 
 @dataclasses.dataclass
@@ -47,8 +48,19 @@ class TrainConfig:
     split_lists: str | None = None
     cv: int = 0  # K-fold cross-validation over clips when > 1
     mixed_precision: bool | None = None  # None: on where there is a GPU
+    segment_seconds: float = 3.0  # which of the store's segment lengths to train on
+    augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
+    backbone_weights: str = "imagenet"  # transfer models: imagenet, none (from scratch) or a weights file
+    image_size: int = 224  # transfer models: spectrogram image side
+    frozen_epochs: int = 5  # transfer models with pretrained weights: epochs before fine-tuning
 
     def __post_init__(self):
+        from .augment import AUGMENTATIONS
+
+        if self.augment is not None and any(a not in AUGMENTATIONS for a in self.augment):
+            raise GenreTfError(f"augmentations are {', '.join(AUGMENTATIONS)}, not {', '.join(self.augment)}")
+        if self.frozen_epochs < 1:
+            raise GenreTfError("--frozen-epochs must be at least 1")
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise GenreTfError(f"--monitor must be val_loss or val_accuracy, not '{self.monitor}'")
         if self.epochs < 1 or self.batch_size < 1:
@@ -102,19 +114,24 @@ class BestEpoch(keras.callbacks.Callback):
         self.monitor, self.patience, self.on_epoch = monitor, patience, on_epoch
         self.sign = -1 if monitor == "val_loss" else 1
         self.best_value, self.best_epoch, self.best_weights = -np.inf, 0, None
+        self.phase_start = 0  # patience counts from the best epoch or the phase's start, the later
         self.history: list[dict] = []
+
+    def new_phase(self, epoch: int) -> None:
+        self.phase_start = epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds}
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds,
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
         self.history.append(row)
         value = self.sign * row[self.monitor]
         if value > self.best_value:
             self.best_value, self.best_epoch, self.best_weights = value, epoch + 1, self.model.get_weights()
-        elif epoch + 1 - self.best_epoch >= self.patience:
+        elif epoch + 1 - max(self.best_epoch, self.phase_start) >= self.patience:
             self.model.stop_training = True
         if self.on_epoch:
             self.on_epoch(epoch + 1, row, seconds)
@@ -138,7 +155,8 @@ def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str]) -
 def _run_name(config: TrainConfig) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     cv = f"-cv{config.cv}" if config.cv else ""
-    return f"{'+'.join(config.inputs)}-{config.model}{cv}-{stamp}"
+    segment = f"-{config.segment_seconds:g}s" if config.segment_seconds != 3 else ""
+    return f"{'+'.join(config.inputs)}-{config.model}{segment}{cv}-{stamp}"
 
 
 def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
@@ -148,11 +166,10 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     normalization = {n: normalization_stats(a, rows["train"]) for n, a in arrays.items()}
     keras.backend.clear_session()  # each fold starts from a clean graph and layer names
     set_seed(config.seed)
-    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
-    data = {p: make_dataset(arrays, rows[p], labels[rows[p]], n_classes, config.batch_size, shuffle=p == "train",
-                            seed=config.seed) for p in PARTS}
+    spec = get_model(config.model, config.inputs)
+    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization,
+                        ModelOptions(config.backbone_weights, config.image_size))
+    data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
     class_weight = None
     if config.class_weights:
         from sklearn.utils.class_weight import compute_class_weight
@@ -162,8 +179,21 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
         class_weight = {int(c): float(w) for c, w in zip(present, weights)}
     best = BestEpoch(config.monitor, config.patience,
                      lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
-    model.fit(data["train"], validation_data=data["valid"], epochs=config.epochs, callbacks=[best],
-              class_weight=class_weight, shuffle=False, verbose=0)  # tf.data shuffles
+
+    def fit(learning_rate: float, first_epoch: int, last_epoch: int):
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.CategoricalCrossentropy(),
+                      metrics=["accuracy"])
+        model.fit(data["train"], validation_data=data["valid"], initial_epoch=first_epoch, epochs=last_epoch,
+                  callbacks=[best], class_weight=class_weight, shuffle=False, verbose=0)  # tf.data shuffles
+
+    fine_tuning = spec.fine_tune and config.backbone_weights != "none" and config.frozen_epochs < config.epochs
+    if fine_tuning:  # pretrained backbone: train the head on it frozen, then its top blocks too, slower
+        fit(config.learning_rate, 0, config.frozen_epochs)
+        spec.fine_tune(model)
+        best.new_phase(config.frozen_epochs)
+        fit(config.learning_rate * FINE_TUNE_LR_FACTOR, config.frozen_epochs, config.epochs)
+    else:
+        fit(config.learning_rate, 0, config.epochs)
     probabilities = model.predict(data["test"], verbose=0)
     metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
 
@@ -199,8 +229,10 @@ def _cv_splits(clip_genres: dict[str, str], k: int, seed: int) -> list[Split]:
 
 
 def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResult:
-    get_model(config.model, config.inputs)  # a bad name fails before any work
-    store = FeatureStore(config.store)
+    spec = get_model(config.model, config.inputs)  # a bad name fails before any work
+    if config.augment is None:
+        config = dataclasses.replace(config, augment=spec.augment)
+    store = FeatureStore(config.store, config.segment_seconds)
     arrays = {n: store.array(n) for n in config.inputs}
     genres = store.genres
     labels = np.searchsorted(genres, store.index.genres)

@@ -18,20 +18,27 @@ from rich.table import Table
 
 from genre_tf.models import INPUT_PRESETS, MODELS, parse_inputs
 from genre_tf.store import FeatureStore
+from genre_tf.tf import tf
 from genre_tf.train import TrainConfig, train
 
 PAIRS = [(m, i) for m in ("lstm", "cnn") for i in ("embedding", "logmel", "mfcc")] + [
-    ("combined", p) for p in INPUT_PRESETS]
+    ("combined", p) for p in INPUT_PRESETS] + [(m, "logmel") for m in ("cnn5", "dong", "unet", "resnet50", "xception")]
 
 
 def main(store: Path = typer.Option(Path("features"), help="Feature store to train on."),
          epochs: int = typer.Option(3, help="Epochs per pair (the first is not timed)."),
          batch_size: int = typer.Option(64),
-         only: str = typer.Option(None, help="Comma list of model:input pairs, e.g. cnn:mfcc,lstm:logmel.")):
+         only: str = typer.Option(None, help="Comma list of model:input pairs, e.g. cnn:mfcc,lstm:logmel."),
+         segment_seconds: float = typer.Option(3.0, help="Which of the store's segment lengths."),
+         backbone_weights: str = typer.Option("none", help="resnet50/xception: none (everything trains), imagenet "
+                                              "or a file (frozen, then fine-tuned: faster epochs)."),
+         image_size: int = typer.Option(224, help="resnet50/xception image side.")):
     pairs = [tuple(p.split(":")) for p in only.split(",")] if only else PAIRS
-    available = set(FeatureStore(store).feature_names)
-    table = Table(title=f"{store}: {len(FeatureStore(store))} segments; {platform.processor() or platform.machine()}, "
-                        f"{os.cpu_count()} cores")
+    segments = FeatureStore(store, segment_seconds)
+    available = set(segments.feature_names)
+    devices = ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "no GPU"
+    table = Table(title=f"{store} ({segment_seconds:g} s): {len(segments)} segments; "
+                        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {devices}")
     for column in ("model", "input", "parameters", "s/epoch"):
         table.add_column(column, justify="right" if column in ("parameters", "s/epoch") else "left")
     with tempfile.TemporaryDirectory() as runs:
@@ -41,7 +48,8 @@ def main(store: Path = typer.Option(Path("features"), help="Feature store to tra
                 table.add_row(model, inputs, "-", "not in store")
                 continue
             result = train(TrainConfig(inputs=names, model=model, store=str(store), runs_dir=runs, epochs=epochs,
-                                       patience=epochs, batch_size=batch_size))
+                                       patience=epochs, batch_size=batch_size, segment_seconds=segment_seconds,
+                                       backbone_weights=backbone_weights, image_size=image_size))
             table.add_row(model, inputs, f"{result.parameters:,}", f"{result.epoch_seconds:.1f}")
     Console().print(table)
 

@@ -15,7 +15,7 @@ step "1/5 synthesize a dataset: 10 genres x 10 clips of 15 s"
 
 step "2/5 extract features"
 "$G" extract --data "$W/music" --store "$W/features" --features logmel,mfcc
-models=("mfcc cnn" "mfcc lstm" "logmel cnn")
+models=("mfcc cnn" "mfcc lstm" "logmel cnn" "logmel cnn5")  # cnn5: the first seed's model, with its augmentations
 # YAMNet comes from GENRE_TF_YAMNET_HANDLE, else TF-Hub: offline and without a local copy, go on without it.
 if "$G" extract --data "$W/music" --store "$W/features" --features embedding > "$W/embedding.log" 2>&1; then
   cat "$W/embedding.log"

@@ -50,9 +50,10 @@ def synth_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth_store(synth_dataset, tmp_path_factory) -> Path:
     """A feature store of the synthetic dataset: logmel and mfcc, plus embedding where the YAMNet
-    stand-in is available (tests that need it ask for `yamnet_handle` and skip without it)."""
+    stand-in is available (tests that need it ask for `yamnet_handle` and skip without it); and
+    logmel of 6 s segments (one per clip: the 1.6 s remainder is under half a segment)."""
     from genre_tf.extract import extract
-    from genre_tf.params import EmbeddingParams
+    from genre_tf.params import EmbeddingParams, segment_params
 
     store = tmp_path_factory.mktemp("store")
     features = ["logmel", "mfcc"]
@@ -60,6 +61,7 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
     if handle.exists():
         features.insert(0, "embedding")
     extract(synth_dataset, store, features, feature_params={"embedding": EmbeddingParams(str(handle))})
+    extract(synth_dataset, store, ["logmel"], segment_params(6.0))
     return store
 
 

@@ -62,12 +62,12 @@ def test_killed_extraction_resumes_to_the_same_store(gtzan_sample, yamnet_handle
            yamnet_handle, "--store"]
     proc = subprocess.Popen(cmd + [str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while len(list((store / ".partial").glob("*.npz"))) < 10 and time.time() < deadline and proc.poll() is None:
+    while len(list((store / "3s" / ".partial").glob("*.npz"))) < 10 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (store / "manifest.json").exists(), "the run finished before it could be killed"
-    done_before = len(list((store / ".partial").glob("*.npz")))
+    assert not (store / "3s" / "manifest.json").exists(), "the run finished before it could be killed"
+    done_before = len(list((store / "3s" / ".partial").glob("*.npz")))
     assert 10 <= done_before < 30
 
     resumed = subprocess.run(cmd + [str(store)], capture_output=True, text=True)
@@ -91,6 +91,40 @@ def test_train_cli_and_its_errors(synth_store, tmp_path):
     one_line_error(runner.invoke(app, base + ["--input", "chroma", "--model", "cnn"]), "unknown --input 'chroma'")
     one_line_error(runner.invoke(app, base + ["--input", "mfcc", "--model", "cnn", "--split-ratios", "0.5,0.5"]),
                    "--split-ratios")
+    one_line_error(runner.invoke(app, base + ["--input", "logmel", "--model", "cnn5", "--augment", "warp"]),
+                   "unknown --augment 'warp'")
+    one_line_error(runner.invoke(app, base + ["--input", "logmel", "--model", "cnn", "--segment-seconds", "4"]),
+                   "no feature store here (it holds 3s, 6s segments)", "--segment-seconds 4")
+
+
+def test_seed_model_cli_offline_and_from_scratch(synth_dataset, synth_store, tmp_path, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    base = ["train", "--store", str(synth_store), "--runs", str(tmp_path), "--batch-size", "8", "--input", "logmel",
+            "--model", "resnet50", "--image-size", "32", "--epochs", "1"]
+    one_line_error(runner.invoke(app, base), "ImageNet weights for resnet50 could not be downloaded",
+                   "--backbone-weights none")
+    result = runner.invoke(app, base + ["--backbone-weights", "none"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", "--store", str(synth_store), "--runs", str(tmp_path), "--batch-size", "8",
+                                 "--input", "logmel", "--model", "unet", "--segment-seconds", "6", "--augment", "none",
+                                 "--epochs", "1"])
+    assert result.exit_code == 0 and "logmel-unet-6s-" in result.stdout, result.output
+    report = runner.invoke(app, ["report", "--runs", str(tmp_path), "--reports", str(tmp_path / "reports"),
+                                 "--format", "md"])
+    assert "| logmel 6s | unet |" in report.stdout and "| logmel | resnet50 |" in report.stdout
+    (unet_run,) = tmp_path.glob("logmel-unet-6s-*")
+    song = str(synth_dataset / "rock" / "rock.00000.wav")  # 7.6 s: one 6 s window, the rest under half of one
+    result = runner.invoke(app, ["predict", song, "--run", str(unet_run)])
+    assert result.exit_code == 0 and "(1 windows)" in result.stdout, result.output
+
+
+def test_segment_length_must_be_usable(tmp_path):
+    one_line_error(runner.invoke(app, ["extract", "--segment-seconds", "0.5"]), "--segment-seconds must be at least 1")
 
 
 def test_file_names_with_brackets_are_printed_as_they_are(tmp_path):

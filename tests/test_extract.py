@@ -47,7 +47,7 @@ def test_store_holds_every_segment_with_its_index(dataset, tmp_path):
     assert store.genres == ["ambient", "rock", "techno"]
     assert store.index.clip_ids[:3].tolist() == ["ambient.00000"] * 3 and store.index.segments[:3].tolist() == [0, 1, 2]
     assert isinstance(store.array("mfcc"), np.memmap)
-    manifest = json.loads((tmp_path / "fs" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "fs" / "3s" / "manifest.json").read_text())
     assert manifest["segment_params"]["segment_samples"] == 48000
     assert manifest["features"]["mfcc"]["params"]["n_fft"] == 2048
     assert "tensorflow" in manifest["library_versions"]
@@ -66,9 +66,9 @@ def test_store_rows_equal_the_features_of_each_segment(dataset, tmp_path):
 
 def test_rerun_with_same_inputs_does_nothing(dataset, tmp_path):
     extract(dataset, tmp_path / "fs", FAST)
-    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "fs").iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "fs" / "3s").iterdir()}
     assert extract(dataset, tmp_path / "fs", FAST).up_to_date
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "fs").iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "fs" / "3s").iterdir()} == before
 
 
 def test_interrupted_run_resumes_and_matches_a_clean_run(dataset, tmp_path):
@@ -83,7 +83,7 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(dataset, tmp_path):
     assert resumed.index.clip_ids.tolist() == clean.index.clip_ids.tolist()
     for name in FAST:
         np.testing.assert_array_equal(resumed.array(name), clean.array(name))
-    assert not (tmp_path / "fs" / ".partial").exists()
+    assert not (tmp_path / "fs" / "3s" / ".partial").exists()
 
 
 def test_a_crash_while_committing_leaves_the_old_store_intact(dataset, tmp_path, monkeypatch):
@@ -100,7 +100,7 @@ def test_a_crash_while_committing_leaves_the_old_store_intact(dataset, tmp_path,
     monkeypatch.setattr(extract_module, "write_atomic", crash_on_manifest)
     with pytest.raises(OSError):
         extract(dataset, tmp_path / "fs", ["mfcc", "logmel"])
-    assert (tmp_path / "fs" / "logmel.2.npy").exists()  # the new generation was written, not committed
+    assert (tmp_path / "fs" / "3s" / "logmel.2.npy").exists()  # the new generation was written, not committed
     store = FeatureStore(tmp_path / "fs")  # still the old, complete store
     assert store.feature_names == ["mfcc"]
     np.testing.assert_array_equal(store.array("mfcc"), old)
@@ -115,7 +115,7 @@ def test_changed_parameters_are_refused_until_rebuild(dataset, tmp_path):
         extract(dataset, tmp_path / "fs", FAST, SegmentParams(max_seconds=6.0))
     result = extract(dataset, tmp_path / "fs", FAST, SegmentParams(max_seconds=6.0), rebuild=True)
     assert result.segments == 18  # 9 clips x 2 segments of the first 6 s
-    assert sorted(p.name for p in (tmp_path / "fs").iterdir()) == ["logmel.1.npy", "manifest.json", "mfcc.1.npy",
+    assert sorted(p.name for p in (tmp_path / "fs" / "3s").iterdir()) == ["logmel.1.npy", "manifest.json", "mfcc.1.npy",
                                                                    "segments.1.csv"]
 
 
@@ -126,7 +126,7 @@ def test_a_new_feature_is_added_without_recomputing_the_others(dataset, tmp_path
     store = FeatureStore(tmp_path / "fs")
     assert store.feature_names == ["mfcc", "logmel"]
     np.testing.assert_array_equal(store.array("mfcc"), mfcc)
-    assert sorted(p.name for p in (tmp_path / "fs").iterdir()) == ["logmel.2.npy", "manifest.json", "mfcc.2.npy",
+    assert sorted(p.name for p in (tmp_path / "fs" / "3s").iterdir()) == ["logmel.2.npy", "manifest.json", "mfcc.2.npy",
                                                                    "segments.2.csv"]
 
 

@@ -20,6 +20,12 @@ def test_random_split_is_disjoint_complete_stratified_and_seeded():
     assert split.source == {"kind": "random", "ratios": [0.64, 0.16, 0.20], "seed": 3}
 
 
+def test_the_fifth_seeds_50_20_30_split_of_gtzan():
+    split = random_split(clips(genres=10, per_genre=100), parse_ratios("0.5,0.2,0.3"), seed=0)
+    assert (len(split.train), len(split.valid), len(split.test)) == (500, 200, 300)
+    assert sum(c.startswith("g7.") for c in split.test) == 30  # 30 of each genre's 100
+
+
 def test_tiny_genres_still_appear_in_every_split():
     split = random_split(clips(genres=10, per_genre=3))
     assert len(split.train) == len(split.valid) == len(split.test) == 10

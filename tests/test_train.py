@@ -5,13 +5,17 @@ import pytest
 
 from genre_tf.errors import GenreTfError, SplitError, StoreError
 from genre_tf.evaluate import evaluate
-from genre_tf.models import INPUT_PRESETS, parse_inputs
+from genre_tf.models import INPUT_PRESETS, MODELS, parse_inputs
 from genre_tf.pipeline import normalization_stats
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, TrainEvents, train
 
-PAIRS = [("lstm", "embedding"), ("lstm", "logmel"), ("lstm", "mfcc"), ("cnn", "embedding"), ("cnn", "logmel"),
-         ("cnn", "mfcc"), ("combined", "all"), ("combined", "nospec")]
+PAIRS = [("lstm", "embedding", {}), ("lstm", "logmel", {}), ("lstm", "mfcc", {}), ("cnn", "embedding", {}),
+         ("cnn", "logmel", {}), ("cnn", "mfcc", {}), ("combined", "all", {}), ("combined", "nospec", {}),
+         # The seed projects' architectures: small images keep the ImageNet networks quick here.
+         ("cnn5", "logmel", {}), ("dong", "logmel", {}), ("unet", "logmel", {"segment_seconds": 6.0}),
+         ("resnet50", "logmel", {"backbone_weights": "none", "image_size": 32}),
+         ("xception", "logmel", {"backbone_weights": "none", "image_size": 71})]
 
 
 def config(store, tmp_path, **kwargs):
@@ -20,14 +24,14 @@ def config(store, tmp_path, **kwargs):
     return TrainConfig(store=str(store), runs_dir=str(tmp_path / "runs"), **kwargs)
 
 
-@pytest.mark.parametrize("model,inputs", PAIRS)
-def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, request, model, inputs):
+@pytest.mark.parametrize("model,inputs,options", PAIRS)
+def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, request, model, inputs, options):
     import keras
 
     names = parse_inputs(inputs)
     if "embedding" in names:
         request.getfixturevalue("yamnet_handle")  # skips (or fails in CI) without the stand-in
-    result = train(config(synth_store, tmp_path, inputs=names, model=model))
+    result = train(config(synth_store, tmp_path, inputs=names, model=model, **options))
     run = result.run_dir
     assert run.name.startswith(f"{'+'.join(names)}-{model}-")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
@@ -36,13 +40,17 @@ def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, req
     assert history["epochs_run"] == 2 and 1 <= history["best_epoch"] <= 2
     assert set(history["epochs"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["segment"]["count"] == 9 and metrics["clip"]["count"] == 3  # 1 test clip per genre
+    seconds = options.get("segment_seconds", 3.0)
+    per_clip = 3 if seconds == 3 else 1  # 7.6 s clips: 3 segments of 3 s, or 1 of 6 s
+    assert metrics["segment"]["count"] == 3 * per_clip and metrics["clip"]["count"] == 3  # 1 test clip per genre
     assert np.array(metrics["clip"]["confusion_matrix"]).sum() == 3
     assert json.loads((run / "labels.json").read_text()) == ["ambient", "rock", "techno"]
     saved = json.loads((run / "config.json").read_text())
     assert saved["train"]["seed"] == 0 and saved["parameters"] == result.parameters > 0
+    assert saved["store"]["segment_params"]["segment_samples"] == seconds * 16000
+    assert tuple(saved["train"]["augment"]) == MODELS[model].augment  # the model's default, recorded
     # The saved model takes raw features (normalization is inside) and predicts the same.
-    store = FeatureStore(synth_store)
+    store = FeatureStore(synth_store, seconds)
     rows = store.index.rows_of(json.loads((run / "split.json").read_text())["test"])
     batch = {n: np.asarray(store.array(n)[rows], np.float32) for n in names}
     probabilities = keras.models.load_model(run / "model.keras").predict(batch, verbose=0)
