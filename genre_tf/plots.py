@@ -47,6 +47,12 @@ def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
                     label=f"valid{suffix}", alpha=0.9 if k == 0 else 0.5)
             best = history["best_epoch"]
             ax.axvline(best, color=train_line.get_color(), linestyle=":", alpha=0.7)
+            # Transfer models: where fine-tuning began, at a lower learning rate (older runs lack it).
+            rates = [e.get("learning_rate") for e in history["epochs"]]
+            for before, after, epoch in zip(rates, rates[1:], epochs[1:]):
+                if before != after:
+                    ax.axvline(epoch - 0.5, color="grey", linestyle="-.", alpha=0.6,
+                               label="fine-tuning starts" if k == 0 else None)
             ax.plot([best], [history["epochs"][best - 1][f"val_{metric}"]], "o", color=train_line.get_color())
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

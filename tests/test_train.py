@@ -83,12 +83,13 @@ def test_streamed_statistics_equal_numpy(monkeypatch):
     np.testing.assert_allclose(variance, expected.var(0), rtol=1e-4)
 
 
-def test_same_seed_gives_the_same_run(synth_store, tmp_path):
-    runs = [train(config(synth_store, tmp_path / str(i), inputs=("mfcc",), model="cnn")) for i in range(2)]
+@pytest.mark.parametrize("inputs,model", [(("mfcc",), "cnn"), (("logmel",), "cnn5")])  # cnn5: augmented batches
+def test_same_seed_gives_the_same_run(synth_store, tmp_path, inputs, model):
+    runs = [train(config(synth_store, tmp_path / str(i), inputs=inputs, model=model)) for i in range(2)]
     h = [json.loads((r.run_dir / "history.json").read_text())["epochs"] for r in runs]
     assert [e["loss"] for e in h[0]] == [e["loss"] for e in h[1]]
     assert runs[0].metrics == runs[1].metrics
-    other = train(config(synth_store, tmp_path / "other", inputs=("mfcc",), model="cnn", seed=1))
+    other = train(config(synth_store, tmp_path / "other", inputs=inputs, model=model, seed=1))
     other_losses = [e["loss"] for e in json.loads((other.run_dir / "history.json").read_text())["epochs"]]
     assert other_losses != [e["loss"] for e in h[0]]
 
