@@ -195,3 +195,22 @@ def test_batching_and_decoding_threads_do_not_change_the_features(dataset, tmp_p
     np.testing.assert_allclose(np.asarray(a.array("mfcc")), np.asarray(b.array("mfcc")), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.asarray(a.array("logmel"), np.float32), np.asarray(b.array("logmel"), np.float32),
                                atol=2e-3)  # float16 storage
+
+
+def test_segment_lengths_live_side_by_side_in_one_store(dataset, tmp_path):
+    from genre_tf.params import segment_params
+
+    extract(dataset, tmp_path / "fs", ["logmel"])
+    extract(dataset, tmp_path / "fs", ["logmel"], segment_params(6.0))
+    assert extract(dataset, tmp_path / "fs", ["logmel"]).up_to_date  # the 6 s store left the 3 s one alone
+    three, six = FeatureStore(tmp_path / "fs"), FeatureStore(tmp_path / "fs", 6.0)
+    assert three.array("logmel").shape == (27, 336, 64)
+    assert six.array("logmel").shape == (9, 624, 64)  # 7.6 s clips: one 6 s segment, 1.6 s dropped
+    assert six.manifest["segment_params"]["segment_samples"] == 96000
+
+
+def test_a_store_in_the_old_layout_is_named(tmp_path):
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "manifest.json").write_text("{}")
+    with pytest.raises(StoreError, match="layout of genre-tf before 0.2.*move its files into .*3s"):
+        FeatureStore(tmp_path / "fs")
