@@ -26,6 +26,16 @@ def test_parameter_counts_match_the_model_table(name):
         assert model.get_layer(BACKBONE_LAYER).count_params() == BACKBONE_PARAMETERS[name]
 
 
+def test_a_backbone_from_scratch_gets_batch_norm_that_settles_in_few_steps():
+    from keras import layers
+
+    from genre_tf.models import BN_MOMENTUM
+
+    norms = [la for la in build("resnet50", image_size=32).get_layer(BACKBONE_LAYER).layers
+             if isinstance(la, layers.BatchNormalization)]
+    assert norms and all(la.momentum == BN_MOMENTUM for la in norms)
+
+
 def test_unet_has_the_third_seeds_size_at_any_segment_length():
     assert PARAMETERS["unet"] == pytest.approx(3.4e6, rel=0.01)  # "a model of 3.4M parameters"
     assert build("unet", (624, 64)).count_params() == PARAMETERS["unet"]  # 6 s segments: padded, same network
