@@ -17,18 +17,20 @@ AUGMENTATIONS = {
 }
 
 
-def parse_augment(text: str | None) -> tuple[str, ...] | None:
-    """'shift,mask' -> names; 'none' -> none; None (option not given) -> None: the model's default."""
-    if text is None:
-        return None
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    if names in ((), ("none",)):
-        return ()
+def check_augment(names: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
         raise GenreTfError(f"unknown --augment '{', '.join(unknown)}'; choose from {', '.join(AUGMENTATIONS)} "
                            "(comma list), or none")
     return names
+
+
+def parse_augment(text: str | None) -> tuple[str, ...] | None:
+    """'shift,mask' -> names; 'none' -> none; None (option not given) -> None: the model's default."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    return () if names in ((), ("none",)) else check_augment(names)
 
 
 def time_shift(x: tf.Tensor, fraction: float, seed: tf.Tensor) -> tf.Tensor:

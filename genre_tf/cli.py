@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import GenreTfError
+from .params import DEFAULT_SEGMENT_SECONDS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
@@ -102,7 +103,7 @@ def extract(
     batch_size: int = typer.Option(64, help="Segments per feature batch."),
     workers: int = typer.Option(2, help="Decoding threads working ahead of the feature batches."),
     max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
-    segment_seconds: float = typer.Option(3.0, help="Segment length; each length is kept in its own <store>/<N>s/."),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in its own <store>/<N>s/."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
 ):
     """Decode every clip, cut it into segments (3 s) and cache the features in a store."""
@@ -154,7 +155,7 @@ def train(
     cv: int = typer.Option(0, help="K-fold cross-validation over clips, stratified by genre."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
                                          help="[default: on with a GPU, off on CPU]"),
-    segment_seconds: float = typer.Option(3.0, help="Train on the store's segments of this length."),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Train on the store's segments of this length."),
     augment: str = typer.Option(None, help="Training-batch augmentations: shift, mask, specaugment (comma list) "
                                 "or none [default: the model's: cnn5 shift,mask; unet specaugment; others none]."),
     backbone_weights: str = typer.Option("imagenet", help="resnet50/xception: imagenet (downloaded once), "

@@ -120,6 +120,11 @@ class ModelOptions:
     backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
     image_size: int = 224  # side of the square image a spectrogram is resized to
 
+    @property
+    def pretrained(self) -> bool:
+        """A pretrained backbone starts frozen and is fine-tuned later; "none" trains from scratch."""
+        return self.backbone_weights != "none"
+
 
 def build_lstm(inputs: dict, n_classes: int, options: ModelOptions):
     (x,) = inputs.values()
@@ -234,10 +239,8 @@ TRANSFER_HEAD = 256
 BACKBONE_LAYER = "backbone"
 
 
-def backbone_weights_file(name: str, option: str) -> str | None:
-    """--backbone-weights: 'imagenet' (Keras' download, cached in ~/.keras/models), 'none', or a path."""
-    if option == "none":
-        return None
+def backbone_weights_file(name: str, option: str) -> str:
+    """--backbone-weights 'imagenet' (Keras' download, cached in ~/.keras/models) or a path: the file."""
     if option == "imagenet":
         url = BACKBONES[name].weights_url
         try:
@@ -283,7 +286,7 @@ def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOption
     backbone_spec = BACKBONES[name]
     if options.image_size < backbone_spec.min_size:
         raise GenreTfError(f"--image-size must be at least {backbone_spec.min_size} for {name}")
-    weights = backbone_weights_file(name, options.backbone_weights)
+    weights = backbone_weights_file(name, options.backbone_weights) if options.pretrained else None
     (x,) = inputs.values()
     x = SpectrogramImage(options.image_size, backbone_spec.preprocess)(x)
     constructor = getattr(keras.applications, backbone_spec.application)
@@ -292,7 +295,7 @@ def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOption
                                input_shape=(options.image_size, options.image_size, 3))
     except (ValueError, OSError) as e:
         raise ModelUnavailableError(f"{weights}: not usable as {name} weights ({str(e).splitlines()[0][:160]})") from None
-    if weights:
+    if options.pretrained:
         backbone.trainable = False
         x = backbone(x, training=False)
     else:

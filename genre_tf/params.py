@@ -31,11 +31,18 @@ class SegmentParams:
         return self.segment_samples / self.sample_rate
 
 
+# The usual segment length (GTZAN's 30 s clips cut in ten); names and labels only mention others.
+DEFAULT_SEGMENT_SECONDS = SegmentParams().segment_seconds
 # YAMNet frames 0.96 s of audio: shorter segments have no embedding.
 MIN_SEGMENT_SECONDS = 1.0
 
 
-def segment_params(seconds: float = 3.0, max_seconds: float = 30.0) -> SegmentParams:
+def segment_label(seconds: float) -> str:
+    """'6s' for a segment length other than the usual; '' for the usual one."""
+    return "" if seconds == DEFAULT_SEGMENT_SECONDS else f"{seconds:g}s"
+
+
+def segment_params(seconds: float = DEFAULT_SEGMENT_SECONDS, max_seconds: float = 30.0) -> SegmentParams:
     """Segments of `seconds` (3 s by default; the third seed used 6 s, five per 30 s clip)."""
     samples = seconds * SegmentParams.sample_rate
     if seconds < MIN_SEGMENT_SECONDS or abs(samples - round(samples)) > 1e-6:

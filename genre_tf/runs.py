@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .errors import GenreTfError
+from .params import segment_label
 from .train import INCOMPLETE_PREFIX
 
 
@@ -36,8 +37,7 @@ class Run:
     @property
     def input_label(self) -> str:
         """'logmel', or 'logmel 6s' for segments of another length than the usual 3 s."""
-        seconds = self.segment_seconds
-        return "+".join(self.inputs) + (f" {seconds:g}s" if seconds != 3 else "")
+        return " ".join(filter(None, ["+".join(self.inputs), segment_label(self.segment_seconds)]))
 
     @property
     def model_label(self) -> str:

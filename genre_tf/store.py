@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StoreError
+from .params import DEFAULT_SEGMENT_SECONDS, segment_label
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -101,10 +102,11 @@ class FeatureStore:
     """A complete store of one segment length, opened for reading. Arrays are memory-mapped, never
     loaded whole."""
 
-    def __init__(self, store: str | Path, segment_seconds: float = 3.0):
+    def __init__(self, store: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECONDS):
         self.root = segment_folder(store, segment_seconds)
         manifest_path = self.root / MANIFEST
-        command = f"genre-tf extract --store {store}" + (f" --segment-seconds {segment_seconds:g}" if segment_seconds != 3 else "")
+        command = f"genre-tf extract --store {store}" + (f" --segment-seconds {segment_seconds:g}"
+                                                         if segment_label(segment_seconds) else "")
         if not manifest_path.exists():
             if (self.root / PARTIAL).exists():
                 raise StoreError(f"{self.root}: extraction was interrupted; rerun `{command}` to finish it")

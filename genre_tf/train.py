@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .augment import check_augment
 from .errors import GenreTfError, SplitError
 from .evaluate import evaluate, summarize_folds
 from .models import ModelOptions, build_model, get_model
 from .pipeline import make_split_datasets, normalization_stats
+from .params import DEFAULT_SEGMENT_SECONDS, segment_label
 from .provenance import library_versions, now_iso
 from .splits import DEFAULT_RATIOS, PARTS, Split, random_split, split_from_lists
 from .store import FeatureStore
@@ -48,17 +50,15 @@ class TrainConfig:
     split_lists: str | None = None
     cv: int = 0  # K-fold cross-validation over clips when > 1
     mixed_precision: bool | None = None  # None: on where there is a GPU
-    segment_seconds: float = 3.0  # which of the store's segment lengths to train on
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # which of the store's segment lengths to train on
     augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
     backbone_weights: str = "imagenet"  # transfer models: imagenet, none (from scratch) or a weights file
     image_size: int = 224  # transfer models: spectrogram image side
     frozen_epochs: int = 5  # transfer models with pretrained weights: epochs before fine-tuning
 
     def __post_init__(self):
-        from .augment import AUGMENTATIONS
-
-        if self.augment is not None and any(a not in AUGMENTATIONS for a in self.augment):
-            raise GenreTfError(f"augmentations are {', '.join(AUGMENTATIONS)}, not {', '.join(self.augment)}")
+        if self.augment is not None:
+            check_augment(self.augment)
         if self.frozen_epochs < 1:
             raise GenreTfError("--frozen-epochs must be at least 1")
         if self.monitor not in ("val_loss", "val_accuracy"):
@@ -154,9 +154,9 @@ def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str]) -
 
 def _run_name(config: TrainConfig) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    cv = f"-cv{config.cv}" if config.cv else ""
-    segment = f"-{config.segment_seconds:g}s" if config.segment_seconds != 3 else ""
-    return f"{'+'.join(config.inputs)}-{config.model}{segment}{cv}-{stamp}"
+    cv = f"cv{config.cv}" if config.cv else ""
+    parts = ["+".join(config.inputs), config.model, segment_label(config.segment_seconds), cv, stamp]
+    return "-".join(filter(None, parts))
 
 
 def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
@@ -167,8 +167,8 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     keras.backend.clear_session()  # each fold starts from a clean graph and layer names
     set_seed(config.seed)
     spec = get_model(config.model, config.inputs)
-    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization,
-                        ModelOptions(config.backbone_weights, config.image_size))
+    options = ModelOptions(config.backbone_weights, config.image_size)
+    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization, options)
     data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
     class_weight = None
     if config.class_weights:
@@ -186,7 +186,7 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
         model.fit(data["train"], validation_data=data["valid"], initial_epoch=first_epoch, epochs=last_epoch,
                   callbacks=[best], class_weight=class_weight, shuffle=False, verbose=0)  # tf.data shuffles
 
-    fine_tuning = spec.fine_tune and config.backbone_weights != "none" and config.frozen_epochs < config.epochs
+    fine_tuning = spec.fine_tune and options.pretrained and config.frozen_epochs < config.epochs
     if fine_tuning:  # pretrained backbone: train the head on it frozen, then its top blocks too, slower
         fit(config.learning_rate, 0, config.frozen_epochs)
         spec.fine_tune(model)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from genre_tf.models import INPUT_PRESETS, MODELS, parse_inputs
+from genre_tf.params import DEFAULT_SEGMENT_SECONDS
 from genre_tf.store import FeatureStore
 from genre_tf.tf import tf
 from genre_tf.train import TrainConfig, train
@@ -29,7 +30,7 @@ def main(store: Path = typer.Option(Path("features"), help="Feature store to tra
          epochs: int = typer.Option(3, help="Epochs per pair (the first is not timed)."),
          batch_size: int = typer.Option(64),
          only: str = typer.Option(None, help="Comma list of model:input pairs, e.g. cnn:mfcc,lstm:logmel."),
-         segment_seconds: float = typer.Option(3.0, help="Which of the store's segment lengths."),
+         segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Which of the store's segment lengths."),
          backbone_weights: str = typer.Option("none", help="resnet50/xception: none (everything trains), imagenet "
                                               "or a file (frozen, then fine-tuned: faster epochs)."),
          image_size: int = typer.Option(224, help="resnet50/xception image side.")):
