@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import GenreTfError
-from .params import DEFAULT_SEGMENT_SECONDS
+from .params import DEFAULT_SEGMENT_SECONDS, MusicnnParams
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
@@ -95,11 +95,14 @@ class _ExtractEvents:
 def extract(
     data: Path = typer.Option(Path("data/music"), help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg."),
     store: Path = typer.Option(Path("features"), help="Feature store folder."),
-    features: str = typer.Option("embedding,logmel,mfcc", help="Comma list of features to extract."),
+    features: str = typer.Option("embedding,logmel,mfcc", help="Comma list of features to extract: embedding, logmel, "
+                                 "mfcc, musicnn."),
     yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder "
                                       "[default: $GENRE_TF_YAMNET_HANDLE, else https://tfhub.dev/google/yamnet/1]."),
     yamnet_weights: str = typer.Option(None, help="yamnet.h5: use genre-tf's batched Keras YAMNet (fast) "
                                        "[default: $GENRE_TF_YAMNET_WEIGHTS]."),
+    musicnn_model: str = typer.Option(MusicnnParams.model, help="musicnn's trained weights: MSD_musicnn, MTT_musicnn "
+                                      "or a checkpoint folder."),
     batch_size: int = typer.Option(64, help="Segments per feature batch."),
     workers: int = typer.Option(2, help="Decoding threads working ahead of the feature batches."),
     max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
@@ -112,7 +115,8 @@ def extract(
     from .params import embedding_params, segment_params
 
     names = parse_feature_names(features)
-    params = {"embedding": embedding_params(yamnet_handle, yamnet_weights)} if "embedding" in names else {}
+    params = {"embedding": embedding_params(yamnet_handle, yamnet_weights), "musicnn": MusicnnParams(musicnn_model)}
+    params = {n: v for n, v in params.items() if n in names}
     events = _ExtractEvents()
     try:
         result = run_extract(data, store, names, segment_params(segment_seconds, max_seconds), params, rebuild=rebuild,
@@ -138,9 +142,10 @@ def extract(
 @app.command()
 @cli_errors
 def train(
-    input: str = typer.Option(..., "--input", help="Feature(s): embedding, logmel, mfcc, a comma list, or all / nospec."),
-    model: str = typer.Option(..., help="Model: lstm, cnn, combined, cnn5, dong, unet, resnet50 or xception "
-                              "(see the README's model table)."),
+    input: str = typer.Option(..., "--input", help="Feature(s): embedding, logmel, mfcc, musicnn, a comma list, or "
+                              "all / nospec."),
+    model: str = typer.Option(..., help="Model: lstm, cnn, combined, cnn5, dong, unet, resnet50, xception, yamnet, "
+                              "linear or mlp (see the README's model table)."),
     store: Path = typer.Option(Path("features"), help="Feature store folder."),
     runs: Path = typer.Option(Path("saved_models"), help="Where runs are saved."),
     epochs: int = typer.Option(30, help="Most epochs; the best by --monitor is kept."),
@@ -161,7 +166,8 @@ def train(
     backbone_weights: str = typer.Option("imagenet", help="resnet50/xception: imagenet (downloaded once), "
                                          "a local weights file, or none (train from scratch)."),
     image_size: int = typer.Option(224, help="resnet50/xception: side of the spectrogram image."),
-    frozen_epochs: int = typer.Option(5, help="resnet50/xception with pretrained weights: epochs with the backbone "
+    yamnet_weights: str = typer.Option(None, help="--model yamnet: yamnet.h5 [default: $GENRE_TF_YAMNET_WEIGHTS]."),
+    frozen_epochs: int = typer.Option(5, help="resnet50/xception/yamnet with pretrained weights: epochs with the backbone "
                                       "frozen before its top blocks are fine-tuned at a tenth of --lr."),
 ):
     """Train one model on one feature set (or several) and evaluate it on the test clips."""
@@ -176,9 +182,12 @@ def train(
                          split_lists=str(split_lists) if split_lists else None, cv=cv,
                          mixed_precision=mixed_precision, segment_seconds=segment_seconds,
                          augment=parse_augment(augment), backbone_weights=backbone_weights, image_size=image_size,
-                         frozen_epochs=frozen_epochs)
+                         yamnet_weights=yamnet_weights, frozen_epochs=frozen_epochs)
     result = run_train(config, _TrainEvents())
-    show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
+    if result.metrics:
+        show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
+    else:
+        say("no test split: this final run is untested (validation picked its epoch); report lists it apart", err)
     say(f"{result.parameters:,} parameters, {result.epoch_seconds:.1f} s per epoch; saved in {result.run_dir}")
 
 
@@ -221,14 +230,16 @@ def report(
     format: str = typer.Option("table", help="table, md, csv or json (what is printed)."),
 ):
     """Rank every finished run (grouped by data and split) and write tables and figures."""
-    from .report import as_csv, as_json, as_markdown, rank_runs, row_cells, write_report
+    from .report import as_csv, as_json, as_markdown, rank_runs, row_cells, untested_line, write_report
 
     if format not in ("table", "md", "csv", "json"):
         raise GenreTfError("--format must be table, md, csv or json")
     ranking = rank_runs(runs, sort)
     for line in ranking.skipped:
         say(line, err, "[yellow]skipped:[/]")
-    if not ranking.groups:
+    for run in ranking.untested:
+        say(untested_line(run), err, "[cyan]untested (no test split, not ranked):[/]")
+    if not ranking.groups and not ranking.untested:
         raise GenreTfError(f"{runs}: no finished runs to report; train a model first (genre-tf train)")
     folder = write_report(ranking, reports)
     if format == "table":
@@ -270,7 +281,8 @@ def predict(
 
     yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
     predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet)
-    say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model})", err)
+    folds = f", an ensemble of its {len(predictor.models)} fold models" if len(predictor.models) > 1 else ""
+    say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model}{folds})", err)
     results, failed = [], 0
     for song in songs:
         try:

@@ -115,10 +115,12 @@ def head(x, units: int, n_classes: int, dropout: float = 0.4):
 
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
-    """Options only some builders read: the transfer models' backbone weights and image size."""
+    """Options only some builders read: the transfer models' backbone weights and image size, and the
+    yamnet model's weights file."""
 
     backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
     image_size: int = 224  # side of the square image a spectrogram is resized to
+    yamnet_weights: str | None = None  # yamnet.h5 for the fine-tuned YAMNet
 
     @property
     def pretrained(self) -> bool:
@@ -317,6 +319,120 @@ def unfreeze_top_blocks(name: str, model: keras.Model) -> None:
                            and not isinstance(layer, layers.BatchNormalization))
 
 
+@keras.saving.register_keras_serializable(package="genre_tf")
+class MeanStdPooling(layers.Layer):
+    """(batch, time, channels) -> (batch, 2 * channels): each channel's mean and standard deviation over
+    time. A feature that is already a vector (musicnn's pools) passes through as it is."""
+
+    def call(self, x):
+        if len(x.shape) == 2:
+            return x
+        axes = tuple(range(1, len(x.shape) - 1))
+        mean = ops.mean(x, axis=axes)
+        return ops.concatenate([mean, ops.sqrt(ops.maximum(ops.var(x, axis=axes), 1e-8))], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="genre_tf")
+class Standardize(layers.Layer):
+    """(x - mean) / std with fixed statistics, in training as in inference (a StandardScaler). train.py
+    sets them from the training split before fitting (`calibrate_standardizers`)."""
+
+    def build(self, shape):
+        self.mean = self.add_weight(shape=(shape[-1],), initializer="zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(shape=(shape[-1],), initializer="ones", trainable=False, name="variance")
+
+    def call(self, x):
+        return (x - self.mean) / ops.sqrt(self.variance + 1e-6)
+
+
+def pooled(inputs: dict):
+    """Every input as one vector per segment, concatenated and standardized."""
+    vectors = [MeanStdPooling(name=f"pool_{name}")(x) for name, x in inputs.items()]
+    x = layers.Concatenate()(vectors) if len(vectors) > 1 else vectors[0]
+    return Standardize(name="standardize")(x)
+
+
+# Heads for small collections: few weights over pooled, pretrained features, strongly regularized.
+LINEAR_L2 = 1e-2
+MLP_UNITS, MLP_DROPOUT, MLP_L2 = 256, 0.5, 1e-3
+
+
+def build_linear(inputs: dict, n_classes: int, options: ModelOptions):
+    """Softmax regression with L2 on the pooled inputs."""
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre",
+                        kernel_regularizer=regularizers.l2(LINEAR_L2))(pooled(inputs))
+
+
+def build_mlp(inputs: dict, n_classes: int, options: ModelOptions):
+    """One hidden layer with dropout on the pooled inputs."""
+    x = layers.Dropout(MLP_DROPOUT / 2)(pooled(inputs))
+    x = layers.Dense(MLP_UNITS, activation="relu", kernel_regularizer=regularizers.l2(MLP_L2))(x)
+    x = layers.Dropout(MLP_DROPOUT)(x)
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre",
+                        kernel_regularizer=regularizers.l2(MLP_L2))(x)
+
+
+# YAMNet fine-tuned: its network over the log-mel patches, a new head on the mean embedding.
+YAMNET_LAYER = "yamnet"
+YAMNET_TOP_BLOCKS = ("layer13", "layer14")  # unfrozen for fine-tuning (its last two separable blocks)
+YAMNET_HEAD = 256
+
+
+@keras.saving.register_keras_serializable(package="genre_tf")
+class LogMelPatches(layers.Layer):
+    """(batch, frames, bands) -> (batch, patches, patch_frames, bands): YAMNet's 0.96 s patches every 0.48 s."""
+
+    def __init__(self, patch_frames: int, hop_frames: int, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_frames, self.hop_frames = patch_frames, hop_frames
+
+    def call(self, x):
+        return tf.signal.frame(x, self.patch_frames, self.hop_frames, axis=1)
+
+    def compute_output_shape(self, shape):
+        patches = 1 + (shape[1] - self.patch_frames) // self.hop_frames
+        return (shape[0], patches, self.patch_frames, shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "patch_frames": self.patch_frames, "hop_frames": self.hop_frames}
+
+
+def yamnet_weights_file(options: ModelOptions) -> str:
+    import os
+
+    from .params import YAMNET_WEIGHTS_ENV
+
+    weights = options.yamnet_weights or os.environ.get(YAMNET_WEIGHTS_ENV)
+    if not weights:
+        raise ModelUnavailableError(f"--model yamnet needs YAMNet's weights: pass --yamnet-weights yamnet.h5 or set "
+                                    f"{YAMNET_WEIGHTS_ENV} (genre-tf download-yamnet fetches it)")
+    return weights
+
+
+def build_yamnet(inputs: dict, n_classes: int, options: ModelOptions):
+    """The raw log-mel (YAMNet's own frontend: no normalization) through pretrained YAMNet, frozen and in
+    inference mode; train.py unfreezes its top blocks later (fine_tune)."""
+    from .features.yamnet_keras import build_yamnet as yamnet_network, load_yamnet_weights
+    from .params import LogMelParams
+
+    p = LogMelParams()
+    network = yamnet_network(p)
+    load_yamnet_weights(network, yamnet_weights_file(options))
+    network.trainable = False
+    (x,) = inputs.values()
+    patches = LogMelPatches(p.patch_frames, p.patch_hop_frames)(x)
+    embeddings = layers.TimeDistributed(network, name=YAMNET_LAYER)(patches, training=False)
+    return head(layers.GlobalAveragePooling1D(name="mean_embedding")(embeddings), YAMNET_HEAD, n_classes)
+
+
+def unfreeze_yamnet_top(model: keras.Model) -> None:
+    """Fine-tuning YAMNet: its last blocks train too; batch norm stays frozen."""
+    network = model.get_layer(YAMNET_LAYER).layer
+    network.trainable = True
+    for layer in network.layers:
+        layer.trainable = layer.name.startswith(YAMNET_TOP_BLOCKS) and not isinstance(layer, layers.BatchNormalization)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     build: Callable
@@ -325,14 +441,19 @@ class ModelSpec:
     features: tuple[str, ...] = tuple(FEATURES)  # the features it accepts
     augment: tuple[str, ...] = ()  # default --augment
     fine_tune: Callable[[keras.Model], None] | None = None  # second training phase, if any
+    # Whether the network starts pretrained (then frozen, and fine-tuned later): transfer models
+    # unless --backbone-weights none; the fine-tuned YAMNet always.
+    pretrained: Callable[[ModelOptions], bool] = lambda options: False
+    normalize: bool = True  # inputs standardized with training statistics; YAMNet takes its own log-mel
 
 
 SPECTROGRAM = ("logmel",)
+SEQUENCES = tuple(CNN_TRUNK_OF_FEATURE)  # features with a time axis (musicnn's is pooled already)
 MODELS: dict[str, ModelSpec] = {
-    "lstm": ModelSpec(build_lstm, "two BiLSTM layers with batch norm, dense head (fourth seed)", False),
-    "cnn": ModelSpec(build_cnn, "1-D CNN on embeddings, 2-D CNN on log-mel and MFCC (fourth seed)", False),
+    "lstm": ModelSpec(build_lstm, "two BiLSTM layers with batch norm, dense head (fourth seed)", False, SEQUENCES),
+    "cnn": ModelSpec(build_cnn, "1-D CNN on embeddings, 2-D CNN on log-mel and MFCC (fourth seed)", False, SEQUENCES),
     "combined": ModelSpec(build_combined, "one CNN branch per input, concatenated into a shared head (fourth seed)",
-                          True),
+                          True, SEQUENCES),
     "cnn5": ModelSpec(build_cnn5, "5 conv blocks with batch norm and max-pool, one dense layer (first seed)", False,
                       SPECTROGRAM, augment=("shift", "mask")),
     "dong": ModelSpec(build_dong, "Dong 2018: two conv + max-pool layers, 32-unit dense layer (fifth seed)", False,
@@ -341,8 +462,13 @@ MODELS: dict[str, ModelSpec] = {
                       augment=("specaugment",)),
     **{name: ModelSpec(functools.partial(build_transfer, name),
                        f"{BACKBONES[name].application} transfer learning on spectrogram images (second seed)", False,
-                       SPECTROGRAM, fine_tune=functools.partial(unfreeze_top_blocks, name))
+                       SPECTROGRAM, fine_tune=functools.partial(unfreeze_top_blocks, name),
+                       pretrained=lambda options: options.pretrained)
        for name in BACKBONES},
+    "yamnet": ModelSpec(build_yamnet, "YAMNet fine-tuned: pretrained network on log-mel patches, new head", False,
+                        SPECTROGRAM, fine_tune=unfreeze_yamnet_top, pretrained=lambda options: True, normalize=False),
+    "linear": ModelSpec(build_linear, "softmax regression with L2 on pooled features (mean and std over time)", True),
+    "mlp": ModelSpec(build_mlp, "one hidden layer with dropout on pooled features", True),
 }
 
 
@@ -379,7 +505,7 @@ def build_model(name: str, shapes: dict[str, tuple], n_classes: int, normalizati
     raw = {n: keras.Input(shape=s, name=n) for n, s in shapes.items()}
     normalized = {}
     for n, x in raw.items():
-        if normalization:
+        if normalization and spec.normalize:
             mean, variance = normalization[n]
             x = layers.Normalization(mean=mean, variance=variance, name=f"normalize_{n}")(x)
         normalized[n] = x

@@ -64,6 +64,17 @@ class LogMelParams:
     log_offset: float = 0.001
     patch_window_seconds: float = 0.96
     patch_hop_seconds: float = 0.48
+    embedding_size: int = 1024  # YAMNet's embedding: the width of its last layer
+
+    @property
+    def patch_frames(self) -> int:
+        """Spectrogram frames in one YAMNet patch (96)."""
+        return int(round(self.patch_window_seconds / self.stft_hop_seconds))
+
+    @property
+    def patch_hop_frames(self) -> int:
+        """Frames between YAMNet patches (48)."""
+        return int(round(self.patch_hop_seconds / self.stft_hop_seconds))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +84,24 @@ class MfccParams:
     n_fft: int = 2048
     hop_length: int = 512
     top_db: float = 80.0  # dynamic range of the log-mel power, below each segment's maximum
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicnnParams:
+    """musicnn's input (its configuration.py and extractor.py) and which trained model to run."""
+
+    model: str = "MSD_musicnn"  # or MTT_musicnn (the wheel's checkpoints), or a checkpoint folder
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    log_scale: float = 10000.0  # log10(log_scale * mel + 1)
+    patch_frames: int = 187  # 3 s: librosa.time_to_frames(3, sr, hop, n_fft) + 1
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform that gives one whole patch of centred frames."""
+        return (self.patch_frames - 1) * self.hop_length
 
 
 @dataclasses.dataclass(frozen=True)

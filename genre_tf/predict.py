@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioReader, check_level, iter_windows
-from .errors import AudioError, GenreTfError
+from .errors import AudioError
 from .features import FEATURES, get_feature
 from .params import EmbeddingParams, SegmentParams
 from .runs import load_run
@@ -50,9 +50,6 @@ class Predictor:
         import keras
 
         self.run = load_run(run_dir)
-        if self.run.is_cv:
-            raise GenreTfError(f"{self.run.path}: a cross-validation run scores a set-up, it has no single model; "
-                               "train without --cv to get one to predict with")
         store = self.run.config["store"]
         self.segment = SegmentParams(**store["segment_params"])
         self.extractors = {}
@@ -61,7 +58,8 @@ class Predictor:
             if name == "embedding" and yamnet:
                 params = yamnet
             self.extractors[name] = get_feature(name).make_extractor(params)
-        self.model = keras.models.load_model(self.run.path / "model.keras")
+        # A cross-validation run predicts with all its fold models: the mean of their probabilities.
+        self.models = [keras.models.load_model(path) for path in self.run.model_files]
 
     @property
     def labels(self) -> list[str]:
@@ -70,7 +68,7 @@ class Predictor:
     def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
         batch = np.stack(windows)
         features = {n: extract(batch).astype(np.float32) for n, extract in self.extractors.items()}
-        return np.asarray(self.model.predict_on_batch(features))
+        return np.mean([np.asarray(model.predict_on_batch(features)) for model in self.models], axis=0)
 
     def predict(self, source, hop_seconds: float | None = None) -> Prediction:
         reader = AudioReader(source)

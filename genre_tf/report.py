@@ -43,15 +43,12 @@ class Report:
     groups: list[Group]
     skipped: list[str]
     sort: str
+    untested: list[Run] = dataclasses.field(default_factory=list)  # final runs without a test split: not ranked
 
     @property
     def best(self) -> Run | None:
-        """Top run of the first group that has a run usable for prediction (not a CV run)."""
-        for group in self.groups:
-            for run in group.runs:
-                if not run.is_cv:
-                    return run
-        return None
+        """Top run of the first (largest) group; a CV run predicts with its fold models together."""
+        return self.groups[0].runs[0] if self.groups else None
 
 
 def rank_runs(runs_dir: str | Path, sort: str = "clip_accuracy") -> Report:
@@ -60,12 +57,13 @@ def rank_runs(runs_dir: str | Path, sort: str = "clip_accuracy") -> Report:
     runs, skipped = scan_runs(runs_dir)
     by_group: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
-        by_group.setdefault(run.group(), []).append(run)
+        if run.tested:
+            by_group.setdefault(run.group(), []).append(run)
     level, metric = SORT_KEYS[sort]
     groups = [Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name)))
               for (data, split), members in by_group.items()]
     groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
-    return Report(groups, skipped, sort)
+    return Report(groups, skipped, sort, [r for r in runs if not r.tested])
 
 
 def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
@@ -97,9 +95,16 @@ def as_markdown(report: Report) -> str:
         lines += ["", f"### {group.title}", "", "| " + " | ".join(COLUMNS) + " |",
                   "|" + "|".join("---" for _ in COLUMNS) + "|"]
         lines += ["| " + " | ".join(row_cells(i + 1, run)) + " |" for i, run in enumerate(group.runs)]
+    if report.untested:
+        lines += ["", "Untested (trained on all clips, no test split; not ranked):"]
+        lines += [f"- {untested_line(run)}" for run in report.untested]
     if report.skipped:
         lines += ["", "Skipped:"] + [f"- {s}" for s in report.skipped]
     return "\n".join(lines) + "\n"
+
+
+def untested_line(run: Run) -> str:
+    return f"{run.input_label} / {run.model_label}: {run.path}"
 
 
 def as_csv(report: Report) -> str:
@@ -123,6 +128,7 @@ def as_json(report: Report) -> str:
                          for lv in ("segment", "clip")}}
             for i, r in enumerate(g.runs)]} for g in report.groups],
         "best": str(report.best.path) if report.best else None,
+        "untested": [str(r.path) for r in report.untested],
         "skipped": report.skipped,
     }, indent=1)
 
@@ -168,5 +174,5 @@ def latest_ranking(reports_dir: str | Path) -> Path:
         raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass --run DIR")
     best = json.loads(reports[-1].read_text()).get("best")
     if not best:
-        raise GenreTfError(f"{reports[-1]}: the last report has no run usable for prediction (CV runs are not)")
+        raise GenreTfError(f"{reports[-1]}: the last report ranks no run; pass --run DIR")
     return Path(best)

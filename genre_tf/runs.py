@@ -7,7 +7,9 @@ from pathlib import Path
 
 from .errors import GenreTfError
 from .params import segment_label
-from .train import INCOMPLETE_PREFIX
+
+# A run is assembled under this prefix and renamed when complete (train.py).
+INCOMPLETE_PREFIX = ".incomplete-"
 
 
 @dataclasses.dataclass
@@ -16,6 +18,7 @@ class Run:
     config: dict
     metrics: dict  # segment/clip metrics; CV runs: mean/std dicts, plus "folds"
     histories: list[dict]  # one per fold (one for a plain run)
+    model_files: list[Path]  # one per fold (one for a plain run)
 
     @property
     def name(self) -> str:
@@ -52,6 +55,11 @@ class Run:
     @property
     def is_cv(self) -> bool:
         return bool(self.config["train"]["cv"])
+
+    @property
+    def tested(self) -> bool:
+        """False for a final run trained on all clips (no test split): it has no scores to rank."""
+        return bool(self.metrics)
 
     def split_description(self) -> str:
         t = self.config["train"]
@@ -99,8 +107,10 @@ def load_run(path: str | Path) -> Run:
         for d in fold_dirs:
             if not (d / "model.keras").exists():
                 raise GenreTfError(f"missing {d.relative_to(path.parent)}/model.keras")
-        run = Run(path, config, metrics, histories)
-        run.value("clip", "accuracy"), run.group()  # every field the report reads is there
+        run = Run(path, config, metrics, histories, [d / "model.keras" for d in fold_dirs])
+        run.group()  # every field the report reads is there
+        if run.tested:
+            run.value("clip", "accuracy")
     except GenreTfError as e:
         raise GenreTfError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError) as e:

@@ -20,16 +20,16 @@ from .augment import check_augment
 from .errors import GenreTfError, SplitError
 from .evaluate import evaluate, summarize_folds
 from .models import ModelOptions, build_model, get_model
-from .pipeline import make_split_datasets, normalization_stats
+from .pipeline import make_dataset, make_split_datasets, normalization_stats
 from .params import DEFAULT_SEGMENT_SECONDS, segment_label
 from .provenance import library_versions, now_iso
+from .runs import INCOMPLETE_PREFIX
 from .splits import DEFAULT_RATIOS, PARTS, Split, random_split, split_from_lists
 from .store import FeatureStore
 from .tf import tf
 
 import keras  # noqa: E402  (after .tf, which imports TensorFlow quietly)
 
-INCOMPLETE_PREFIX = ".incomplete-"
 FINE_TUNE_LR_FACTOR = 0.1  # fine-tuning a pretrained backbone: a tenth of the learning rate
 
 
@@ -54,7 +54,13 @@ class TrainConfig:
     augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
     backbone_weights: str = "imagenet"  # transfer models: imagenet, none (from scratch) or a weights file
     image_size: int = 224  # transfer models: spectrogram image side
-    frozen_epochs: int = 5  # transfer models with pretrained weights: epochs before fine-tuning
+    yamnet_weights: str | None = None  # the yamnet model: yamnet.h5 (else $GENRE_TF_YAMNET_WEIGHTS)
+    frozen_epochs: int = 5  # pretrained models (transfer, yamnet): epochs before fine-tuning
+
+    @property
+    def untested(self) -> bool:
+        """A final model on all clips: test ratio 0, validation kept for early stopping."""
+        return not self.cv and not self.split_lists and self.split_ratios[2] == 0
 
     def __post_init__(self):
         if self.augment is not None:
@@ -140,9 +146,76 @@ class BestEpoch(keras.callbacks.Callback):
         self.model.set_weights(self.best_weights)
 
 
-def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str]) -> None:
+# Batches of training data over which batch-norm statistics are measured before each validation.
+PRECISE_BN_BATCHES = 50
+
+
+def trainable_batch_norms(model: keras.Model) -> list:
+    """Every batch-norm layer that learns statistics, in nested models too (a frozen one keeps its own)."""
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            found.append(layer)
+    return found
+
+
+def recalibrate_batch_norm(model: keras.Model, dataset, max_batches: int = PRECISE_BN_BATCHES) -> None:
+    """Set each batch norm's moving statistics to the plain average of its batch statistics over
+    `dataset` under the current weights, with dropout off ("precise BN", Wu & Johnson 2021).
+
+    Training keeps an exponential average of batch statistics, taken while the weights changed and
+    with dropout on. With the few steps an epoch of a small collection that average lags far behind
+    and, after dropout, has the wrong variance for inference: on thirty real GTZAN clips a log-mel CNN
+    reached 0.5 training accuracy while validation stayed at 0.12 and early stopping kept its first
+    epoch, which predicted one genre for most of its own training segments. Measured here as
+    inference will see the data (no dropout; `dataset` unaugmented), the statistics are exact; a
+    momentum of k/(k+1) at the k-th batch makes the update an equal-weight running mean."""
+    norms = trainable_batch_norms(model)
+    if not norms:
+        return
+    dropouts = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                if isinstance(layer, keras.layers.Dropout)]
+    momenta, rates = [n.momentum for n in norms], [d.rate for d in dropouts]
+    try:
+        for d in dropouts:
+            d.rate = 0.0
+        for k, (features, _) in enumerate(dataset.take(max_batches)):
+            for n in norms:
+                n.momentum = k / (k + 1)
+            model(features, training=True)
+    finally:
+        for n, m in zip(norms, momenta):
+            n.momentum = m
+        for d, r in zip(dropouts, rates):
+            d.rate = r
+
+
+def calibrate_standardizers(model: keras.Model, dataset) -> None:
+    """Set every Standardize layer's statistics to those of its input over `dataset` (the training split)."""
+    from .models import Standardize
+
+    for layer in [la for la in model.layers if isinstance(la, Standardize)]:
+        inputs = keras.Model(model.inputs, layer.input)
+        vectors = np.concatenate([np.asarray(inputs(features, training=False)) for features, _ in dataset])
+        layer.mean.assign(vectors.mean(0))
+        layer.variance.assign(vectors.var(0))
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recalibrates batch norm on the (unaugmented) training data before each validation pass of `fit`."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_test_begin(self, logs=None):
+        recalibrate_batch_norm(self.model, self.dataset)
+
+
+def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str], untested: bool) -> None:
+    """`untested`: a final run on all clips (test ratio 0), whose test split is empty on purpose."""
     for part in PARTS:
-        if not split.part(part):
+        if not split.part(part) and not (untested and part == "test"):
             raise SplitError(f"the {part} split is empty ({split.summary()}); use other --split-ratios or lists, "
                              "or more clips")
     trained = {clip_genres[c] for c in split.train}
@@ -167,9 +240,12 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     keras.backend.clear_session()  # each fold starts from a clean graph and layer names
     set_seed(config.seed)
     spec = get_model(config.model, config.inputs)
-    options = ModelOptions(config.backbone_weights, config.image_size)
+    options = ModelOptions(config.backbone_weights, config.image_size, config.yamnet_weights)
     model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization, options)
     data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
+    calibration = make_dataset(arrays, rows["train"], labels[rows["train"]], n_classes, config.batch_size, shuffle=True,
+                               seed=config.seed)
+    calibrate_standardizers(model, calibration)
     class_weight = None
     if config.class_weights:
         from sklearn.utils.class_weight import compute_class_weight
@@ -184,9 +260,10 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.CategoricalCrossentropy(),
                       metrics=["accuracy"])
         model.fit(data["train"], validation_data=data["valid"], initial_epoch=first_epoch, epochs=last_epoch,
-                  callbacks=[best], class_weight=class_weight, shuffle=False, verbose=0)  # tf.data shuffles
+                  callbacks=[PreciseBatchNorm(calibration), best], class_weight=class_weight, shuffle=False,
+                  verbose=0)  # tf.data shuffles
 
-    fine_tuning = spec.fine_tune and options.pretrained and config.frozen_epochs < config.epochs
+    fine_tuning = spec.fine_tune and spec.pretrained(options) and config.frozen_epochs < config.epochs
     if fine_tuning:  # pretrained backbone: train the head on it frozen, then its top blocks too, slower
         fit(config.learning_rate, 0, config.frozen_epochs)
         spec.fine_tune(model)
@@ -194,8 +271,10 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
         fit(config.learning_rate * FINE_TUNE_LR_FACTOR, config.frozen_epochs, config.epochs)
     else:
         fit(config.learning_rate, 0, config.epochs)
-    probabilities = model.predict(data["test"], verbose=0)
-    metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
+    metrics = {}  # an untested run (no test split) has none
+    if len(rows["test"]):
+        probabilities = model.predict(data["test"], verbose=0)
+        metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
@@ -211,7 +290,7 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     return metrics, model.count_params(), epoch_seconds
 
 
-def _cv_splits(clip_genres: dict[str, str], k: int, seed: int) -> list[Split]:
+def cv_splits(clip_genres: dict[str, str], k: int, seed: int) -> list[Split]:
     """K folds over clips, stratified by genre; each fold's rest is split 80/20 into train/valid."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -238,13 +317,13 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     labels = np.searchsorted(genres, store.index.genres)
     clip_genres = store.index.clip_genres()
     if config.cv:
-        splits = _cv_splits(clip_genres, config.cv, config.seed)
+        splits = cv_splits(clip_genres, config.cv, config.seed)
     elif config.split_lists:
         splits = [split_from_lists(config.split_lists, clip_genres)]
     else:
         splits = [random_split(clip_genres, config.split_ratios, config.seed)]
     for split in splits:
-        _check_split(split, clip_genres, genres)
+        _check_split(split, clip_genres, genres, untested=config.untested)
     devices = configure_devices(config.mixed_precision)
     events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
                 + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv

@@ -13,12 +13,17 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def unavailable(what: str, reason: str) -> None:
+    """Skip a test whose asset is missing; in CI (GENRE_TF_REQUIRE_SHARED set) fail instead."""
+    if os.environ.get("GENRE_TF_REQUIRE_SHARED"):
+        pytest.fail(f"{what} is required in CI (GENRE_TF_REQUIRE_SHARED is set) but missing")
+    pytest.skip(f"{what}: {reason}")
+
+
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        if os.environ.get("GENRE_TF_REQUIRE_SHARED"):
-            pytest.fail(f"{path} is required in CI (GENRE_TF_REQUIRE_SHARED is set) but missing")
-        pytest.skip(f"{path} not found: these assets live in ../shared beside the checkout")
+        unavailable(str(path), "these assets live in ../shared beside the checkout")
     return path
 
 
@@ -50,8 +55,11 @@ def synth_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth_store(synth_dataset, tmp_path_factory) -> Path:
     """A feature store of the synthetic dataset: logmel and mfcc, plus embedding where the YAMNet
-    stand-in is available (tests that need it ask for `yamnet_handle` and skip without it); and
-    logmel of 6 s segments (one per clip: the 1.6 s remainder is under half a segment)."""
+    stand-in is available and musicnn where its wheel is installed (tests that need them ask for
+    `yamnet_handle` / `musicnn_installed` and skip without them); and logmel of 6 s segments (one per
+    clip: the 1.6 s remainder is under half a segment)."""
+    import importlib.util
+
     from genre_tf.extract import extract
     from genre_tf.params import EmbeddingParams, segment_params
 
@@ -60,6 +68,8 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
     handle = SHARED / "models" / "yamnet" / "savedmodel"
     if handle.exists():
         features.insert(0, "embedding")
+    if importlib.util.find_spec("musicnn"):
+        features.append("musicnn")
     extract(synth_dataset, store, features, feature_params={"embedding": EmbeddingParams(str(handle))})
     extract(synth_dataset, store, ["logmel"], segment_params(6.0))
     return store
@@ -68,3 +78,12 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def yamnet_weights() -> str:
     return str(shared_path("models", "yamnet", "yamnet.h5"))
+
+
+@pytest.fixture(scope="session")
+def musicnn_installed() -> None:
+    """musicnn's trained weights come from its wheel (`make install` puts it in .venv)."""
+    import importlib.util
+
+    if importlib.util.find_spec("musicnn") is None:
+        unavailable("musicnn's wheel", "not installed; make install installs it (pip install --no-deps musicnn==0.1.0)")

@@ -16,3 +16,14 @@ def write_audio(path: Path, samples: np.ndarray, rate: int, subtype: str | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, samples, rate, subtype=subtype)
     return path
+
+
+def assert_same_features(name: str, actual, expected) -> None:
+    """Equal within what genre-tf promises for a feature computed in another batch (FeatureSpec.tolerance)."""
+    import numpy as np
+
+    from genre_tf.features import get_feature
+
+    rtol, atol = get_feature(name).tolerance
+    np.testing.assert_allclose(np.asarray(actual, np.float32), np.asarray(expected, np.float32), rtol=rtol, atol=atol,
+                               err_msg=f"{name} differs beyond its stated tolerance")

@@ -11,7 +11,7 @@ from genre_tf.extract import ExtractEvents, extract
 from genre_tf.params import SegmentParams
 from genre_tf.store import FeatureStore
 
-from .helpers import sine, write_audio
+from .helpers import assert_same_features, sine, write_audio
 
 FAST = ["logmel", "mfcc"]
 
@@ -82,7 +82,7 @@ def test_interrupted_run_resumes_and_matches_a_clean_run(dataset, tmp_path):
     resumed, clean = FeatureStore(tmp_path / "fs"), FeatureStore(tmp_path / "clean")
     assert resumed.index.clip_ids.tolist() == clean.index.clip_ids.tolist()
     for name in FAST:
-        np.testing.assert_array_equal(resumed.array(name), clean.array(name))
+        assert_same_features(name, resumed.array(name), clean.array(name))  # batches differ
     assert not (tmp_path / "fs" / "3s" / ".partial").exists()
 
 

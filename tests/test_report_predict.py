@@ -108,10 +108,43 @@ def test_predict_any_rate_stereo_and_hop(runs, tmp_path):
         predictor.predict(write_audio(tmp_path / "quiet.wav", np.zeros(48000, np.float32), 16000))
 
 
-def test_predict_refuses_cv_runs_and_missing_runs(runs, tmp_path):
+def test_a_cv_run_predicts_with_the_mean_of_its_fold_models(runs, synth_store):
+    import keras
+
+    from genre_tf.store import FeatureStore
+
     root, made = runs
-    with pytest.raises(GenreTfError, match="cross-validation run"):
-        Predictor(made[(("mfcc",), "cnn", True)])
+    predictor = Predictor(made[(("mfcc",), "cnn", True)])
+    assert len(predictor.models) == 3
+    store = FeatureStore(synth_store)
+    batch = {"mfcc": np.asarray(store.array("mfcc")[:6], np.float32)}
+    folds = [keras.models.load_model(made[(("mfcc",), "cnn", True)] / f"fold-{k}" / "model.keras")
+             .predict(batch, verbose=0) for k in (1, 2, 3)]
+    assert not np.allclose(folds[0], folds[1], atol=1e-3)  # three different models
+    np.testing.assert_allclose(predictor.models[0].predict(batch, verbose=0), folds[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.mean([m.predict_on_batch(batch) for m in predictor.models], 0), np.mean(folds, 0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_final_run_without_test_split_is_untested_and_not_ranked(synth_store, synth_dataset, tmp_path):
+    root = tmp_path / "runs"
+    tested = train(TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store), runs_dir=str(root),
+                               batch_size=8, epochs=1)).run_dir
+    final = train(TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store), runs_dir=str(root),
+                              batch_size=8, epochs=1, split_ratios=(0.8, 0.2, 0.0)))
+    assert final.metrics == {}
+    split = json.loads((final.run_dir / "split.json").read_text())
+    assert split["test"] == [] and len(split["train"]) + len(split["valid"]) == 9  # every clip is used
+    report = rank_runs(root)
+    assert [r.path for g in report.groups for r in g.runs] == [tested] and report.best.path == tested
+    assert [r.path for r in report.untested] == [final.run_dir]
+    assert "Untested" in as_markdown(report) and str(final.run_dir) in as_json(report)
+    write_report(report, tmp_path / "reports")
+    prediction = Predictor(final.run_dir).predict(synth_dataset / "rock" / "rock.00000.wav")
+    assert prediction.probabilities.sum() == pytest.approx(1, abs=1e-4)
+
+
+def test_predict_refuses_missing_runs(tmp_path):
     with pytest.raises(GenreTfError, match="no such run directory"):
         Predictor(tmp_path / "nothing")
 

@@ -15,7 +15,10 @@ PAIRS = [("lstm", "embedding", {}), ("lstm", "logmel", {}), ("lstm", "mfcc", {})
          # The seed projects' architectures: small images keep the ImageNet networks quick here.
          ("cnn5", "logmel", {}), ("dong", "logmel", {}), ("unet", "logmel", {"segment_seconds": 6.0}),
          ("resnet50", "logmel", {"backbone_weights": "none", "image_size": 32}),
-         ("xception", "logmel", {"backbone_weights": "none", "image_size": 71})]
+         ("xception", "logmel", {"backbone_weights": "none", "image_size": 71}),
+         # Pretrained knowledge for small real collections.
+         ("yamnet", "logmel", {}), ("linear", "musicnn", {}), ("linear", "embedding,logmel,mfcc", {}),
+         ("mlp", "embedding,musicnn", {})]
 
 
 def config(store, tmp_path, **kwargs):
@@ -31,6 +34,10 @@ def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, req
     names = parse_inputs(inputs)
     if "embedding" in names:
         request.getfixturevalue("yamnet_handle")  # skips (or fails in CI) without the stand-in
+    if "musicnn" in names:
+        request.getfixturevalue("musicnn_installed")
+    if model == "yamnet":
+        options = {**options, "yamnet_weights": request.getfixturevalue("yamnet_weights")}
     result = train(config(synth_store, tmp_path, inputs=names, model=model, **options))
     run = result.run_dir
     assert run.name.startswith(f"{'+'.join(names)}-{model}-")

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import GenreTfError
-from ..params import EmbeddingParams, LogMelParams, MfccParams
+from ..params import EmbeddingParams, LogMelParams, MfccParams, MusicnnParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +19,11 @@ class FeatureSpec:
     dtype: str
     make_extractor: Callable[[object], Callable[[np.ndarray], np.ndarray]]
     params_class: Callable[..., object]
+    # What genre-tf promises for one segment computed in batches of other sizes or companions (a
+    # resumed extraction, a Ray worker, another CPU): equal within (rtol, atol), not bit for bit.
+    # Batched float32 matrix products sum in an order that depends on the batch shape and on the
+    # CPU's vector width (AVX2, AVX-512); a float16 store adds one rounding step (2**-10 relative).
+    tolerance: tuple[float, float] = (2e-3, 1e-3)
 
 
 def _embedding_extractor(params):
@@ -43,10 +48,17 @@ def _mfcc_extractor(params):
     return MfccExtractor(params)
 
 
+def _musicnn_extractor(params):
+    from .musicnn import MusicnnExtractor
+
+    return MusicnnExtractor(params)
+
+
 FEATURES: dict[str, FeatureSpec] = {
     "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _embedding_extractor, EmbeddingParams),
     "logmel": FeatureSpec("logmel", "YAMNet log-mel spectrogram", "float16", _logmel_extractor, LogMelParams),
-    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _mfcc_extractor, MfccParams),
+    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _mfcc_extractor, MfccParams, tolerance=(1e-4, 1e-3)),
+    "musicnn": FeatureSpec("musicnn", "musicnn pooled features", "float32", _musicnn_extractor, MusicnnParams),
 }
 
 

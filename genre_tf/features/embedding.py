@@ -12,9 +12,6 @@ from ..tf import tf
 from ..errors import ModelUnavailableError
 from ..params import YAMNET_HANDLE_ENV, EmbeddingParams
 
-EMBEDDING_FRAMES = 6  # 0.96 s patches every 0.48 s over a padded 3 s segment
-EMBEDDING_SIZE = 1024
-
 
 def load_yamnet(handle: str):
     """Load the YAMNet SavedModel from a TF-Hub handle or a local directory."""
@@ -58,7 +55,5 @@ class HubEmbeddingExtractor:
         self.model = load_yamnet(params.handle)
 
     def __call__(self, segments: np.ndarray) -> np.ndarray:
-        out = np.empty((len(segments), EMBEDDING_FRAMES, EMBEDDING_SIZE), np.float32)
-        for i, segment in enumerate(segments):
-            out[i] = self.model(tf.convert_to_tensor(segment, tf.float32))[1].numpy()
-        return out
+        # (patches, 1024) per segment; the number of patches follows the segment length.
+        return np.stack([self.model(tf.convert_to_tensor(segment, tf.float32))[1].numpy() for segment in segments])

@@ -24,7 +24,6 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 YAMNET_WEIGHTS_URL = "https://storage.googleapis.com/audioset/yamnet.h5"
-PATCH_FRAMES, PATCH_HOP_FRAMES = 96, 48  # 0.96 s patches every 0.48 s at a 10 ms hop
 BN_EPSILON = 1e-4
 
 # (kind, stride, filters) for layer1 .. layer14; every kernel is 3x3.
@@ -44,10 +43,10 @@ def _conv_bn_relu(x, conv, name: str):
     return layers.ReLU()(x)
 
 
-def build_yamnet() -> keras.Model:
+def build_yamnet(p: LogMelParams = LogMelParams()) -> keras.Model:
     """(patches, 96, 64) log-mel patches -> (patches, 1024) embeddings."""
-    patches = keras.Input(shape=(PATCH_FRAMES, 64), name="patches")
-    x = layers.Reshape((PATCH_FRAMES, 64, 1))(patches)
+    patches = keras.Input(shape=(p.patch_frames, p.mel_bands), name="patches")
+    x = layers.Reshape((p.patch_frames, p.mel_bands, 1))(patches)
     for i, (kind, stride, filters) in enumerate(YAMNET_LAYERS, start=1):
         if kind == "conv":
             x = _conv_bn_relu(x, layers.Conv2D(filters, 3, stride, padding="same", use_bias=False,
@@ -86,6 +85,13 @@ def load_yamnet_weights(model: keras.Model, path: str | Path) -> None:
         raise ModelUnavailableError(f"{path}: not a YAMNet weights file in the official layout ({e})") from None
 
 
+def embed_log_mel(yamnet: keras.Model, spectrogram, p: LogMelParams = LogMelParams(), training=False):
+    """(B, frames, 64) log-mel -> (B, patches, 1024): patches folded into the batch axis, one network call."""
+    patches = tf.signal.frame(spectrogram, p.patch_frames, p.patch_hop_frames, axis=1)  # (B, 6, 96, 64) at 3 s
+    folded = tf.reshape(patches, (-1, p.patch_frames, p.mel_bands))
+    return tf.reshape(yamnet(folded, training=training), (tf.shape(spectrogram)[0], -1, p.embedding_size))
+
+
 class BatchedEmbeddingExtractor:
     """Embeddings of a batch of segments in one network call."""
 
@@ -98,9 +104,7 @@ class BatchedEmbeddingExtractor:
         @tf.function(reduce_retracing=True)
         def embed(segments):
             spectrogram = log_mel(segments, logmel)  # (B, 336, 64)
-            patches = tf.signal.frame(spectrogram, PATCH_FRAMES, PATCH_HOP_FRAMES, axis=1)  # (B, 6, 96, 64)
-            folded = tf.reshape(patches, (-1, PATCH_FRAMES, logmel.mel_bands))
-            return tf.reshape(self.model(folded, training=False), (tf.shape(segments)[0], -1, 1024))
+            return embed_log_mel(self.model, spectrogram, logmel)
 
         self._embed = embed
 

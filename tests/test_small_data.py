@@ -1,0 +1,75 @@
+"""What small real collections need: batch norm that works after a few steps, and pretrained networks
+that start exactly where their originals are."""
+import json
+
+import numpy as np
+import pytest
+
+from genre_tf.extract import extract
+from genre_tf.models import ModelOptions, build_model
+from genre_tf.store import FeatureStore
+from genre_tf.train import TrainConfig, recalibrate_batch_norm, train
+
+
+@pytest.fixture(scope="module")
+def real_store(gtzan_sample, tmp_path_factory):
+    """Log-mel of the thirty real GTZAN clips: about 220 segments, three to ten per clip."""
+    store = tmp_path_factory.mktemp("real-store")
+    extract(gtzan_sample, store, ["logmel"])
+    return store
+
+
+def test_recalibrated_batch_norm_holds_the_training_data_statistics():
+    import keras
+
+    from genre_tf.tf import tf
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9)(keras.layers.Dense(4)(inputs)))
+    x = np.random.default_rng(0).normal(5, 3, (64, 3)).astype(np.float32)
+    recalibrate_batch_norm(model, tf.data.Dataset.from_tensor_slices((x, x)).batch(16))
+    norm, dense = model.layers[2], model.layers[1]
+    hidden = dense(x).numpy()
+    np.testing.assert_allclose(norm.moving_mean.numpy(), hidden.mean(0), rtol=1e-4, atol=1e-4)
+    batch_variances = hidden.reshape(4, 16, 4).var(1).mean(0)  # the mean of the four batches' variances
+    np.testing.assert_allclose(norm.moving_variance.numpy(), batch_variances, rtol=1e-4)
+    assert norm.momentum == 0.9  # left as it was
+
+
+def test_a_log_mel_cnn_works_in_inference_mode_after_a_few_steps_on_real_clips(real_store, tmp_path):
+    """On a small real collection (here 10 clips, 3 steps an epoch) the log-mel CNN used to predict one
+    genre for most segments in inference mode, its batch-norm statistics far from the data's: validation
+    stuck at 0.12 while its loss climbed, early stopping kept epoch 1, and that model scored 0.23 on its
+    own training segments (0.61 of them one genre). Now: 0.76, no genre above 0.23."""
+    import keras
+
+    run = train(TrainConfig(inputs=("logmel",), model="cnn", store=str(real_store), runs_dir=str(tmp_path),
+                            epochs=12, batch_size=32)).run_dir
+    store = FeatureStore(real_store)
+    rows = store.index.rows_of(json.loads((run / "split.json").read_text())["train"])
+    x = {"logmel": np.asarray(store.array("logmel")[rows], np.float32)}
+    labels = np.searchsorted(store.genres, store.index.genres[rows])
+    predicted = keras.models.load_model(run / "model.keras").predict(x, verbose=0).argmax(1)
+    assert np.bincount(predicted).max() < 0.4 * len(rows)  # not one genre for everything
+    assert (predicted == labels).mean() > 0.5  # chance: 0.1
+    history = json.loads((run / "history.json").read_text())
+    assert history["best_epoch"] > 1  # validation judged trained epochs better than the first
+
+
+def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sample):
+    """Before training, the fine-tunable YAMNet's mean embedding equals the extractor's embeddings."""
+    import keras
+
+    from genre_tf.audio import load_audio, split_segments
+    from genre_tf.features.logmel import log_mel
+    from genre_tf.features.yamnet_keras import BatchedEmbeddingExtractor
+    from genre_tf.params import EmbeddingParams, SegmentParams
+
+    segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())[:4]
+    model = build_model("yamnet", {"logmel": (336, 64)}, 10, {"logmel": (np.zeros(64), np.ones(64))},
+                        ModelOptions(yamnet_weights=yamnet_weights))
+    trunk = keras.Model(model.inputs, model.get_layer("mean_embedding").output)
+    ours = trunk.predict({"logmel": log_mel(segments).numpy()}, verbose=0)
+    theirs = BatchedEmbeddingExtractor(EmbeddingParams(None, yamnet_weights))(segments).mean(1)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    assert model.get_layer("yamnet").trainable is False
