@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genre_tf.extract import extract
-from genre_tf.models import ModelOptions, build_model
+from genre_tf.models import MODELS, ModelOptions, build_model
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, recalibrate_batch_norm, train
 
@@ -72,4 +72,10 @@ def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sampl
     ours = trunk.predict({"logmel": log_mel(segments).numpy()}, verbose=0)
     theirs = BatchedEmbeddingExtractor(EmbeddingParams(None, yamnet_weights))(segments).mean(1)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
-    assert model.get_layer("yamnet").trainable is False
+    # Frozen until fine-tuning: only the head's dense 256 and softmax train.
+    assert [tuple(w.shape) for w in model.trainable_weights] == [(1024, 256), (256,), (256, 10), (10,)]
+    MODELS["yamnet"].fine_tune(model)  # then its last two blocks train too, batch norm excepted
+    network = model.get_layer("yamnet").layer
+    unfrozen = sorted(layer.name for layer in network.layers if layer.trainable and layer.weights)
+    assert unfrozen == ["layer13-depthwise_conv", "layer13-pointwise_conv", "layer14-depthwise_conv",
+                        "layer14-pointwise_conv"]
