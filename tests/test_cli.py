@@ -82,7 +82,7 @@ def test_killed_extraction_resumes_to_the_same_store(gtzan_sample, yamnet_handle
                                    atol=1e-5)
 
 
-def test_train_cli_and_its_errors(synth_store, tmp_path):
+def test_train_cli_and_its_errors(synth_store, tmp_path, monkeypatch):
     base = ["train", "--store", str(synth_store), "--runs", str(tmp_path), "--batch-size", "8"]
     result = runner.invoke(app, base + ["--input", "mfcc", "--model", "cnn", "--epochs", "1"])
     assert result.exit_code == 0, result.output
@@ -95,6 +95,28 @@ def test_train_cli_and_its_errors(synth_store, tmp_path):
                    "unknown --augment 'warp'")
     one_line_error(runner.invoke(app, base + ["--input", "logmel", "--model", "cnn", "--segment-seconds", "4"]),
                    "no feature store here (it holds 3s, 6s segments)", "--segment-seconds 4")
+    one_line_error(runner.invoke(app, base + ["--input", "musicnn", "--model", "cnn"]),
+                   "--model cnn does not take musicnn")
+    monkeypatch.delenv("GENRE_TF_YAMNET_WEIGHTS", raising=False)
+    one_line_error(runner.invoke(app, base + ["--input", "logmel", "--model", "yamnet"]), "--yamnet-weights yamnet.h5")
+
+
+def test_small_collection_workflow_cv_then_final_model(synth_store, synth_dataset, tmp_path):
+    """Score a set-up with --cv, predict with its fold models; train a final model on every clip."""
+    base = ["train", "--store", str(synth_store), "--runs", str(tmp_path / "runs"), "--batch-size", "8", "--epochs", "1",
+            "--input", "mfcc", "--model", "linear"]
+    cv = runner.invoke(app, base + ["--cv", "3"])
+    assert cv.exit_code == 0, cv.output
+    final = runner.invoke(app, base + ["--split-ratios", "0.8,0.2,0"])
+    assert final.exit_code == 0, final.output
+    assert "untested" in final.stderr and "saved in" in final.stdout
+    report = runner.invoke(app, ["report", "--runs", str(tmp_path / "runs"), "--reports", str(tmp_path / "reports")])
+    assert report.exit_code == 0, report.output
+    assert "untested (no test split, not ranked):" in report.stderr and "cv3" in report.stdout
+    song = str(synth_dataset / "rock" / "rock.00001.wav")
+    by_cv = runner.invoke(app, ["predict", song, "--reports", str(tmp_path / "reports")])  # best: the CV run
+    assert by_cv.exit_code == 0, by_cv.output
+    assert "an ensemble of its 3 fold models" in by_cv.stderr and by_cv.stdout.startswith(song)
 
 
 def test_seed_model_cli_offline_and_from_scratch(synth_dataset, synth_store, tmp_path, monkeypatch):
