@@ -102,4 +102,4 @@ def test_feature_names():
     assert parse_feature_names("mfcc, logmel,mfcc") == ["mfcc", "logmel"]
     with pytest.raises(Exception, match="unknown feature 'chroma'"):
         parse_feature_names("chroma")
-    assert set(FEATURES) == {"embedding", "logmel", "mfcc"}
+    assert set(FEATURES) == {"embedding", "logmel", "mfcc", "musicnn"}
