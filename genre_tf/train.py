@@ -150,13 +150,14 @@ class BestEpoch(keras.callbacks.Callback):
 PRECISE_BN_BATCHES = 50
 
 
-def trainable_batch_norms(model: keras.Model) -> list:
-    """Every batch-norm layer that learns statistics, in nested models too (a frozen one keeps its own)."""
-    found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
-            found.append(layer)
-    return found
+def nested_layers(model: keras.Model, kind: type) -> list:
+    """Every layer of `kind` in the model, in nested models too."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if isinstance(layer, kind)]
+
+
+def compiled_forward(model: keras.Model):
+    """model(x, training=True) as a tf.function (eager recurrent layers are slow)."""
+    return tf.function(lambda x: model(x, training=True), reduce_retracing=True)
 
 
 def recalibrate_batch_norm(model: keras.Model, dataset, max_batches: int = PRECISE_BN_BATCHES, forward=None) -> None:
@@ -170,14 +171,14 @@ def recalibrate_batch_norm(model: keras.Model, dataset, max_batches: int = PRECI
     epoch, which predicted one genre for most of its own training segments. Measured here as
     inference will see the data (no dropout; `dataset` unaugmented), the statistics are exact.
 
-    `forward` is `model(x, training=True)` compiled (eager recurrent layers are slow): with momentum 0
-    each call leaves one batch's statistics in the moving variables, and they are averaged here."""
-    norms = trainable_batch_norms(model)
+    `forward` is compiled_forward(model): with momentum 0 each call leaves one batch's statistics in the
+    moving variables, and they are averaged here."""
+    # A frozen batch norm (a pretrained backbone's) keeps its own statistics.
+    norms = [layer for layer in nested_layers(model, keras.layers.BatchNormalization) if layer.trainable]
     if not norms:
         return
-    forward = forward or tf.function(lambda x: model(x, training=True), reduce_retracing=True)
-    dropouts = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-                if isinstance(layer, keras.layers.Dropout)]
+    forward = forward or compiled_forward(model)
+    dropouts = nested_layers(model, keras.layers.Dropout)
     momenta, rates = [n.momentum for n in norms], [d.rate for d in dropouts]
     sums, batches = [[0.0, 0.0] for _ in norms], 0
     try:
@@ -221,7 +222,7 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if self.forward is None:  # traced once per fit, with momentum and dropout as recalibration sets them
-            self.forward = tf.function(lambda x: self.model(x, training=True), reduce_retracing=True)
+            self.forward = compiled_forward(self.model)
         recalibrate_batch_norm(self.model, self.dataset, forward=self.forward)
 
 
