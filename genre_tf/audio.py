@@ -59,6 +59,41 @@ def _declared_wav_frames(path: Path) -> int | None:
     return None
 
 
+# MPEG audio frame headers (ISO 11172-3 / 13818-3): Layer III bit rates in kbit/s and sample rates.
+_MP3_KBPS = {1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+             2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+
+
+def _mp3_frame_length(head: bytes, pos: int) -> int | None:
+    """Length of the Layer III frame whose header starts at `pos`, or None if none starts there."""
+    if pos + 4 > len(head) or head[pos] != 0xFF or head[pos + 1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[pos + 1] >> 3) & 3, (head[pos + 1] >> 1) & 3
+    bitrate, rate = head[pos + 2] >> 4, (head[pos + 2] >> 2) & 3
+    if version == 1 or layer != 1 or bitrate in (0, 15) or rate == 3:
+        return None
+    kbps = _MP3_KBPS[1 if version == 3 else 2][bitrate]
+    return (144 if version == 3 else 72) * kbps * 1000 // _MPEG_RATES[version][rate] + ((head[pos + 2] >> 1) & 1)
+
+
+def _looks_like_mp3(path: Path) -> bool:
+    """An ID3v2 tag followed by, or a file starting with, two consecutive MP3 frames. libmpg123 prints
+    raw lines to the terminal when it searches other content for frames, so such files never reach it."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    start = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))  # syncsafe size
+        if start >= len(head):
+            return True  # a large tag (cover art): trust the name
+    for pos in range(start, min(start + 4096, len(head))):
+        length = _mp3_frame_length(head, pos)
+        if length and (pos + length + 4 > len(head) or _mp3_frame_length(head, pos + length)):
+            return True
+    return False
+
+
 def _check_file(source: AudioSource) -> None:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -70,6 +105,8 @@ def _check_file(source: AudioSource) -> None:
             raise AudioError(path, "cannot be read (permission denied)")
         if path.stat().st_size == 0:
             raise AudioError(path, "empty file (0 bytes)")
+        if path.suffix.lower() == ".mp3" and not _looks_like_mp3(path):
+            raise AudioError(path, "not an MP3 stream (no MPEG audio frames at its start)")
 
 
 class AudioReader:
@@ -86,8 +123,10 @@ class AudioReader:
             with sf.SoundFile(source) as f:
                 self.format, self.source_rate, self.channels, self.frames = f.format, f.samplerate, f.channels, f.frames
         except sf.LibsndfileError as e:
-            cause = str(getattr(e, "error_string", e))
-            raise AudioError(self.name, f"not a readable audio file ({cause.rstrip('.')})") from None
+            cause = str(getattr(e, "error_string", e)).rstrip(".")
+            if "does not exist" in cause:  # libsndfile's words for content no decoder accepted
+                cause = "format not recognised"
+            raise AudioError(self.name, f"not a readable audio file ({cause})") from None
         if isinstance(source, (str, os.PathLike)):
             self._check_name_and_header(Path(source))
 

@@ -6,32 +6,8 @@ augmented batches, and each epoch draws new ones.
 """
 from __future__ import annotations
 
-from .errors import GenreTfError
 from .params import AugmentParams, MaskParams
 from .tf import tf
-
-AUGMENTATIONS = {
-    "shift": "roll the frames in time (first seed)",
-    "mask": "spectrum shading: one band of bins and one span of frames hidden (first seed)",
-    "specaugment": "SpecAugment: two frequency and two time masks (third seed)",
-}
-
-
-def check_augment(names: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [n for n in names if n not in AUGMENTATIONS]
-    if unknown:
-        raise GenreTfError(f"unknown --augment '{', '.join(unknown)}'; choose from {', '.join(AUGMENTATIONS)} "
-                           "(comma list), or none")
-    return names
-
-
-def parse_augment(text: str | None) -> tuple[str, ...] | None:
-    """'shift,mask' -> names; 'none' -> none; None (option not given) -> None: the model's default."""
-    if text is None:
-        return None
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    return () if names in ((), ("none",)) else check_augment(names)
-
 
 def time_shift(x: tf.Tensor, fraction: float, seed: tf.Tensor) -> tf.Tensor:
     """Each example's frames rolled by its own offset in [-fraction, fraction] of their number."""

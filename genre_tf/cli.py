@@ -13,7 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import GenreTfError
-from .params import DEFAULT_SEGMENT_SECONDS, MusicnnParams
+from .extract import DEFAULT_BATCH_SIZE, DEFAULT_DATA, DEFAULT_WORKERS
+from .features import DEFAULT_FEATURES, FEATURES, INPUT_PRESETS
+from .report import FORMATS, SORT_KEYS
+from .splits import BUILTIN_SPLITS
+from .params import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_SEGMENT_SECONDS, YAMNET_HUB_HANDLE, ModelOptions,
+                     MusicnnParams, SegmentParams, TrainConfig)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
@@ -33,27 +38,39 @@ def print_table(table: Table) -> None:
     Console(width=max(out.width, natural)).print(table)
 
 
-def cli_errors(fn):
-    """Turn library errors into one red line and a non-zero exit; an interrupt keeps finished work."""
+def cli_errors(interrupted: str):
+    """Library errors become one red line and a non-zero exit; Ctrl-C says what became of the work."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GenreTfError as e:
-            say(str(e), err, "[bold red]error:[/]")
-            raise typer.Exit(1)
-        except KeyboardInterrupt:
-            say("finished work is kept; run the same command again to resume", err, "[yellow]interrupted:[/]")
-            raise typer.Exit(130)
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GenreTfError as e:
+                say(str(e), err, "[bold red]error:[/]")
+                raise typer.Exit(1)
+            except KeyboardInterrupt:
+                say(interrupted, err, "[yellow]interrupted:[/]")
+                raise typer.Exit(130)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+NOTHING_WRITTEN = "nothing was written"
 
 
 def progress_bar(transient: bool = False) -> Progress:
     return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                     console=err, transient=transient)
+
+
+def default(value) -> str:
+    """A default for help text, where Typer shows none (options whose default is resolved later).
+    Escaped: help text is Rich markup, where a bare [default: ...] is a tag and vanishes."""
+    return " " + escape(f"[default: {value}]")
 
 
 class _ExtractEvents:
@@ -90,37 +107,49 @@ class _ExtractEvents:
             self.progress.stop()
 
 
+DEFAULT_STORE = Path("features")
+DEFAULT_RUNS = Path("saved_models")
+DEFAULT_REPORTS = Path("reports")
+FEATURE_NAMES = ", ".join(FEATURES)
+
+
 @app.command()
-@cli_errors
+@cli_errors("the clips finished so far are kept; rerun `genre-tf extract --store STORE` to finish")
 def extract(
-    data: Path = typer.Option(Path("data/music"), help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg."),
-    store: Path = typer.Option(Path("features"), help="Feature store folder."),
-    features: str = typer.Option("embedding,logmel,mfcc", help="Comma list of features to extract: embedding, logmel, "
-                                 "mfcc, musicnn."),
-    yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder "
-                                      "[default: $GENRE_TF_YAMNET_HANDLE, else https://tfhub.dev/google/yamnet/1]."),
-    yamnet_weights: str = typer.Option(None, help="yamnet.h5: use genre-tf's batched Keras YAMNet (fast) "
-                                       "[default: $GENRE_TF_YAMNET_WEIGHTS]."),
-    musicnn_model: str = typer.Option(MusicnnParams.model, help="musicnn's trained weights: MSD_musicnn, MTT_musicnn "
-                                      "or a checkpoint folder."),
-    batch_size: int = typer.Option(64, help="Segments per feature batch."),
-    workers: int = typer.Option(2, help="Decoding threads working ahead of the feature batches."),
-    max_seconds: float = typer.Option(30.0, help="Clips are trimmed to this length."),
-    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in its own <store>/<N>s/."),
+    data: Path = typer.Option(None, help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg."
+                              + default(f"the store's own, else {DEFAULT_DATA}")),
+    store: Path = typer.Option(DEFAULT_STORE, help="Feature store folder."),
+    features: str = typer.Option(None, help=f"Comma list of features: {FEATURE_NAMES}."
+                                 + default("the store's, else " + ",".join(DEFAULT_FEATURES))),
+    yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder."
+                                      + default(f"$GENRE_TF_YAMNET_HANDLE, else {YAMNET_HUB_HANDLE}")),
+    yamnet_weights: str = typer.Option(None, help="yamnet.h5: use genre-tf's batched Keras YAMNet (fast)."
+                                       + default("$GENRE_TF_YAMNET_WEIGHTS")),
+    musicnn_model: str = typer.Option(None, help="musicnn's trained weights: MSD_musicnn, MTT_musicnn or a "
+                                      "checkpoint folder." + default(MusicnnParams.model)),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, help="Segments per feature batch."),
+    workers: int = typer.Option(DEFAULT_WORKERS, help="Decoding threads working ahead of the feature batches."),
+    max_seconds: float = typer.Option(SegmentParams.max_seconds, help="Clips are trimmed to this length."),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in "
+                                          "its own <store>/<N>s/."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
 ):
-    """Decode every clip, cut it into segments (3 s) and cache the features in a store."""
+    """Decode every clip, cut it into segments (3 s) and cache the features in a store. With only
+    --store, finishes an interrupted extraction or updates the store from its own data folder."""
     from .extract import extract as run_extract
     from .features import parse_feature_names
     from .params import embedding_params, segment_params
 
-    names = parse_feature_names(features)
-    params = {"embedding": embedding_params(yamnet_handle, yamnet_weights), "musicnn": MusicnnParams(musicnn_model)}
-    params = {n: v for n, v in params.items() if n in names}
+    params = {}
+    if yamnet_handle or yamnet_weights:
+        params["embedding"] = embedding_params(yamnet_handle, yamnet_weights)
+    if musicnn_model:
+        params["musicnn"] = MusicnnParams(musicnn_model)
     events = _ExtractEvents()
     try:
-        result = run_extract(data, store, names, segment_params(segment_seconds, max_seconds), params, rebuild=rebuild,
-                             events=events, batch_size=batch_size, workers=workers)
+        result = run_extract(data, store, parse_feature_names(features) if features else None,
+                             segment_params(segment_seconds, max_seconds), params, rebuild=rebuild, events=events,
+                             batch_size=batch_size, workers=workers)
     finally:
         events.close()
     if result.up_to_date:
@@ -135,54 +164,57 @@ def extract(
         table.add_row(name, str((result.segments, *shape)), rate)
     print_table(table)
     say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
-              f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
-              f"(waiting for decoding {result.decode_seconds:.1f} s)")
+        f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
+        f"(waiting for decoding {result.decode_seconds:.1f} s)")
 
 
 @app.command()
-@cli_errors
+@cli_errors("nothing was saved (a run is written when training ends); run the command again to start over")
 def train(
-    input: str = typer.Option(..., "--input", help="Feature(s): embedding, logmel, mfcc, musicnn, a comma list, or "
-                              "all / nospec."),
-    model: str = typer.Option(..., help="Model: lstm, cnn, combined, cnn5, dong, unet, resnet50, xception, yamnet, "
-                              "linear or mlp (see the README's model table)."),
-    store: Path = typer.Option(Path("features"), help="Feature store folder."),
-    runs: Path = typer.Option(Path("saved_models"), help="Where runs are saved."),
-    epochs: int = typer.Option(30, help="Most epochs; the best by --monitor is kept."),
-    batch_size: int = typer.Option(64),
-    seed: int = typer.Option(0, help="Seeds Python, NumPy, TF and the split."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    input: str = typer.Option(..., "--input", help=f"Feature(s): {FEATURE_NAMES}, a comma list, or a preset: "
+                              + ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_PRESETS.items()) + "."),
+    model: str = typer.Option(..., help="Model: a name that `genre-tf models` lists (lstm, cnn, linear, ...)."),
+    store: Path = typer.Option(DEFAULT_STORE, help="Feature store folder."),
+    runs: Path = typer.Option(DEFAULT_RUNS, help="Where runs are saved."),
+    epochs: int = typer.Option(TrainConfig.epochs, help="Most epochs; the best by --monitor is kept."),
+    batch_size: int = typer.Option(TrainConfig.batch_size),
+    seed: int = typer.Option(TrainConfig.seed, help="Seeds Python, NumPy, TF and the split."),
+    lr: float = typer.Option(TrainConfig.learning_rate, help="Adam learning rate."),
     class_weights: bool = typer.Option(False, help="Weight classes inversely to their training frequency."),
-    monitor: str = typer.Option("val_loss", help="Best epoch by val_loss or val_accuracy."),
-    patience: int = typer.Option(8, help="Stop after this many epochs without improvement."),
-    split_ratios: str = typer.Option("0.64,0.16,0.2", help="train,valid,test fractions of clips, per genre."),
-    split_lists: Path = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios)."),
-    cv: int = typer.Option(0, help="K-fold cross-validation over clips, stratified by genre."),
+    monitor: str = typer.Option(TrainConfig.monitor, help="Best epoch by val_loss or val_accuracy."),
+    patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without improvement."),
+    split_ratios: str = typer.Option(",".join(f"{r:g}" for r in DEFAULT_RATIOS),
+                                     help="train,valid,test fractions of clips, per genre."),
+    split_lists: str = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios), or "
+                                    f"a built-in split: {', '.join(BUILTIN_SPLITS)}."),
+    cv: int = typer.Option(TrainConfig.cv, help="K-fold cross-validation over clips, stratified by genre (0: off)."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
-                                         help="[default: on with a GPU, off on CPU]"),
+                                         help="Float16 compute." + default("on with a GPU, off on CPU")),
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Train on the store's segments of this length."),
-    augment: str = typer.Option(None, help="Training-batch augmentations: shift, mask, specaugment (comma list) "
-                                "or none [default: the model's: cnn5 shift,mask; unet specaugment; others none]."),
-    backbone_weights: str = typer.Option("imagenet", help="resnet50/xception: imagenet (downloaded once), "
-                                         "a local weights file, or none (train from scratch)."),
-    image_size: int = typer.Option(224, help="resnet50/xception: side of the spectrogram image."),
-    yamnet_weights: str = typer.Option(None, help="--model yamnet: yamnet.h5 [default: $GENRE_TF_YAMNET_WEIGHTS]."),
-    frozen_epochs: int = typer.Option(5, help="resnet50/xception/yamnet with pretrained weights: epochs with the backbone "
-                                      "frozen before its top blocks are fine-tuned at a tenth of --lr."),
+    augment: str = typer.Option(None, help=f"Training-batch augmentations: {', '.join(AUGMENTATIONS)} (comma list) "
+                                "or none." + default("the model's, as `genre-tf models` lists")),
+    backbone_weights: str = typer.Option(ModelOptions.backbone_weights, help="resnet50/xception: imagenet "
+                                         "(downloaded once), a local weights file, or none (train from scratch)."),
+    image_size: int = typer.Option(ModelOptions.image_size, help="resnet50/xception: side of the spectrogram image."),
+    yamnet_weights: str = typer.Option(None, help="--model yamnet: yamnet.h5."
+                                       + default("$GENRE_TF_YAMNET_WEIGHTS")),
+    frozen_epochs: int = typer.Option(TrainConfig.frozen_epochs, help="resnet50/xception/yamnet with pretrained "
+                                      "weights: epochs with the backbone frozen before its top blocks are fine-tuned "
+                                      "at a tenth of --lr."),
 ):
     """Train one model on one feature set (or several) and evaluate it on the test clips."""
-    from .augment import parse_augment
     from .models import parse_inputs
+    from .params import parse_augment
     from .splits import parse_ratios
-    from .train import TrainConfig, train as run_train
+    from .train import train as run_train
 
     config = TrainConfig(inputs=parse_inputs(input), model=model, store=str(store), runs_dir=str(runs), epochs=epochs,
                          batch_size=batch_size, seed=seed, learning_rate=lr, class_weights=class_weights,
                          monitor=monitor, patience=patience, split_ratios=parse_ratios(split_ratios),
-                         split_lists=str(split_lists) if split_lists else None, cv=cv,
-                         mixed_precision=mixed_precision, segment_seconds=segment_seconds,
-                         augment=parse_augment(augment), backbone_weights=backbone_weights, image_size=image_size,
-                         yamnet_weights=yamnet_weights, frozen_epochs=frozen_epochs)
+                         split_lists=split_lists, cv=cv, mixed_precision=mixed_precision,
+                         segment_seconds=segment_seconds, augment=parse_augment(augment),
+                         options=ModelOptions(backbone_weights, image_size, yamnet_weights),
+                         frozen_epochs=frozen_epochs)
     result = run_train(config, _TrainEvents())
     if result.metrics:
         show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
@@ -216,24 +248,34 @@ def show_metrics(metrics: dict, title: str) -> None:
     print_table(table)
 
 
-# Two-line headers keep each metric column as narrow as its numbers.
-TERMINAL_HEADERS = ("#", "input", "model", "params", "epochs\nbest/run", "train\ntime", "seg\nacc", "seg\nbal acc",
-                    "seg\nF1", "clip\nacc", "clip\nbal acc", "clip\nF1")
+@app.command()
+@cli_errors(NOTHING_WRITTEN)
+def models():
+    """List the models: what each is, which inputs it takes, its default augmentation."""
+    from .models import MODELS
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("model", "inputs", "augment", "what it is"):
+        table.add_column(column)
+    for name, spec in MODELS.items():
+        inputs = ("any, several at once" if spec.multi_input else "one") + f": {', '.join(spec.features)}"
+        table.add_row(name, inputs, ",".join(spec.augment) or "-", spec.description)
+    print_table(table)
 
 
 @app.command()
-@cli_errors
+@cli_errors(NOTHING_WRITTEN)
 def report(
-    runs: Path = typer.Option(Path("saved_models"), help="Folder of training runs."),
-    reports: Path = typer.Option(Path("reports"), help="Where reports/<timestamp>/ is written."),
-    sort: str = typer.Option("clip_accuracy", help="clip_accuracy, clip_balanced_accuracy, clip_f1, segment_..."),
-    format: str = typer.Option("table", help="table, md, csv or json (what is printed)."),
+    runs: Path = typer.Option(DEFAULT_RUNS, help="Folder of training runs."),
+    reports: Path = typer.Option(DEFAULT_REPORTS, help="Where reports/<timestamp>/ is written."),
+    sort: str = typer.Option(next(iter(SORT_KEYS)), help=f"Rank by: {', '.join(SORT_KEYS)}."),
+    format: str = typer.Option("table", help=f"What is printed: table, {', '.join(FORMATS)}."),
 ):
     """Rank every finished run (grouped by data and split) and write tables and figures."""
-    from .report import as_csv, as_json, as_markdown, rank_runs, row_cells, untested_line, write_report
+    from .report import rank_runs, row_cells, terminal_headers, untested_line, write_report
 
-    if format not in ("table", "md", "csv", "json"):
-        raise GenreTfError("--format must be table, md, csv or json")
+    if format not in (*FORMATS, "table"):
+        raise GenreTfError(f"--format must be table, {', '.join(FORMATS)}, not '{format}'")
     ranking = rank_runs(runs, sort)
     for line in ranking.skipped:
         say(line, err, "[yellow]skipped:[/]")
@@ -247,7 +289,7 @@ def report(
             say(f"{len(ranking.groups)} groups of runs on different data or splits: ranked separately", err)
         for group in ranking.groups:
             table = Table(title=group.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-            for k, column in enumerate(TERMINAL_HEADERS):
+            for k, column in enumerate(terminal_headers()):
                 table.add_column(column, justify="left" if k in (1, 2) else "right", no_wrap=True)
             for i, run in enumerate(group.runs):
                 table.add_row(*row_cells(i + 1, run, compact=True))
@@ -255,18 +297,19 @@ def report(
             for i, run in enumerate(group.runs):
                 say(f"  {i + 1}: {run.path}")
     else:
-        out.out({"md": as_markdown, "csv": as_csv, "json": as_json}[format](ranking), end="")
+        out.out(FORMATS[format](ranking), end="")
     say(f"report written to {folder} (results.md, results.csv, ranking.json, figures)", err)
 
 
 @app.command()
-@cli_errors
+@cli_errors(NOTHING_WRITTEN)
 def predict(
     songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate."),
     run: str = typer.Option("best", help="A run directory, or 'best': the top run of the last report."),
-    reports: Path = typer.Option(Path("reports"), help="Where the last report is (for --run best)."),
+    reports: Path = typer.Option(DEFAULT_REPORTS, help="Where the last report is (for --run best)."),
     top: int = typer.Option(3, help="How many genres to show."),
-    hop: float = typer.Option(None, help="Seconds between window starts [default: the window length, 3 s]."),
+    hop: float = typer.Option(None, help="Seconds between window starts."
+                              + default("the window length, 3 s")),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
     yamnet_handle: str = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable."),
     yamnet_weights: str = typer.Option(None, help="yamnet.h5, if the run's is not reachable."),
@@ -274,13 +317,15 @@ def predict(
     """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows."""
     import json
 
+    from .errors import require
+    from .params import embedding_params
     from .predict import Predictor
     from .report import latest_ranking
 
-    from .params import embedding_params
-
+    require(top >= 1, f"--top must be at least 1, not {top}")
     yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
     predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet)
+    predictor.check_hop(hop)
     folds = f", an ensemble of its {len(predictor.models)} fold models" if len(predictor.models) > 1 else ""
     say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model}{folds})", err)
     results, failed = [], 0
@@ -305,7 +350,7 @@ def predict(
 
 
 @app.command()
-@cli_errors
+@cli_errors("the clips written so far are kept; run the same command again to finish")
 def synth(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write <genre>/<clip>.wav into."),
     genres: int = typer.Option(10, help="Number of genres (at most 10)."),
@@ -323,10 +368,10 @@ def synth(
 
 
 @app.command("download-yamnet")
-@cli_errors
+@cli_errors("nothing usable was written; run the same command again")
 def download_yamnet(
     out_dir: Path = typer.Option(Path("models/yamnet"), "--out", help="Folder for savedmodel/ and yamnet.h5."),
-    handle: str = typer.Option("https://tfhub.dev/google/yamnet/1", help="TF-Hub handle."),
+    handle: str = typer.Option(YAMNET_HUB_HANDLE, help="TF-Hub handle."),
 ):
     """Fetch YAMNet once (needs internet) for offline use: the hub SavedModel and the Keras weights."""
     from .features.embedding import download_yamnet as fetch

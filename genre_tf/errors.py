@@ -31,3 +31,29 @@ class StoreError(GenreTfError):
 
 class ModelUnavailableError(GenreTfError):
     """A pretrained model (YAMNet) cannot be loaded from the given handle."""
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """A library's exception as one short line for our messages (its type where it has no text)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
+def require(condition: bool, message: str) -> None:
+    """Option validation: an impossible value stops the command with one line, before any work."""
+    if not condition:
+        raise GenreTfError(message)
+
+
+def parse_names(text: str, option: str, choices, presets: dict | None = None) -> tuple[str, ...]:
+    """'a, b,a' -> ('a', 'b'): a comma list of `choices`, or one preset name; one line naming what is unknown."""
+    presets = presets or {}
+    if text.strip() in presets:
+        return tuple(presets[text.strip()])
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        offered = ", ".join(choices) + (" (a comma list), or " + ", ".join(presets) if presets else "")
+        problem = f"unknown {option} '{','.join(unknown)}'" if unknown else f"{option}: no name given"
+        raise GenreTfError(f"{problem}; choose from {offered}")
+    return names

@@ -1,14 +1,13 @@
 """`genre-tf extract`: a folder of labelled clips -> a feature store, resumably.
 
-Each finished clip is saved as a shard in <store>/.partial; once every clip is done the shards and
-the rows kept from the previous store are consolidated into a new generation of arrays, and the
-manifest is replaced last. A run interrupted at any point resumes from its shards.
+Three steps: plan (what the store lacks, what an interrupted run already did), run (decode and
+compute, one shard per finished clip) and commit (store.py consolidates the shards and the rows kept
+from the previous store into a new generation). A run interrupted at any point resumes from its
+shards; `genre-tf extract --store S` alone finishes it, with the data and features it remembers.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +19,15 @@ import numpy as np
 
 from .audio import load_audio, split_segments
 from .dataset import Clip, discover
-from .errors import AudioError, StoreError
+from .errors import AudioError, StoreError, first_line, require
 from .features import get_feature
 from .params import SegmentParams, as_dict
-from .provenance import library_versions, now_iso
-from .store import FORMAT_VERSION, MANIFEST, PARTIAL, SegmentIndex, save_npz_atomic, segment_folder, write_atomic
+from .store import Manifest, Plan, StoreWriter, extract_command, segment_folder
+
+DEFAULT_DATA = "data/music"
+DEFAULT_FEATURES = ("embedding", "logmel", "mfcc")
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_WORKERS = 2
 
 
 class ExtractEvents:
@@ -53,139 +56,120 @@ class ExtractResult:
     up_to_date: bool
 
 
+@dataclasses.dataclass
+class _Work:
+    """What this run must do to bring the store up to date with the plan."""
+
+    clips: list[Clip]  # every clip of the dataset, in store order
+    fingerprints: dict[str, dict]
+    todo: list[tuple[Clip, dict, list[str]]]  # clip, fingerprint, features it needs
+    skipped: list[dict]
+    resumed: int
+    changed: bool  # anything to commit: clips to extract or drop, features to add, new bad files
+
+
+def extract(data: str | Path | None = None, store: str | Path = "features", features: list[str] | None = None,
+            segment: SegmentParams = SegmentParams(), feature_params: dict[str, object] | None = None,
+            rebuild: bool = False, events: ExtractEvents = ExtractEvents(), batch_size: int = DEFAULT_BATCH_SIZE,
+            workers: int = DEFAULT_WORKERS) -> ExtractResult:
+    """Bring the store of `segment`'s length up to date with the clips under `data`. `data`, `features`
+    and feature parameters not given come from the store's interrupted run, else from the store."""
+    require(batch_size >= 1, f"--batch-size must be at least 1, not {batch_size}")
+    require(workers >= 1, f"--workers must be at least 1, not {workers}")
+    require(segment.max_seconds > 0, f"--max-seconds must be positive, not {segment.max_seconds:g}")
+    started = time.perf_counter()
+    with StoreWriter(segment_folder(store, segment.segment_seconds)) as writer:
+        if rebuild:
+            writer.discard_partial()
+        old = None if rebuild else writer.manifest()
+        plan = _plan(writer.plan(), old, data, features, segment, feature_params or {},
+                     extract_command(store, segment.segment_seconds))
+        work = _find_work(writer, old, plan, events)
+        if old and not work.changed:
+            writer.discard_partial()
+            return _result(writer.root, old, work, started, {}, up_to_date=True)
+        writer.start(plan)
+        timing = _run(writer, plan, segment, work, events, batch_size, workers)
+        manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id]) for c in work.clips], plan,
+                                 {n: get_feature(n).dtype for n in plan.features}, work.skipped)
+    return _result(writer.root, manifest, work, started, timing, up_to_date=False)
+
+
+def _plan(interrupted: Plan | None, old: Manifest | None, data, features, segment: SegmentParams,
+          feature_params: dict, command: str) -> Plan:
+    """The extraction to do: what was asked, completed from the interrupted run, the store and the
+    defaults, in that order. An interrupted run that asked for something else is never overwritten."""
+    remembered = interrupted or old
+    data = str(Path(data or (remembered.data if remembered else DEFAULT_DATA)).resolve())
+    names = list(features or (interrupted.features if interrupted else old.features if old else DEFAULT_FEATURES))
+    stored = {n: e.params for n, e in old.features.items()} if old else {}
+    earlier = {**stored, **(interrupted.features if interrupted else {})}
+    requested = {n: as_dict(feature_params[n]) if n in feature_params
+                 else earlier.get(n) or as_dict(get_feature(n).default_params()) for n in names}
+    plan = Plan(data, as_dict(segment), {**stored, **requested})
+    if interrupted and interrupted != Plan(plan.data, plan.segment_params, {**interrupted.features, **requested}):
+        raise StoreError(f"an interrupted extraction of {interrupted.data} ({', '.join(interrupted.features)}, "
+                         f"max {interrupted.segment_params['max_seconds']:g} s) is unfinished in this store and "
+                         f"asked for something else; finish it with `{command}`, or discard it with --rebuild")
+    if old:
+        _check_compatible(old, plan)
+    return Plan(data, plan.segment_params, {**(interrupted.features if interrupted else {}), **plan.features})
+
+
+def _check_compatible(old: Manifest, plan: Plan) -> None:
+    hint = "use --rebuild to recompute everything, or another --store"
+    if old.data != plan.data:
+        raise StoreError(f"store was built from {old.data}, not {plan.data}; {hint}")
+    if old.segment_params != plan.segment_params:
+        changed = [f"{k}: {old.segment_params.get(k)} -> {v}" for k, v in plan.segment_params.items()
+                   if old.segment_params.get(k) != v]
+        raise StoreError(f"segment parameters differ from the store's ({', '.join(changed)}); {hint}")
+    for name, params in plan.features.items():
+        if name in old.features and old.features[name].params != params:
+            raise StoreError(f"'{name}' was extracted with other parameters ({old.features[name].params}); {hint}")
+
+
 def _fingerprint(clip: Clip) -> dict:
     st = clip.path.stat()
     return {"path": str(clip.path.resolve()), "genre": clip.genre, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _read_manifest(store: Path) -> dict | None:
-    path = store / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise StoreError(f"{path}: unreadable manifest ({e}); use --rebuild") from None
-    return manifest if manifest.get("format_version") == FORMAT_VERSION else None
-
-
-def _check_compatible(old: dict, data_root: str, segment: dict, features: dict[str, dict]) -> None:
-    hint = "use --rebuild to recompute everything, or another --store"
-    if old["data"] != data_root:
-        raise StoreError(f"store was built from {old['data']}, not {data_root}; {hint}")
-    if old["segment_params"] != segment:
-        changed = {k: (old["segment_params"].get(k), v) for k, v in segment.items() if old["segment_params"].get(k) != v}
-        raise StoreError(f"segment parameters differ from the store's ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in changed.items())}); {hint}")
-    for name, params in features.items():
-        if name in old["features"] and old["features"][name]["params"] != params:
-            raise StoreError(f"'{name}' was extracted with other parameters ({old['features'][name]['params']}); {hint}")
-
-
-def extract(data: str | Path, store: str | Path, features: list[str], segment: SegmentParams = SegmentParams(),
-            feature_params: dict[str, object] | None = None, rebuild: bool = False,
-            events: ExtractEvents = ExtractEvents(), batch_size: int = 64, workers: int = 2) -> ExtractResult:
-    started = time.perf_counter()
-    store = segment_folder(store, segment.segment_seconds)
-    dataset = discover(data)
+def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: ExtractEvents) -> _Work:
+    dataset = discover(plan.data)
     for problem in dataset.problems:
         events.warn(problem)
     events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres: "
                 + ", ".join(f"{g} {n}" for g, n in dataset.counts().items()))
-
-    feature_params = {**{n: get_feature(n).params_class() for n in features}, **(feature_params or {})}
-    requested = {n: as_dict(feature_params[n]) for n in features}
-    segment_dict = as_dict(segment)
-    data_root = str(Path(data).resolve())
-
-    store.mkdir(parents=True, exist_ok=True)
-    partial = store / PARTIAL
-    old = None if rebuild else _read_manifest(store)
-    if rebuild and partial.exists():
-        shutil.rmtree(partial)
-    if old:
-        _check_compatible(old, data_root, segment_dict, requested)
-    all_features = {**({n: f["params"] for n, f in old["features"].items()} if old else {}), **requested}
-    old_clips = old["clips"] if old else {}
-    old_skipped = {s["fingerprint"]["path"]: s for s in old.get("skipped", [])} if old else {}
-
-    # An interrupted run with other parameters cannot be resumed: its shards are stale.
-    plan = {"data": data_root, "segment_params": segment_dict, "features": all_features}
-    plan_path = partial / "plan.json"
-    if partial.exists() and (not plan_path.exists() or json.loads(plan_path.read_text()) != plan):
-        events.warn(f"{partial}: discarding an interrupted extraction made with other parameters")
-        shutil.rmtree(partial)
-    partial.mkdir(exist_ok=True)
-    write_atomic(plan_path, json.dumps(plan, indent=1))
-
-    todo: list[tuple[Clip, dict, list[str]]] = []
-    skipped: list[dict] = []
-    resumed = 0
-    # Stat each file once: consolidation must decide "kept or re-extracted" exactly as planned here.
-    fingerprints = {clip.clip_id: _fingerprint(clip) for clip in dataset.clips}
+    # Stat each file once: the commit must decide "kept or re-extracted" exactly as planned here.
+    clips, fingerprints = [], {}
     for clip in dataset.clips:
+        try:
+            fingerprints[clip.clip_id] = _fingerprint(clip)
+            clips.append(clip)
+        except OSError as e:  # gone or unreadable since discovery
+            events.warn(f"{clip.path}: skipped, cannot be read ({first_line(e)})")
+    old_skipped = {s["fingerprint"]["path"]: s for s in old.skipped} if old else {}
+    todo, skipped, resumed = [], [], 0
+    for clip in clips:
         fp = fingerprints[clip.clip_id]
-        kept = old_clips.get(clip.clip_id)
-        needed = [n for n in all_features if not (kept and kept["fingerprint"] == fp and n in old["features"])]
+        kept = old.clips.get(clip.clip_id) if old else None
+        needed = [n for n in plan.features if not (kept and kept.fingerprint == fp and n in old.features)]
         if not needed:
             continue
         if fp["path"] in old_skipped and old_skipped[fp["path"]]["fingerprint"] == fp:
             skipped.append(old_skipped[fp["path"]])  # same bad file as last time: do not retry
-            continue
-        shard = partial / f"{clip.clip_id}.npz"
-        if shard.exists():
-            with np.load(shard) as z:
-                if json.loads(str(z["fingerprint"])) == fp and all(n in z.files for n in needed):
-                    resumed += 1
-                    continue
-        todo.append((clip, fp, needed))
-
-    dataset_ids = {c.clip_id for c in dataset.clips}
-    removed = sorted(set(old_clips) - dataset_ids)
-    new_features = [n for n in all_features if not old or n not in old["features"]]
-    if old and not (todo or resumed or removed or new_features) and len(skipped) == len(old["skipped"]):
-        shutil.rmtree(partial)
-        return _result(store, old, 0, 0, [s["message"] for s in skipped], started, {}, 0.0, 0, up_to_date=True)
+        elif set(needed) <= writer.shard_features(clip.clip_id, fp):
+            resumed += 1
+        else:
+            todo.append((clip, fp, needed))
+    removed = set(old.clips) - set(fingerprints) if old else set()
+    new_features = [n for n in plan.features if not old or n not in old.features]
     if resumed:
         events.info(f"resuming: {resumed} clips already extracted by an interrupted run")
     if removed:
-        events.info(f"{len(removed)} clips no longer in {data} are dropped from the store")
-
-    extractors = {}
-    for name in sorted({n for _, _, needed in todo for n in needed}, key=list(all_features).index):
-        events.info(f"loading {get_feature(name).description} extractor")
-        extractors[name] = get_feature(name).make_extractor(feature_params[name])
-
-    timing = {"decode": 0.0, **{n: 0.0 for n in extractors}}
-    segments_extracted = 0
-    events.start(len(todo))
-    pending: list[_Decoded] = []
-
-    def flush():
-        nonlocal segments_extracted
-        for item in _featurize(pending, extractors, timing):
-            if item.error:
-                skipped.append({"clip_id": item.clip.clip_id, "fingerprint": item.fingerprint, "message": item.error})
-                events.clip_failed(item.clip, item.error)
-                continue
-            for note in item.notes:
-                events.warn(f"{item.clip.path}: {note}")
-            save_npz_atomic(partial / f"{item.clip.clip_id}.npz", fingerprint=json.dumps(item.fingerprint),
-                            **item.arrays)
-            segments_extracted += len(item.segments)
-            events.clip_done(item.clip, len(item.segments))
-        pending.clear()
-
-    for item in _decode_ahead(todo, segment, workers, timing):
-        pending.append(item)
-        if sum(len(p.segments) for p in pending if not p.error) >= batch_size:
-            flush()
-    flush()
-
-    manifest = _consolidate(store, old, dataset.clips, fingerprints, all_features, segment, data_root, skipped)
-    shutil.rmtree(partial)
-    return _result(store, manifest, len(todo) - len(skipped), resumed, [s["message"] for s in skipped], started,
-                   {n: t for n, t in timing.items() if n != "decode"}, timing["decode"], segments_extracted,
-                   up_to_date=False)
+        events.info(f"{len(removed)} clips no longer in {plan.data} are dropped from the store")
+    changed = bool(todo or resumed or removed or new_features) or len(skipped) != len(old.skipped if old else [])
+    return _Work(clips, fingerprints, todo, skipped, resumed, changed)
 
 
 @dataclasses.dataclass
@@ -199,6 +183,39 @@ class _Decoded:
     arrays: dict = dataclasses.field(default_factory=dict)
 
 
+def _run(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, events: ExtractEvents,
+         batch_size: int, workers: int) -> dict[str, float]:
+    """Decode and featurize every clip to do, in batches of about `batch_size` segments; save each
+    finished clip as a shard. Returns seconds spent per feature, and waiting for decoding."""
+    extractors = {}
+    for name in [n for n in plan.features if any(n in needed for _, _, needed in work.todo)]:
+        events.info(f"loading {get_feature(name).description} extractor")
+        extractors[name] = get_feature(name).make_extractor(get_feature(name).params_class(**plan.features[name]))
+    timing = {"decode": 0.0, "segments": 0, **{n: 0.0 for n in extractors}}
+    events.start(len(work.todo))
+    pending: list[_Decoded] = []
+    for item in [*_decode_ahead(work.todo, segment, workers, timing), None]:
+        if item is not None:
+            pending.append(item)
+        if item is None or sum(len(p.segments) for p in pending if not p.error) >= batch_size:
+            for done in _featurize(pending, extractors, timing):
+                _save(writer, done, work, events, timing)
+            pending.clear()
+    return timing
+
+
+def _save(writer: StoreWriter, item: _Decoded, work: _Work, events: ExtractEvents, timing: dict) -> None:
+    if item.error:
+        work.skipped.append({"clip_id": item.clip.clip_id, "fingerprint": item.fingerprint, "message": item.error})
+        events.clip_failed(item.clip, item.error)
+        return
+    for note in item.notes:
+        events.warn(f"{item.clip.path}: {note}")
+    writer.save_shard(item.clip.clip_id, item.fingerprint, item.arrays)
+    timing["segments"] += len(item.segments)
+    events.clip_done(item.clip, len(item.segments))
+
+
 def _decode(job, segment: SegmentParams) -> _Decoded:
     clip, fp, needed = job
     item = _Decoded(clip, fp, needed)
@@ -208,7 +225,7 @@ def _decode(job, segment: SegmentParams) -> _Decoded:
     except AudioError as e:
         item.error = str(e)
     except Exception as e:  # one bad clip never stops a run over a thousand
-        item.error = f"{clip.path}: failed ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
+        item.error = f"{clip.path}: failed ({type(e).__name__}: {first_line(e)})"
     return item
 
 
@@ -217,7 +234,7 @@ def _decode_ahead(todo, segment: SegmentParams, workers: int, timing: dict) -> I
     a few clips ahead of the consumer: memory stays bounded whatever the dataset size."""
     ahead = max(4, 2 * workers)
     jobs = iter(todo)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         queue = deque(pool.submit(_decode, job, segment) for job in islice(jobs, ahead))
         while queue:
             t0 = time.perf_counter()
@@ -246,92 +263,14 @@ def _featurize(items: list[_Decoded], extractors: dict, timing: dict) -> list[_D
     return items
 
 
-def _consolidate(store: Path, old: dict | None, clips: list[Clip], fingerprints: dict[str, dict],
-                 features: dict[str, dict], segment: SegmentParams, data_root: str, skipped: list[dict]) -> dict:
-    """Write a new generation of arrays from the old store's rows and the shards, then the manifest."""
-    from numpy.lib.format import open_memmap
-
-    partial = store / PARTIAL
-    skipped_ids = {s["clip_id"] for s in skipped}
-    old_arrays = {n: np.load(store / f["file"], mmap_mode="r") for n, f in old["features"].items()} if old else {}
-
-    # Each usable clip's rows come from its shard where it has one for the feature, else from the old store.
-    sources = []
-    for clip in clips:
-        if clip.clip_id in skipped_ids:
-            continue
-        fp = fingerprints[clip.clip_id]
-        kept = old["clips"].get(clip.clip_id) if old else None
-        kept = kept if kept and kept["fingerprint"] == fp else None
-        shard = partial / f"{clip.clip_id}.npz"
-        shard_features = set()
-        if shard.exists():
-            with np.load(shard) as z:
-                shard_features = set(z.files) & set(features)
-                count = len(z[next(iter(shard_features))])
-        else:
-            count = kept["count"]
-        sources.append((clip, fp, kept, shard, shard_features, count))
-    if not sources:
-        raise StoreError(f"no usable clips in {data_root}: every clip was skipped")
-
-    def clip_rows(name, kept, shard, shard_features):
-        if name in shard_features:
-            with np.load(shard) as z:
-                return z[name]
-        return old_arrays[name][kept["start"]:kept["start"] + kept["count"]]
-
-    generation = (old["generation"] + 1) if old else 1
-    total = sum(s[-1] for s in sources)
-    files, shapes = {}, {}
-    for name in features:
-        shapes[name] = clip_rows(name, *sources[0][2:5]).shape[1:]
-        files[name] = f"{name}.{generation}.npy"
-        out = open_memmap(store / files[name], mode="w+", dtype=get_feature(name).dtype, shape=(total, *shapes[name]))
-        row = 0
-        for clip, fp, kept, shard, shard_features, count in sources:
-            out[row:row + count] = clip_rows(name, kept, shard, shard_features)
-            row += count
-        out.flush()
-        del out
-
-    clip_table, ids, genres, numbers, row = {}, [], [], [], 0
-    for clip, fp, kept, shard, shard_features, count in sources:
-        clip_table[clip.clip_id] = {"genre": clip.genre, "fingerprint": fp, "start": row, "count": count}
-        ids += [clip.clip_id] * count
-        genres += [clip.genre] * count
-        numbers += range(count)
-        row += count
-    index_file = f"segments.{generation}.csv"
-    SegmentIndex(np.array(ids), np.array(genres), np.array(numbers)).write(store / index_file)
-
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "generation": generation,
-        "created": old["created"] if old else now_iso(),
-        "updated": now_iso(),
-        "data": data_root,
-        "segment_params": as_dict(segment),
-        "features": {n: {"params": features[n], "file": files[n], "shape": list(shapes[n]),
-                         "dtype": get_feature(n).dtype} for n in features},
-        "index_file": index_file,
-        "clips": clip_table,
-        "skipped": skipped,
-        "library_versions": library_versions(),
-    }
-    write_atomic(store / MANIFEST, json.dumps(manifest, indent=1))
-    # The new manifest is committed: the previous generation's files are garbage now.
-    if old:
-        for name in [f["file"] for f in old["features"].values()] + [old["index_file"]]:
-            (store / name).unlink(missing_ok=True)
-    return manifest
-
-
-def _result(store, manifest, extracted, reused, skipped, started, feature_seconds, decode_seconds, segments_extracted,
-            up_to_date) -> ExtractResult:
-    return ExtractResult(store=store, clips=len(manifest["clips"]),
-                         segments=sum(c["count"] for c in manifest["clips"].values()),
-                         extracted=extracted, reused=reused, skipped=skipped,
-                         shapes={n: tuple(f["shape"]) for n, f in manifest["features"].items()},
-                         seconds=time.perf_counter() - started, feature_seconds=feature_seconds,
-                         decode_seconds=decode_seconds, segments_extracted=segments_extracted, up_to_date=up_to_date)
+def _result(root: Path, manifest: Manifest, work: _Work, started: float, timing: dict, up_to_date: bool) -> ExtractResult:
+    attempted = {clip.clip_id for clip, _, _ in work.todo}
+    new_failures = sum(1 for s in work.skipped if s["clip_id"] in attempted)
+    return ExtractResult(store=root, clips=len(manifest.clips), segments=manifest.segments,
+                         extracted=0 if up_to_date else len(work.todo) - new_failures, reused=work.resumed,
+                         skipped=[s["message"] for s in work.skipped],
+                         shapes={n: tuple(f.shape) for n, f in manifest.features.items()},
+                         seconds=time.perf_counter() - started,
+                         feature_seconds={n: t for n, t in timing.items() if n not in ("decode", "segments")},
+                         decode_seconds=timing.get("decode", 0.0), segments_extracted=timing.get("segments", 0),
+                         up_to_date=up_to_date)

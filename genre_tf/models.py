@@ -15,18 +15,14 @@ import functools
 from pathlib import Path
 from typing import Callable
 
-from .errors import GenreTfError, ModelUnavailableError
-from .features import FEATURES
+from .errors import GenreTfError, ModelUnavailableError, first_line, parse_names
+from .features import FEATURES, INPUT_PRESETS
+from .params import ModelOptions
 from .tf import tf  # noqa: F401  (TensorFlow first, quietly, before Keras imports it)
 
 import keras  # noqa: E402
 from keras import layers, ops, regularizers  # noqa: E402
 
-# `--input` presets; any comma list of feature names is accepted too.
-INPUT_PRESETS = {
-    "all": ("embedding", "logmel", "mfcc"),
-    "nospec": ("embedding", "mfcc"),  # the fourth seed's "Combined (No Spectrograms)"
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,21 +107,6 @@ def head(x, units: int, n_classes: int, dropout: float = 0.4):
     x = layers.Dense(units, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     return classifier(x, n_classes)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelOptions:
-    """Options only some builders read: the transfer models' backbone weights and image size, and the
-    yamnet model's weights file."""
-
-    backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
-    image_size: int = 224  # side of the square image a spectrogram is resized to
-    yamnet_weights: str | None = None  # yamnet.h5 for the fine-tuned YAMNet
-
-    @property
-    def pretrained(self) -> bool:
-        """A pretrained backbone starts frozen and is fine-tuned later; "none" trains from scratch."""
-        return self.backbone_weights != "none"
 
 
 def build_lstm(inputs: dict, n_classes: int, options: ModelOptions):
@@ -250,7 +231,7 @@ def backbone_weights_file(name: str, option: str) -> str:
                                         file_hash=BACKBONES[name].weights_hash)
         except Exception as e:  # no network, a proxy, a truncated download: all end the same way
             raise ModelUnavailableError(
-                f"ImageNet weights for {name} could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                f"ImageNet weights for {name} could not be downloaded ({type(e).__name__}: {first_line(e, 120)}); "
                 f"pass --backbone-weights PATH to a copy of {url} , or --backbone-weights none to train from scratch") from None
     path = Path(option).expanduser()
     if not path.is_file():
@@ -296,7 +277,7 @@ def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOption
         backbone = constructor(include_top=False, weights=weights, pooling="avg", name=BACKBONE_LAYER,
                                input_shape=(options.image_size, options.image_size, 3))
     except (ValueError, OSError) as e:
-        raise ModelUnavailableError(f"{weights}: not usable as {name} weights ({str(e).splitlines()[0][:160]})") from None
+        raise ModelUnavailableError(f"{weights}: not usable as {name} weights ({first_line(e)})") from None
     if options.pretrained:
         backbone.trainable = False
         x = backbone(x, training=False)
@@ -472,17 +453,16 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def input_choices(name: str) -> list[tuple[str, ...]]:
+    """What `name` can train on: each feature it accepts alone and, for a multi-input model, all of
+    them at once (the contract test and the training benchmark go through these)."""
+    spec = MODELS[name]
+    return [(f,) for f in spec.features] + ([spec.features] if spec.multi_input and len(spec.features) > 1 else [])
+
+
 def parse_inputs(text: str) -> tuple[str, ...]:
     """'embedding', 'all', 'nospec' or a comma list -> feature names."""
-    if text in INPUT_PRESETS:
-        return INPUT_PRESETS[text]
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in FEATURES]
-    if unknown or not names:
-        presets = ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_PRESETS.items())
-        raise GenreTfError(f"unknown --input '{text}'; choose from {', '.join(FEATURES)}, a comma list of them, "
-                           f"or a preset: {presets}")
-    return names
+    return parse_names(text, "--input", FEATURES, INPUT_PRESETS)
 
 
 def get_model(name: str, inputs: tuple[str, ...]) -> ModelSpec:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioReader, check_level, iter_windows
-from .errors import AudioError
+from .errors import AudioError, require
 from .features import FEATURES, get_feature
 from .params import EmbeddingParams, SegmentParams
 from .runs import load_run
@@ -70,11 +70,18 @@ class Predictor:
         features = {n: extract(batch).astype(np.float32) for n, extract in self.extractors.items()}
         return np.mean([np.asarray(model.predict_on_batch(features)) for model in self.models], axis=0)
 
+    def check_hop(self, hop_seconds: float | None) -> None:
+        window = self.segment.segment_seconds
+        require(hop_seconds is None or 1 / self.segment.sample_rate <= hop_seconds <= window,
+                f"--hop must be between one sample and the window length ({window:g} s), not {hop_seconds}")
+
     def predict(self, source, hop_seconds: float | None = None) -> Prediction:
+        """Probabilities per window (one every `hop_seconds`; default: the window length) and their mean."""
+        self.check_hop(hop_seconds)
         reader = AudioReader(source)
         rate = self.segment.sample_rate
         gain = check_level(reader.name, reader.peak(rate), reader.notes)  # a first, cheap pass: the peak
-        hop = int(round(hop_seconds * rate)) if hop_seconds else None
+        hop = None if hop_seconds is None else int(round(hop_seconds * rate))
         starts, probabilities, pending = [], [], []
         for start, window in iter_windows((block * gain for block in reader.blocks(rate)), self.segment, hop):
             starts.append(start / rate)

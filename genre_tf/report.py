@@ -7,24 +7,30 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime
 import io
 import json
 import re
 from pathlib import Path
 
 from .errors import GenreTfError
+from .files import new_timestamped_folder
 from .runs import Run, scan_runs
 
-SORT_KEYS = {
-    "clip_accuracy": ("clip", "accuracy"), "clip_balanced_accuracy": ("clip", "balanced_accuracy"),
-    "clip_f1": ("clip", "f1"), "segment_accuracy": ("segment", "accuracy"),
-    "segment_balanced_accuracy": ("segment", "balanced_accuracy"), "segment_f1": ("segment", "f1"),
-}
-COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", "seg acc", "seg bal acc", "seg F1",
-           "clip acc", "clip bal acc", "clip F1", "run")
-_METRIC_COLUMNS = (("segment", "accuracy"), ("segment", "balanced_accuracy"), ("segment", "f1"),
-                   ("clip", "accuracy"), ("clip", "balanced_accuracy"), ("clip", "f1"))
+# The metric columns of every table this module writes or the CLI prints: (level, metric, title).
+METRIC_COLUMNS = (("segment", "accuracy", "seg acc"), ("segment", "balanced_accuracy", "seg bal acc"),
+                  ("segment", "f1", "seg F1"), ("clip", "accuracy", "clip acc"),
+                  ("clip", "balanced_accuracy", "clip bal acc"), ("clip", "f1", "clip F1"))
+# --sort names, the default first.
+SORT_KEYS = {f"{level}_{metric}": (level, metric)
+             for level, metric, _ in sorted(METRIC_COLUMNS, key=lambda c: c[0] != "clip")}
+COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", *(t for _, _, t in METRIC_COLUMNS), "run")
+_TERMINAL_TITLES = {"rank": "#", "parameters": "params", "epochs": "epochs best/run"}
+
+
+def terminal_headers() -> tuple[str, ...]:
+    """COLUMNS for a terminal, without the run (listed below the table): two-line headers keep each
+    column as narrow as its numbers."""
+    return tuple(_TERMINAL_TITLES.get(c, c).replace(" ", "\n", 1) for c in COLUMNS[:-1])
 
 
 @dataclasses.dataclass
@@ -84,7 +90,7 @@ def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
     epochs = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
     parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
     cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
-             *[_cell(run, lv, m, compact) for lv, m in _METRIC_COLUMNS]]
+             *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS]]
     return cells if compact else [*cells, run.name]
 
 
@@ -124,13 +130,17 @@ def as_json(report: Report) -> str:
             {"rank": i + 1, "run": str(r.path), "inputs": r.inputs, "model": r.model,
              "parameters": r.config["parameters"], "best_epochs": [h["best_epoch"] for h in r.histories],
              "epochs_run": [h["epochs_run"] for h in r.histories], "train_seconds": r.config["train_seconds"],
-             "metrics": {lv: {m: r.metrics[lv][m] for m in ("accuracy", "balanced_accuracy", "f1")}
+             "metrics": {lv: {m: r.metrics[lv][m] for level, m, _ in METRIC_COLUMNS if level == lv}
                          for lv in ("segment", "clip")}}
             for i, r in enumerate(g.runs)]} for g in report.groups],
         "best": str(report.best.path) if report.best else None,
         "untested": [str(r.path) for r in report.untested],
         "skipped": report.skipped,
     }, indent=1)
+
+
+# `report --format` choices besides the terminal table.
+FORMATS = {"md": as_markdown, "csv": as_csv, "json": as_json}
 
 
 def _slug(text: str) -> str:
@@ -141,10 +151,7 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
     """reports/<timestamp>/: results.md, results.csv, ranking.json, and the figures."""
     from . import plots
 
-    out = Path(reports_dir) / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    while out.exists():
-        out = out.with_name(out.name + "x")
-    out.mkdir(parents=True)
+    out = new_timestamped_folder(reports_dir)
     (out / "results.md").write_text(as_markdown(report))
     (out / "results.csv").write_text(as_csv(report))
     (out / "ranking.json").write_text(as_json(report))

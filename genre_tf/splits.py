@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SplitError
+from .params import DEFAULT_RATIOS
 
 PARTS = ("train", "valid", "test")
-DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth seed did
 
 
 @dataclasses.dataclass
@@ -104,10 +104,14 @@ def _list_file(directory: Path, part: str) -> Path:
     return matches[0]
 
 
+# Split lists that ship with genre-tf, by the name `--split-lists` accepts for them.
+BUILTIN_SPLITS = {"gtzan-filtered": Path(__file__).parent / "data" / "gtzan_filtered"}
+
+
 def split_from_lists(directory: str | Path, clip_genres: dict[str, str]) -> Split:
     """Read train*/valid*/test*.txt lists of `genre/clip.ext` lines, matching on clip id (the
-    original GTZAN ships .au, the Kaggle copy .wav)."""
-    directory = Path(directory)
+    original GTZAN ships .au, the Kaggle copy .wav). `directory` may name a built-in split."""
+    directory = BUILTIN_SPLITS.get(str(directory), Path(directory))
     if not directory.is_dir():
         raise SplitError(f"{directory}: split list folder does not exist")
     parts: dict[str, list[str]] = {}

@@ -7,7 +7,6 @@ that overlap between genres, so a classifier has to learn, not read off one numb
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from .errors import GenreTfError
+from .files import atomic_path
 
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10), "dorian": (0, 2, 3, 5, 7, 9, 10),
@@ -168,9 +168,8 @@ def synthesize(out_dir: str | Path, genres: int = 10, clips: int = 10, seconds: 
             path = folder / f"{style.name}.{k:05d}.wav"
             if not path.exists():
                 audio = render_clip(style, seconds, sample_rate, np.random.default_rng([seed, g, k]))
-                tmp = path.with_suffix(".tmp.wav")
-                sf.write(tmp, audio, sample_rate, subtype="PCM_16")
-                os.replace(tmp, path)
+                with atomic_path(path) as tmp:
+                    sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
             written.append(path)
             if on_clip:
                 on_clip(path)

@@ -8,6 +8,9 @@ import os
 
 
 def _import_quietly():
+    # Later C++ warnings too (a user's own setting wins); set here, not on `import genre_tf`, so that
+    # only importing TensorFlow through genre-tf changes it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:

@@ -1,80 +1,33 @@
 """`genre-tf train`: one model on one feature set (or several), trained on a clip-level split of a
 feature store, evaluated on its test split, and saved as a run directory.
 
-A run is assembled in `<runs>/.incomplete-<name>/` and renamed to `<runs>/<name>/` only when every
-file is written, so a killed run never leaves a directory that looks finished.
+A run is assembled in a private `.incomplete-` folder and renamed into place only when every file
+is written (runs.py), so a killed run never leaves a directory that looks finished.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import datetime
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .augment import check_augment
-from .errors import GenreTfError, SplitError
+from .errors import SplitError
 from .evaluate import evaluate, summarize_folds
-from .models import ModelOptions, build_model, get_model
+from .models import build_model, get_model
 from .pipeline import make_dataset, make_split_datasets, normalization_stats
-from .params import DEFAULT_SEGMENT_SECONDS, segment_label
+from .params import TrainConfig, segment_label
 from .provenance import library_versions, now_iso
-from .runs import INCOMPLETE_PREFIX
-from .splits import DEFAULT_RATIOS, PARTS, Split, random_split, split_from_lists
+from .files import timestamp
+from .runs import MODEL_FILE, RunWriter
+from .splits import PARTS, Split, random_split, split_from_lists
 from .store import FeatureStore
 from .tf import tf
 
 import keras  # noqa: E402  (after .tf, which imports TensorFlow quietly)
 
 FINE_TUNE_LR_FACTOR = 0.1  # fine-tuning a pretrained backbone: a tenth of the learning rate
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    inputs: tuple[str, ...]
-    model: str
-    store: str = "features"
-    runs_dir: str = "saved_models"
-    epochs: int = 30
-    batch_size: int = 64
-    seed: int = 0
-    learning_rate: float = 1e-3
-    class_weights: bool = False
-    monitor: str = "val_loss"  # or val_accuracy: which epoch is "best"
-    patience: int = 8  # early stopping: epochs without improvement of `monitor`
-    split_ratios: tuple[float, float, float] = DEFAULT_RATIOS
-    split_lists: str | None = None
-    cv: int = 0  # K-fold cross-validation over clips when > 1
-    mixed_precision: bool | None = None  # None: on where there is a GPU
-    segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # which of the store's segment lengths to train on
-    augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
-    backbone_weights: str = "imagenet"  # transfer models: imagenet, none (from scratch) or a weights file
-    image_size: int = 224  # transfer models: spectrogram image side
-    yamnet_weights: str | None = None  # the yamnet model: yamnet.h5 (else $GENRE_TF_YAMNET_WEIGHTS)
-    frozen_epochs: int = 5  # pretrained models (transfer, yamnet): epochs before fine-tuning
-
-    @property
-    def untested(self) -> bool:
-        """A final model on all clips: test ratio 0, validation kept for early stopping."""
-        return not self.cv and not self.split_lists and self.split_ratios[2] == 0
-
-    def __post_init__(self):
-        if self.augment is not None:
-            check_augment(self.augment)
-        if self.frozen_epochs < 1:
-            raise GenreTfError("--frozen-epochs must be at least 1")
-        if self.monitor not in ("val_loss", "val_accuracy"):
-            raise GenreTfError(f"--monitor must be val_loss or val_accuracy, not '{self.monitor}'")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise GenreTfError("--epochs and --batch-size must be at least 1")
-        if self.cv == 1 or self.cv < 0:
-            raise GenreTfError("--cv needs at least 2 folds")
-        if self.cv and self.split_lists:
-            raise GenreTfError("--cv makes its own folds; it cannot be combined with --split-lists")
 
 
 class TrainEvents:
@@ -100,15 +53,24 @@ def configure_devices(mixed_precision: bool | None) -> dict:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised (a second run in one process)
             pass
-    use_mixed = bool(gpus) if mixed_precision is None else mixed_precision
-    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    return {"gpus": [g.name for g in gpus], "mixed_precision": use_mixed}
+    return {"gpus": [g.name for g in gpus], "mixed_precision": bool(gpus) if mixed_precision is None else mixed_precision}
 
 
-def set_seed(seed: int) -> None:
-    """Python, NumPy and TF seeds, and deterministic TF ops: the same seed and data give the same run."""
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+@contextlib.contextmanager
+def training_settings(mixed_precision: bool) -> None:
+    """Mixed precision and deterministic ops while training; the caller's settings afterwards (a
+    library call must not change the process it runs in)."""
+    from tensorflow.python.framework import config as tf_config  # the public API has no way back
+
+    policy, deterministic = keras.mixed_precision.global_policy(), tf_config.is_op_determinism_enabled()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    tf_config.enable_op_determinism()  # the same seed and data give the same run
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        if not deterministic:
+            tf_config.disable_op_determinism()
 
 
 class BestEpoch(keras.callbacks.Callback):
@@ -240,9 +202,9 @@ def _check_split(split: Split, clip_genres: dict[str, str], genres: list[str], u
 
 
 def _run_name(config: TrainConfig) -> str:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    """<inputs>-<model>[-<N>s][-cv<K>]-<timestamp>, e.g. embedding+mfcc-lstm-6s-cv5-20260101-120000."""
     cv = f"cv{config.cv}" if config.cv else ""
-    parts = ["+".join(config.inputs), config.model, segment_label(config.segment_seconds), cv, stamp]
+    parts = ["+".join(config.inputs), config.model, segment_label(config.segment_seconds), cv, timestamp()]
     return "-".join(filter(None, parts))
 
 
@@ -252,9 +214,9 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
     normalization = {n: normalization_stats(a, rows["train"]) for n, a in arrays.items()}
     keras.backend.clear_session()  # each fold starts from a clean graph and layer names
-    set_seed(config.seed)
+    keras.utils.set_random_seed(config.seed)
     spec = get_model(config.model, config.inputs)
-    options = ModelOptions(config.backbone_weights, config.image_size, config.yamnet_weights)
+    options = config.options
     model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization, options)
     data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
     calibration = make_dataset(arrays, rows["train"], labels[rows["train"]], n_classes, config.batch_size, shuffle=True,
@@ -290,17 +252,12 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
         probabilities = model.predict(data["test"], verbose=0)
         metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "model.keras")
-    split.save(out_dir / "split.json")
-    np.savez(out_dir / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
-                                               for k, v in (("mean", mean), ("variance", var))})
+    model.save(out_dir / MODEL_FILE)
+    RunWriter.write_fold(out_dir, split, normalization, {"best_epoch": best.best_epoch, "monitor": config.monitor,
+                                                         "epochs_run": len(best.history), "epochs": best.history},
+                         metrics)
     # The first epoch also traces the graph: steady-state speed is the mean of the later ones.
     epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
-    (out_dir / "history.json").write_text(json.dumps({"best_epoch": best.best_epoch, "monitor": config.monitor,
-                                                      "epochs_run": len(best.history), "epochs": best.history},
-                                                     indent=1))
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics, model.count_params(), epoch_seconds
 
 
@@ -344,45 +301,40 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
                    else f"split: {splits[0].summary()}")
                 + f"; {'GPU ' + ', '.join(devices['gpus']) if devices['gpus'] else 'CPU'}"
                 + (", mixed precision" if devices["mixed_precision"] else ""))
-
-    runs = Path(config.runs_dir)
-    runs.mkdir(parents=True, exist_ok=True)
-    name = _run_name(config)
-    while (runs / name).exists():
-        name += "x"
-    work = runs / f"{INCOMPLETE_PREFIX}{name}"
-    shutil.rmtree(work, ignore_errors=True)
+    writer = RunWriter(config.runs_dir, _run_name(config))
+    for path in writer.removed:
+        events.info(f"removed {path}: left by an interrupted training")
     started = time.perf_counter()
     try:
-        results = []
-        for split in splits:
-            fold = split.source.get("fold")
-            results.append(_fit_and_evaluate(store, arrays, labels, split, config, len(genres),
-                                             work / f"fold-{fold}" if config.cv else work, events, fold))
-        train_seconds = time.perf_counter() - started
+        with training_settings(devices["mixed_precision"]):
+            results = [_fit_and_evaluate(store, arrays, labels, split, config, len(genres),
+                                         writer.fold_folder(split.source.get("fold") if config.cv else None), events,
+                                         split.source.get("fold")) for split in splits]
         fold_metrics = [r[0] for r in results]
-        metrics = ({"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0])
-        if config.cv:
-            (work / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        parameters = results[0][1]
-        epoch_seconds = float(np.mean([r[2] for r in results]))
-        (work / "labels.json").write_text(json.dumps(genres))
-        (work / "config.json").write_text(json.dumps({
-            "name": name,
-            "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
-            "store": {"generation": store.manifest["generation"], "data": store.manifest["data"],
-                      "segment_params": store.manifest["segment_params"],
-                      "features": {n: store.manifest["features"][n] for n in config.inputs}},
-            "labels": genres,
-            "parameters": parameters,
-            "train_seconds": train_seconds,
-            "epoch_seconds": epoch_seconds,
-            "devices": devices,
-            "library_versions": library_versions(),
-            "finished": now_iso(),
-        }, indent=1))
-        os.replace(work, runs / name)
+        metrics = {"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0]
+        parameters, epoch_seconds = results[0][1], float(np.mean([r[2] for r in results]))
+        run_dir = writer.finish(_run_config(config, writer.name, store, genres, devices, parameters, epoch_seconds,
+                                            time.perf_counter() - started), genres, metrics)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        writer.abandon()
         raise
-    return TrainResult(runs / name, metrics, parameters, epoch_seconds)
+    return TrainResult(run_dir, metrics, parameters, epoch_seconds)
+
+
+def _run_config(config: TrainConfig, name: str, store: FeatureStore, genres: list[str], devices: dict,
+                parameters: int, epoch_seconds: float, train_seconds: float) -> dict:
+    """config.json: everything needed to repeat the run and to use its model."""
+    return {
+        "name": name,
+        "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
+        "store": {"generation": store.manifest.generation, "data": store.manifest.data,
+                  "segment_params": store.manifest.segment_params,
+                  "features": {n: dataclasses.asdict(store.manifest.features[n]) for n in config.inputs}},
+        "labels": genres,
+        "parameters": parameters,
+        "train_seconds": train_seconds,
+        "epoch_seconds": epoch_seconds,
+        "devices": devices,
+        "library_versions": library_versions(),
+        "finished": now_iso(),
+    }

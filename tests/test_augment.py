@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from genre_tf.augment import augment_batch, mask, parse_augment, time_shift
+from genre_tf.augment import augment_batch, mask, time_shift
+from genre_tf.params import parse_augment
 from genre_tf.errors import GenreTfError
 from genre_tf.params import MaskParams
 from genre_tf.tf import tf

@@ -28,7 +28,7 @@ def test_missing_data_folder(tmp_path):
 
 
 def test_unknown_feature(tmp_path):
-    one_line_error(runner.invoke(app, ["extract", "--features", "chroma"]), "unknown feature 'chroma'")
+    one_line_error(runner.invoke(app, ["extract", "--features", "chroma"]), "unknown --features 'chroma'")
 
 
 def test_unreachable_yamnet_names_the_fix(synth_dataset, tmp_path):

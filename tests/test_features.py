@@ -99,7 +99,7 @@ def test_unreachable_hub_handle_says_how_to_work_offline():
 
 
 def test_feature_names():
-    assert parse_feature_names("mfcc, logmel,mfcc") == ["mfcc", "logmel"]
-    with pytest.raises(Exception, match="unknown feature 'chroma'"):
+    assert parse_feature_names("mfcc, logmel,mfcc") == ("mfcc", "logmel")
+    with pytest.raises(Exception, match="unknown --features 'chroma'"):
         parse_feature_names("chroma")
     assert set(FEATURES) == {"embedding", "logmel", "mfcc", "musicnn"}

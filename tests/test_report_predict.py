@@ -44,7 +44,7 @@ def test_report_groups_by_split_ranks_and_skips(runs):
     clip_accuracy = [r.value("clip", "accuracy") for r in ranked]
     assert clip_accuracy == sorted(clip_accuracy, reverse=True)
     assert report.groups[1].runs[0].is_cv and "3-fold CV" in report.groups[1].split
-    assert any("unfinished run" in s for s in report.skipped)
+    assert any("left by an interrupted training" in s for s in report.skipped)
     assert any("damaged-run: unreadable metrics.json" in s for s in report.skipped)
     assert report.best == ranked[0]
 

@@ -78,7 +78,7 @@ def test_transfer_loads_the_weights_file_trains_frozen_then_fine_tunes_the_top(s
 
     result = train(TrainConfig(inputs=("logmel",), model="resnet50", store=str(synth_store),
                                runs_dir=str(tmp_path / "runs"), epochs=3, frozen_epochs=2, batch_size=8,
-                               image_size=32, backbone_weights=str(tmp_path / "resnet50_notop.h5")))
+                               options=ModelOptions(str(tmp_path / "resnet50_notop.h5"), 32)))
     history = json.loads((result.run_dir / "history.json").read_text())["epochs"]
     assert [e["learning_rate"] for e in history] == pytest.approx([1e-3, 1e-3, 1e-3 * FINE_TUNE_LR_FACTOR])
     trained = keras.models.load_model(result.run_dir / "model.keras").get_layer(BACKBONE_LAYER)

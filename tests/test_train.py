@@ -5,20 +5,19 @@ import pytest
 
 from genre_tf.errors import GenreTfError, SplitError, StoreError
 from genre_tf.evaluate import evaluate
-from genre_tf.models import INPUT_PRESETS, MODELS, parse_inputs
+from genre_tf.features import INPUT_PRESETS
+from genre_tf.models import MODELS, input_choices, parse_inputs
+from genre_tf.params import ModelOptions
 from genre_tf.pipeline import normalization_stats
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, TrainEvents, train
 
-PAIRS = [("lstm", "embedding", {}), ("lstm", "logmel", {}), ("lstm", "mfcc", {}), ("cnn", "embedding", {}),
-         ("cnn", "logmel", {}), ("cnn", "mfcc", {}), ("combined", "all", {}), ("combined", "nospec", {}),
-         # The seed projects' architectures: small images keep the ImageNet networks quick here.
-         ("cnn5", "logmel", {}), ("dong", "logmel", {}), ("unet", "logmel", {"segment_seconds": 6.0}),
-         ("resnet50", "logmel", {"backbone_weights": "none", "image_size": 32}),
-         ("xception", "logmel", {"backbone_weights": "none", "image_size": 71}),
-         # Pretrained knowledge for small real collections.
-         ("yamnet", "logmel", {}), ("linear", "musicnn", {}), ("linear", "embedding,logmel,mfcc", {}),
-         ("mlp", "embedding,musicnn", {})]
+# Small images keep the ImageNet networks quick here; the U-Net also trains on the 6 s segments.
+OPTIONS = {"resnet50": {"options": ModelOptions("none", 32)}, "xception": {"options": ModelOptions("none", 71)},
+           "unet": {"segment_seconds": 6.0}}
+# Every model with every input it accepts (the registry's own list), and the --input presets.
+PAIRS = [(m, ",".join(i), OPTIONS.get(m, {})) for m in MODELS for i in input_choices(m)] + [
+    ("combined", preset, {}) for preset in INPUT_PRESETS]
 
 
 def config(store, tmp_path, **kwargs):
@@ -37,7 +36,7 @@ def test_every_model_and_input_trains_and_saves_a_run(synth_store, tmp_path, req
     if "musicnn" in names:
         request.getfixturevalue("musicnn_installed")
     if model == "yamnet":
-        options = {**options, "yamnet_weights": request.getfixturevalue("yamnet_weights")}
+        options = {**options, "options": ModelOptions(yamnet_weights=request.getfixturevalue("yamnet_weights"))}
     result = train(config(synth_store, tmp_path, inputs=names, model=model, **options))
     run = result.run_dir
     assert run.name.startswith(f"{'+'.join(names)}-{model}-")

@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import GenreTfError
-from ..params import EmbeddingParams, LogMelParams, MfccParams, MusicnnParams
+from ..errors import GenreTfError, parse_names
+from ..params import EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +19,8 @@ class FeatureSpec:
     dtype: str
     make_extractor: Callable[[object], Callable[[np.ndarray], np.ndarray]]
     params_class: Callable[..., object]
+    # The parameters when none are given (the embedding's come from the environment, if set there).
+    default_params: Callable[[], object]
     # What genre-tf promises for one segment computed in batches of other sizes or companions (a
     # resumed extraction, a Ray worker, another CPU): equal within (rtol, atol), not bit for bit.
     # Batched float32 matrix products sum in an order that depends on the batch shape and on the
@@ -55,10 +57,22 @@ def _musicnn_extractor(params):
 
 
 FEATURES: dict[str, FeatureSpec] = {
-    "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _embedding_extractor, EmbeddingParams),
-    "logmel": FeatureSpec("logmel", "YAMNet log-mel spectrogram", "float16", _logmel_extractor, LogMelParams),
-    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _mfcc_extractor, MfccParams, tolerance=(1e-4, 1e-3)),
-    "musicnn": FeatureSpec("musicnn", "musicnn pooled features", "float32", _musicnn_extractor, MusicnnParams),
+    "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _embedding_extractor, EmbeddingParams,
+                             embedding_params),
+    "logmel": FeatureSpec("logmel", "YAMNet log-mel spectrogram", "float16", _logmel_extractor, LogMelParams, LogMelParams),
+    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _mfcc_extractor, MfccParams, MfccParams, tolerance=(1e-4, 1e-3)),
+    "musicnn": FeatureSpec("musicnn", "musicnn pooled features", "float32", _musicnn_extractor, MusicnnParams,
+                           MusicnnParams),
+}
+
+# What `extract` computes when no --features are given: YAMNet's two and MFCCs (musicnn needs its
+# own wheel, so it is asked for by name).
+DEFAULT_FEATURES = ("embedding", "logmel", "mfcc")
+
+# `--input` presets; any comma list of feature names is accepted too.
+INPUT_PRESETS = {
+    "all": DEFAULT_FEATURES,
+    "nospec": ("embedding", "mfcc"),  # the fourth seed's "Combined (No Spectrograms)"
 }
 
 
@@ -68,10 +82,5 @@ def get_feature(name: str) -> FeatureSpec:
     return FEATURES[name]
 
 
-def parse_feature_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise GenreTfError("no feature named; choose from " + ", ".join(FEATURES))
-    for n in names:
-        get_feature(n)
-    return list(dict.fromkeys(names))
+def parse_feature_names(text: str) -> tuple[str, ...]:
+    return parse_names(text, "--features", FEATURES)

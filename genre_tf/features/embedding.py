@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from ..tf import tf
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from ..params import YAMNET_HANDLE_ENV, EmbeddingParams
 
 
@@ -23,7 +23,7 @@ def load_yamnet(handle: str):
     try:
         return hub.load(handle)
     except Exception as e:  # network errors, a folder that is no SavedModel, ...
-        cause = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        cause = first_line(e)
         raise ModelUnavailableError(
             f"cannot load YAMNet from '{handle}' ({cause}). Offline? Run `genre-tf download-yamnet` where there "
             f"is internet and pass --yamnet-handle DIR or set {YAMNET_HANDLE_ENV}=DIR") from None
@@ -44,7 +44,7 @@ def download_yamnet(handle: str, weights_url: str, out: str | Path) -> tuple[Pat
         urllib.request.urlretrieve(weights_url, out / "yamnet.h5.part")
         (out / "yamnet.h5.part").replace(out / "yamnet.h5")
     except Exception as e:
-        raise ModelUnavailableError(f"cannot download YAMNet ({str(e).splitlines()[0][:160]}); "
+        raise ModelUnavailableError(f"cannot download YAMNet ({first_line(e)}); "
                                     "this needs internet access") from None
     return out / "savedmodel", out / "yamnet.h5"
 

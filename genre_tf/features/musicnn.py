@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from ..params import MusicnnParams
 from ..tf import tf
 
@@ -130,7 +130,7 @@ def load_musicnn_weights(model: keras.Model, prefix: str) -> None:
             layer.set_weights(values)
     except (tf.errors.OpError, ValueError) as e:
         raise ModelUnavailableError(f"{prefix}: damaged or foreign musicnn checkpoint "
-                                    f"({str(e).splitlines()[0][:160]}); reinstall it: {INSTALL_HINT}") from None
+                                    f"({first_line(e)}); reinstall it: {INSTALL_HINT}") from None
 
 
 def musicnn_log_mel(waveforms, p: MusicnnParams = MusicnnParams()) -> tf.Tensor:
