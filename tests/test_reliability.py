@@ -73,6 +73,21 @@ def test_a_second_extraction_on_a_store_is_refused_while_the_first_runs(synth_da
     assert extract(synth_dataset, tmp_path / "fs", ["mfcc"]).clips == 9
 
 
+def test_a_killed_extraction_process_never_blocks_the_next(synth_dataset, tmp_path):
+    """Two processes: one holds the store's lock as a running extraction does, then is SIGKILLed."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from genre_tf.files import Lock; "
+                               f"Lock({str(tmp_path / 'fs' / '3s' / '.lock')!r}).acquire(); print('held', flush=True); "
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=f"another extraction is writing this store \\(pid {holder.pid}\\)"):
+            extract(synth_dataset, tmp_path / "fs", ["mfcc"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert extract(synth_dataset, tmp_path / "fs", ["mfcc"]).clips == 9  # the OS released the dead process's lock
+
+
 def test_an_interrupted_extraction_is_finished_by_a_bare_rerun_with_its_own_data(synth_dataset, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         extract(synth_dataset, tmp_path / "fs", ["logmel", "mfcc"], events=Recorder(stop_after=4))
