@@ -192,8 +192,10 @@ class RunWriter:
         (folder / "history.json").write_text(json.dumps(history, indent=1))
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
 
-    def finish(self, config: dict, labels: list[str], metrics: dict) -> Path:
-        (self.folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    def finish(self, config: dict, labels: list[str], cv_metrics: dict | None = None) -> Path:
+        """`cv_metrics`: a CV run's summary over its folds (a plain run's metrics were written with its fold)."""
+        if cv_metrics is not None:
+            (self.folder / "metrics.json").write_text(json.dumps(cv_metrics, indent=1))
         (self.folder / "labels.json").write_text(json.dumps(labels))
         (self.folder / "config.json").write_text(json.dumps(config, indent=1))
         self.lock.release()

@@ -314,7 +314,8 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
         metrics = {"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0]
         parameters, epoch_seconds = results[0][1], float(np.mean([r[2] for r in results]))
         run_dir = writer.finish(_run_config(config, writer.name, store, genres, devices, parameters, epoch_seconds,
-                                            time.perf_counter() - started), genres, metrics)
+                                            time.perf_counter() - started), genres,
+                                metrics if config.cv else None)
     except BaseException:
         writer.abandon()
         raise
