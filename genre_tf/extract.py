@@ -11,7 +11,7 @@ import dataclasses
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
@@ -194,7 +194,8 @@ def _run(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, e
     timing = {"decode": 0.0, "segments": 0, **{n: 0.0 for n in extractors}}
     events.start(len(work.todo))
     pending: list[_Decoded] = []
-    for item in [*_decode_ahead(work.todo, segment, workers, timing), None]:
+    # Streamed (never a list): decoding stays a few clips ahead and memory stays bounded; None flushes.
+    for item in chain(_decode_ahead(work.todo, segment, workers, timing), [None]):
         if item is not None:
             pending.append(item)
         if item is None or sum(len(p.segments) for p in pending if not p.error) >= batch_size:
