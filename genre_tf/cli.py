@@ -156,16 +156,15 @@ def extract(
         say(f"{result.store}: up to date, nothing to do ({result.clips} clips, {result.segments} segments)")
         return
     table = Table(title=f"feature store {result.store}", show_header=True)
-    for column in ("feature", "array", "segments/s"):
+    for column in ("feature", "array"):
         table.add_column(column)
     for name, shape in result.shapes.items():
-        seconds = result.feature_seconds.get(name)
-        rate = f"{result.segments_extracted / seconds:.0f}" if seconds else "-"
-        table.add_row(name, str((result.segments, *shape)), rate)
+        table.add_row(name, str((result.segments, *shape)))
     print_table(table)
+    rate = f", {result.segments_extracted / result.compute_seconds:.0f} segments/s" if result.compute_seconds else ""
     say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
         f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
-        f"(waiting for decoding {result.decode_seconds:.1f} s)")
+        f"(computing features {result.compute_seconds:.1f} s{rate}; waiting for decoding {result.decode_seconds:.1f} s)")
 
 
 @app.command()

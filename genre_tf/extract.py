@@ -8,6 +8,7 @@ shards; `genre-tf extract --store S` alone finishes it, with the data and featur
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +21,14 @@ import numpy as np
 from .audio import load_audio, split_segments
 from .dataset import Clip, discover
 from .errors import AudioError, StoreError, first_line, require
-from .features import get_feature
+from .features import DEFAULT_FEATURES, get_feature, make_extractor
 from .params import SegmentParams, as_dict
 from .store import Manifest, Plan, StoreWriter, extract_command, segment_folder
 
 DEFAULT_DATA = "data/music"
-DEFAULT_FEATURES = ("embedding", "logmel", "mfcc")
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_WORKERS = 2
+MAX_CLIPS_AHEAD = 64  # decoded clips waiting at most, however short they are
 
 
 class ExtractEvents:
@@ -50,7 +51,7 @@ class ExtractResult:
     skipped: list[str]
     shapes: dict[str, tuple]
     seconds: float
-    feature_seconds: dict[str, float]  # time spent computing each feature in this run
+    compute_seconds: float  # time spent computing features in this run (all of them in one graph call)
     decode_seconds: float  # time the feature batches waited for decoding threads
     segments_extracted: int
     up_to_date: bool
@@ -186,20 +187,21 @@ class _Decoded:
 def _run(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, events: ExtractEvents,
          batch_size: int, workers: int) -> dict[str, float]:
     """Decode and featurize every clip to do, in batches of about `batch_size` segments; save each
-    finished clip as a shard. Returns seconds spent per feature, and waiting for decoding."""
-    extractors = {}
-    for name in [n for n in plan.features if any(n in needed for _, _, needed in work.todo)]:
-        events.info(f"loading {get_feature(name).description} extractor")
-        extractors[name] = get_feature(name).make_extractor(get_feature(name).params_class(**plan.features[name]))
-    timing = {"decode": 0.0, "segments": 0, **{n: 0.0 for n in extractors}}
+    finished clip as a shard. Returns seconds spent computing, and waiting for decoding."""
+    names = [n for n in plan.features if any(n in needed for _, _, needed in work.todo)]
+    if names:
+        events.info(f"loading the extractor of {', '.join(get_feature(n).description for n in names)}")
+    extractor = make_extractor({n: get_feature(n).params_class(**plan.features[n]) for n in names})
+    extractor.warm_up(segment.segment_samples)
+    timing = {"decode": 0.0, "compute": 0.0, "segments": 0}
     events.start(len(work.todo))
     pending: list[_Decoded] = []
-    # Streamed (never a list): decoding stays a few clips ahead and memory stays bounded; None flushes.
-    for item in chain(_decode_ahead(work.todo, segment, workers, timing), [None]):
+    # Streamed (never a list): decoding stays ahead and memory stays bounded; None flushes.
+    for item in chain(_decode_ahead(work.todo, segment, workers, batch_size, timing), [None]):
         if item is not None:
             pending.append(item)
         if item is None or sum(len(p.segments) for p in pending if not p.error) >= batch_size:
-            for done in _featurize(pending, extractors, timing):
+            for done in _featurize(pending, extractor, timing):
                 _save(writer, done, work, events, timing)
             pending.clear()
     return timing
@@ -230,33 +232,40 @@ def _decode(job, segment: SegmentParams) -> _Decoded:
     return item
 
 
-def _decode_ahead(todo, segment: SegmentParams, workers: int, timing: dict) -> Iterator[_Decoded]:
-    """Decoded clips in order, decoded by `workers` threads (libsndfile and soxr release the GIL)
-    a few clips ahead of the consumer: memory stays bounded whatever the dataset size."""
-    ahead = max(4, 2 * workers)
+def _decode_ahead(todo, segment: SegmentParams, workers: int, batch_size: int, timing: dict) -> Iterator[_Decoded]:
+    """Decoded clips in order, decoded by `workers` threads (libsndfile and soxr release the GIL) ahead
+    of the consumer: about two feature batches' worth of clips, so that the next batch is decoded while
+    the current one is computed, and memory stays bounded whatever the dataset size."""
     jobs = iter(todo)
+    decoded_clips, decoded_segments = 0, 0
     with ThreadPoolExecutor(workers) as pool:
-        queue = deque(pool.submit(_decode, job, segment) for job in islice(jobs, ahead))
+        queue = deque(pool.submit(_decode, job, segment) for job in islice(jobs, 2 * workers))
         while queue:
             t0 = time.perf_counter()
             item = queue.popleft().result()
             timing["decode"] += time.perf_counter() - t0  # time the consumer waited for decoding
-            job = next(jobs, None)
-            if job is not None:
+            decoded_clips += 1
+            decoded_segments += 0 if item.error else len(item.segments)
+            per_clip = max(1.0, decoded_segments / decoded_clips)
+            ahead = min(MAX_CLIPS_AHEAD, max(2 * workers, math.ceil(2 * batch_size / per_clip)))
+            for job in islice(jobs, max(0, ahead - len(queue))):
                 queue.append(pool.submit(_decode, job, segment))
             yield item
 
 
-def _featurize(items: list[_Decoded], extractors: dict, timing: dict) -> list[_Decoded]:
-    """Compute each feature for the segments of all clips that need it, in one batch per feature."""
-    for name, extractor in extractors.items():
-        members = [i for i in items if not i.error and name in i.needed]
-        if not members:
-            continue
-        t0 = time.perf_counter()
-        values = extractor(np.concatenate([i.segments for i in members])).astype(get_feature(name).dtype)
-        timing[name] += time.perf_counter() - t0
-        for item, rows in zip(members, np.split(values, np.cumsum([len(i.segments) for i in members])[:-1])):
+def _featurize(items: list[_Decoded], extractor, timing: dict) -> list[_Decoded]:
+    """Compute the features of all segments of the clips in one batch; keep those each clip needs."""
+    members = [i for i in items if not i.error]
+    if not members:
+        return items
+    t0 = time.perf_counter()
+    values = extractor(np.concatenate([i.segments for i in members]))
+    timing["compute"] += time.perf_counter() - t0
+    bounds = np.cumsum([len(i.segments) for i in members])[:-1]
+    for name, array in values.items():
+        for item, rows in zip(members, np.split(array, bounds)):
+            if name not in item.needed:
+                continue
             if np.isfinite(rows).all():
                 item.arrays[name] = rows
             else:
@@ -272,6 +281,6 @@ def _result(root: Path, manifest: Manifest, work: _Work, started: float, timing:
                          skipped=[s["message"] for s in work.skipped],
                          shapes={n: tuple(f.shape) for n, f in manifest.features.items()},
                          seconds=time.perf_counter() - started,
-                         feature_seconds={n: t for n, t in timing.items() if n not in ("decode", "segments")},
+                         compute_seconds=timing.get("compute", 0.0),
                          decode_seconds=timing.get("decode", 0.0), segments_extracted=timing.get("segments", 0),
                          up_to_date=up_to_date)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .audio import AudioReader, check_level, iter_windows
 from .errors import AudioError, require
-from .features import FEATURES, get_feature
+from .features import FEATURES, make_extractor
 from .params import EmbeddingParams, SegmentParams
 from .runs import load_run
 
@@ -52,12 +52,10 @@ class Predictor:
         self.run = load_run(run_dir)
         store = self.run.config["store"]
         self.segment = SegmentParams(**store["segment_params"])
-        self.extractors = {}
-        for name in self.run.inputs:
-            params = FEATURES[name].params_class(**store["features"][name]["params"])
-            if name == "embedding" and yamnet:
-                params = yamnet
-            self.extractors[name] = get_feature(name).make_extractor(params)
+        params = {name: FEATURES[name].params_class(**store["features"][name]["params"]) for name in self.run.inputs}
+        if "embedding" in params and yamnet:
+            params["embedding"] = yamnet
+        self.extractor = make_extractor(params)
         # A cross-validation run predicts with all its fold models: the mean of their probabilities.
         self.models = [keras.models.load_model(path) for path in self.run.model_files]
 
@@ -66,8 +64,7 @@ class Predictor:
         return self.run.labels
 
     def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
-        batch = np.stack(windows)
-        features = {n: extract(batch).astype(np.float32) for n, extract in self.extractors.items()}
+        features = {n: values.astype(np.float32) for n, values in self.extractor(np.stack(windows)).items()}
         return np.mean([np.asarray(model.predict_on_batch(features)) for model in self.models], axis=0)
 
     def check_hop(self, hop_seconds: float | None) -> None:

@@ -230,8 +230,7 @@ class StoreWriter:
             self.discard_partial()  # it holds no finished clip
             raise StoreError(f"no usable clips in {plan.data}: every clip was skipped")
         generation = self._next_generation()
-        features = {name: self._write_array(name, generation, old, sources, params, dtypes[name])
-                    for name, params in plan.features.items()}
+        features = self._write_arrays(generation, old, sources, plan.features, dtypes)
         clip_table, start = {}, 0
         for s in sources:
             clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count)
@@ -272,28 +271,36 @@ class StoreWriter:
             sources.append(_Source(clip_id, genre, fingerprint, kept, shard, shard_features, count))
         return sources
 
-    def _write_array(self, name: str, generation: int, old: Manifest | None, sources: list[_Source], params: dict,
-                     dtype: str) -> FeatureEntry:
+    def _write_arrays(self, generation: int, old: Manifest | None, sources: list[_Source], params: dict[str, dict],
+                      dtypes: dict[str, str]) -> dict[str, FeatureEntry]:
+        """One array file per feature, filled in one pass over the sources: each shard is read once."""
         from numpy.lib.format import open_memmap
 
-        old_array = np.load(self.root / old.features[name].file, mmap_mode="r") if old and name in old.features else None
+        old_arrays = {name: np.load(self.root / old.features[name].file, mmap_mode="r")
+                      for name in params if old and name in old.features}
 
-        def rows(s: _Source) -> np.ndarray:
-            if name in s.shard_features:
-                with np.load(s.shard) as z:
-                    return z[name]
-            return old_array[s.kept.start:s.kept.start + s.kept.count]
+        def rows(s: _Source) -> dict[str, np.ndarray]:
+            kept = {name: old_arrays[name][s.kept.start:s.kept.start + s.kept.count]
+                    for name in params if name not in s.shard_features}
+            if not s.shard_features:
+                return kept
+            with np.load(s.shard) as z:
+                return {**kept, **{name: z[name] for name in s.shard_features}}
 
-        shape = rows(sources[0]).shape[1:]
-        file = f"{name}.{generation}.npy"
-        out = open_memmap(self.root / file, mode="w+", dtype=dtype, shape=(sum(s.count for s in sources), *shape))
+        shapes = {name: values.shape[1:] for name, values in rows(sources[0]).items()}
+        total = sum(s.count for s in sources)
+        files = {name: f"{name}.{generation}.npy" for name in params}
+        out = {name: open_memmap(self.root / files[name], mode="w+", dtype=dtypes[name], shape=(total, *shapes[name]))
+               for name in params}
         start = 0
         for s in sources:
-            out[start:start + s.count] = rows(s)
+            for name, values in rows(s).items():
+                out[name][start:start + s.count] = values
             start += s.count
-        out.flush()
-        del out
-        return FeatureEntry(params, file, list(shape), dtype)
+        for array in out.values():
+            array.flush()
+        return {name: FeatureEntry(params[name], files[name], list(out[name].shape[1:]), dtypes[name])
+                for name in params}
 
 
 class FeatureStore:

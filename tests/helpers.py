@@ -27,3 +27,10 @@ def assert_same_features(name: str, actual, expected) -> None:
     rtol, atol = get_feature(name).tolerance
     np.testing.assert_allclose(np.asarray(actual, np.float32), np.asarray(expected, np.float32), rtol=rtol, atol=atol,
                                err_msg=f"{name} differs beyond its stated tolerance")
+
+
+def compute_feature(name: str, params, segments):
+    """One feature of a batch of segments in full precision, through the extractor the product uses."""
+    from genre_tf.features import make_extractor
+
+    return make_extractor({name: params}, dtype="float32")(segments)[name]

@@ -11,8 +11,11 @@ import soundfile as sf
 
 from genre_tf.audio import load_audio, split_segments
 from genre_tf.errors import ModelUnavailableError
-from genre_tf.features.musicnn import FEATURE_PARTS, FEATURE_SIZE, MusicnnExtractor, checkpoint_prefix
+from genre_tf.features import make_extractor
+from genre_tf.features.musicnn import FEATURE_PARTS, FEATURE_SIZE, checkpoint_prefix
 from genre_tf.params import MusicnnParams, SegmentParams
+
+from .helpers import compute_feature
 
 REFERENCE = Path(__file__).with_name("musicnn_reference.py")
 
@@ -43,7 +46,7 @@ def test_keras_musicnn_equals_the_original_on_real_music(model, musicnn_installe
     # Loud real music: musicnn's float16 cast would give inf here; the reference runs in float32.
     segments = np.concatenate([split_segments(load_audio(gtzan_sample / g / f"{g}.00000.wav").samples,
                                               SegmentParams())[:1] for g in ("rock", "classical", "hiphop")])
-    ours = MusicnnExtractor(MusicnnParams(model))(segments)
+    ours = compute_feature("musicnn", MusicnnParams(model), segments)
     assert ours.shape == (3, FEATURE_SIZE)
     assert_equivalent(ours, reference_features(model, segments, tmp_path, float32=True), rtol=1e-4)
 
@@ -52,15 +55,15 @@ def test_keras_musicnn_equals_the_unmodified_original_on_a_quiet_signal(musicnn_
     # Quiet enough for float16 not to overflow: the original as it ships. Its float16 rounding of the
     # mel spectrogram is the only difference left.
     noise = (0.05 * np.random.default_rng(0).standard_normal((1, 48000))).astype(np.float32)
-    ours = MusicnnExtractor(MusicnnParams())(noise)
+    ours = compute_feature("musicnn", MusicnnParams(), noise)
     assert_equivalent(ours, reference_features("MSD_musicnn", noise, tmp_path, float32=False), rtol=3e-3)
 
 
 def test_a_short_segment_is_padded_to_one_patch(musicnn_installed):
-    extractor = MusicnnExtractor(MusicnnParams())
+    extractor = make_extractor({"musicnn": MusicnnParams()})
     short = (0.1 * np.random.default_rng(1).standard_normal((2, 16000))).astype(np.float32)
     padded = np.pad(short, ((0, 0), (0, MusicnnParams().min_samples - 16000)))
-    np.testing.assert_allclose(extractor(short), extractor(padded), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(extractor(short)["musicnn"], extractor(padded)["musicnn"], rtol=1e-4, atol=1e-4)
 
 
 def test_missing_or_damaged_checkpoint_says_how_to_install(musicnn_installed, tmp_path, monkeypatch):
@@ -70,7 +73,7 @@ def test_missing_or_damaged_checkpoint_says_how_to_install(musicnn_installed, tm
     shutil.copytree(Path(checkpoint_prefix("MSD_musicnn")), damaged)
     (damaged / ".data-00000-of-00001").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelUnavailableError, match="damaged.*pip install") as e:
-        MusicnnExtractor(MusicnnParams(str(damaged)))
+        make_extractor({"musicnn": MusicnnParams(str(damaged))})
     assert "\n" not in str(e.value)
     import importlib.util
 

@@ -10,6 +10,8 @@ from genre_tf.models import MODELS, ModelOptions, build_model
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, recalibrate_batch_norm, train
 
+from .helpers import compute_feature
+
 
 @pytest.fixture(scope="module")
 def real_store(gtzan_sample, tmp_path_factory):
@@ -62,7 +64,6 @@ def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sampl
 
     from genre_tf.audio import load_audio, split_segments
     from genre_tf.features.logmel import log_mel
-    from genre_tf.features.yamnet_keras import BatchedEmbeddingExtractor
     from genre_tf.params import EmbeddingParams, SegmentParams
 
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())[:4]
@@ -70,7 +71,7 @@ def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sampl
                         ModelOptions(yamnet_weights=yamnet_weights))
     trunk = keras.Model(model.inputs, model.get_layer("mean_embedding").output)
     ours = trunk.predict({"logmel": log_mel(segments).numpy()}, verbose=0)
-    theirs = BatchedEmbeddingExtractor(EmbeddingParams(None, yamnet_weights))(segments).mean(1)
+    theirs = compute_feature("embedding", EmbeddingParams(None, yamnet_weights), segments).mean(1)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
     # Frozen until fine-tuning: only the head's dense 256 and softmax train.
     assert [tuple(w.shape) for w in model.trainable_weights] == [(1024, 256), (256,), (256, 10), (10,)]

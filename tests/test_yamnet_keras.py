@@ -5,7 +5,7 @@ import pytest
 from genre_tf.errors import ModelUnavailableError
 from genre_tf.params import EmbeddingParams, embedding_params
 
-from .helpers import sine
+from .helpers import compute_feature, sine
 
 # Both run the same float32 weights; differences are float rounding of another op order.
 MAX_ABS_DIFF = 1e-3
@@ -18,8 +18,6 @@ def cosine(a, b):
 
 def test_batched_embeddings_equal_the_hub_model(yamnet_handle, yamnet_weights, gtzan_sample):
     from genre_tf.audio import load_audio, split_segments
-    from genre_tf.features.embedding import HubEmbeddingExtractor
-    from genre_tf.features.yamnet_keras import BatchedEmbeddingExtractor
     from genre_tf.params import SegmentParams
 
     segments = np.concatenate([
@@ -27,13 +25,13 @@ def test_batched_embeddings_equal_the_hub_model(yamnet_handle, yamnet_weights, g
         for g in ("classical", "metal", "hiphop")] + [
         np.zeros((1, 48000), np.float32), sine(440, 3, 16000)[None],
         np.random.default_rng(0).uniform(-1, 1, (1, 48000)).astype(np.float32)])
-    hub = HubEmbeddingExtractor(EmbeddingParams(yamnet_handle))(segments)
-    batched = BatchedEmbeddingExtractor(EmbeddingParams(None, yamnet_weights))(segments)
+    hub = compute_feature("embedding", EmbeddingParams(yamnet_handle), segments)
+    batched = compute_feature("embedding", EmbeddingParams(None, yamnet_weights), segments)
     assert batched.shape == hub.shape == (15, 6, 1024)
     assert np.abs(batched - hub).max() < MAX_ABS_DIFF
     assert cosine(batched[:-3], hub[:-3]).min() > MIN_COSINE  # silence has (near) zero vectors: no angle
     # A batch gives the same as its segments one by one: patches are independent.
-    single = BatchedEmbeddingExtractor(EmbeddingParams(None, yamnet_weights))(segments[5:6])
+    single = compute_feature("embedding", EmbeddingParams(None, yamnet_weights), segments[5:6])
     np.testing.assert_allclose(single[0], batched[5], atol=1e-4)
 
 
@@ -45,16 +43,16 @@ def test_yamnet_table_has_the_published_size():
 
 
 def test_weights_file_errors(tmp_path):
-    from genre_tf.features.yamnet_keras import BatchedEmbeddingExtractor
+    from genre_tf.features import make_extractor
 
     with pytest.raises(ModelUnavailableError, match="weights not found.*--yamnet-weights"):
-        BatchedEmbeddingExtractor(EmbeddingParams(None, str(tmp_path / "none.h5")))
+        make_extractor({"embedding": EmbeddingParams(None, str(tmp_path / "none.h5"))})
     import h5py
 
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["something"] = np.zeros(3)
     with pytest.raises(ModelUnavailableError, match="not a YAMNet weights file"):
-        BatchedEmbeddingExtractor(EmbeddingParams(None, str(tmp_path / "other.h5")))
+        make_extractor({"embedding": EmbeddingParams(None, str(tmp_path / "other.h5"))})
 
 
 def test_embedding_source_precedence(monkeypatch, tmp_path):

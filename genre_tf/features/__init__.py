@@ -4,8 +4,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-import numpy as np
-
 from ..errors import GenreTfError, parse_names
 from ..params import EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params
 
@@ -17,7 +15,8 @@ class FeatureSpec:
     # Storage dtype. float16 keeps ~3 significant digits: enough for ReLU embeddings and log-mel
     # values in about [-7, 5]; MFCCs reach the hundreds, where float16 steps are coarse.
     dtype: str
-    make_extractor: Callable[[object], Callable[[np.ndarray], np.ndarray]]
+    # params -> the loaded feature: a features.extractor.TensorFeature, or a function of a numpy batch.
+    load: Callable[[object], object]
     params_class: Callable[..., object]
     # The parameters when none are given (the embedding's come from the environment, if set there).
     default_params: Callable[[], object]
@@ -28,40 +27,40 @@ class FeatureSpec:
     tolerance: tuple[float, float] = (2e-3, 1e-3)
 
 
-def _embedding_extractor(params):
+def _load_embedding(params):
     if params.weights:
-        from .yamnet_keras import BatchedEmbeddingExtractor
+        from .yamnet_keras import YamnetEmbedding
 
-        return BatchedEmbeddingExtractor(params)
-    from .embedding import HubEmbeddingExtractor
+        return YamnetEmbedding(params)
+    from .embedding import HubEmbedding
 
-    return HubEmbeddingExtractor(params)
-
-
-def _logmel_extractor(params):
-    from .logmel import LogMelExtractor
-
-    return LogMelExtractor(params)
+    return HubEmbedding(params)
 
 
-def _mfcc_extractor(params):
-    from .mfcc import MfccExtractor
+def _load_logmel(params):
+    from .logmel import LogMelFeature
 
-    return MfccExtractor(params)
+    return LogMelFeature(params)
 
 
-def _musicnn_extractor(params):
-    from .musicnn import MusicnnExtractor
+def _load_mfcc(params):
+    from .mfcc import MfccFeature
 
-    return MusicnnExtractor(params)
+    return MfccFeature(params)
+
+
+def _load_musicnn(params):
+    from .musicnn import MusicnnFeature
+
+    return MusicnnFeature(params)
 
 
 FEATURES: dict[str, FeatureSpec] = {
-    "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _embedding_extractor, EmbeddingParams,
+    "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _load_embedding, EmbeddingParams,
                              embedding_params),
-    "logmel": FeatureSpec("logmel", "YAMNet log-mel spectrogram", "float16", _logmel_extractor, LogMelParams, LogMelParams),
-    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _mfcc_extractor, MfccParams, MfccParams, tolerance=(1e-4, 1e-3)),
-    "musicnn": FeatureSpec("musicnn", "musicnn pooled features", "float32", _musicnn_extractor, MusicnnParams,
+    "logmel": FeatureSpec("logmel", "YAMNet log-mel spectrogram", "float16", _load_logmel, LogMelParams, LogMelParams),
+    "mfcc": FeatureSpec("mfcc", "MFCCs", "float32", _load_mfcc, MfccParams, MfccParams, tolerance=(1e-4, 1e-3)),
+    "musicnn": FeatureSpec("musicnn", "musicnn pooled features", "float32", _load_musicnn, MusicnnParams,
                            MusicnnParams),
 }
 
@@ -84,3 +83,13 @@ def get_feature(name: str) -> FeatureSpec:
 
 def parse_feature_names(text: str) -> tuple[str, ...]:
     return parse_names(text, "--features", FEATURES)
+
+
+def make_extractor(params: dict[str, object], dtype: str | None = None):
+    """{feature name: its parameters} -> a features.extractor.FeatureExtractor computing them all,
+    (batch, samples) segments -> {name: (batch, ...) array}, in one graph call where it can. Each
+    feature comes in its storage dtype, or in `dtype` where one is given (float32: full precision)."""
+    from .extractor import FeatureExtractor
+
+    return FeatureExtractor({name: get_feature(name).load(p) for name, p in params.items()},
+                            {name: dtype or get_feature(name).dtype for name in params})

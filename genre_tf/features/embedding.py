@@ -49,7 +49,9 @@ def download_yamnet(handle: str, weights_url: str, out: str | Path) -> tuple[Pat
     return out / "savedmodel", out / "yamnet.h5"
 
 
-class HubEmbeddingExtractor:
+class HubEmbedding:
+    """Runs outside the feature graph: the hub model takes one waveform per call."""
+
     def __init__(self, params: EmbeddingParams):
         self.params = params
         self.model = load_yamnet(params.handle)

@@ -42,10 +42,9 @@ def log_mel(waveforms: tf.Tensor | np.ndarray, p: LogMelParams = LogMelParams())
     return tf.math.log(tf.matmul(magnitude, mel_matrix) + p.log_offset)
 
 
-class LogMelExtractor:
+class LogMelFeature:
     def __init__(self, params: LogMelParams):
         self.params = params
-        self._fn = tf.function(lambda x: log_mel(x, params), reduce_retracing=True)
 
-    def __call__(self, segments: np.ndarray) -> np.ndarray:
-        return self._fn(tf.convert_to_tensor(segments, tf.float32)).numpy()
+    def compute(self, spectra) -> tf.Tensor:
+        return spectra.log_mel(self.params)

@@ -151,7 +151,7 @@ def patches(spectrogram, p: MusicnnParams = MusicnnParams()) -> tf.Tensor:
     return tf.signal.frame(spectrogram, p.patch_frames, p.patch_frames, axis=1)
 
 
-class MusicnnExtractor:
+class MusicnnFeature:
     """Per segment: the mean over its patches of [mean_pool (753), max_pool (753), penultimate (200)]."""
 
     def __init__(self, params: MusicnnParams):
@@ -159,17 +159,12 @@ class MusicnnExtractor:
         self.model = build_musicnn(params)
         load_musicnn_weights(self.model, checkpoint_prefix(params.model))
 
-        @tf.function(reduce_retracing=True)
-        def features(segments):
-            # A segment shorter than one patch is padded with silence up to it.
-            short = tf.maximum(params.min_samples - tf.shape(segments)[1], 0)
-            segments = tf.pad(segments, [[0, 0], [0, short]])
-            framed = patches(musicnn_log_mel(segments, params), params)  # (B, P, 187, 96)
-            outputs = self.model(tf.reshape(framed, (-1, params.patch_frames, params.n_mels)), training=False)
-            vector = tf.concat([outputs[name] for name, _ in FEATURE_PARTS], axis=-1)
-            return tf.reduce_mean(tf.reshape(vector, (tf.shape(segments)[0], -1, FEATURE_SIZE)), axis=1)
-
-        self._features = features
-
-    def __call__(self, segments: np.ndarray) -> np.ndarray:
-        return self._features(tf.convert_to_tensor(segments, tf.float32)).numpy()
+    def compute(self, spectra) -> tf.Tensor:
+        p = self.params
+        # A segment shorter than one patch is padded with silence up to it.
+        segments = spectra.waveforms
+        segments = tf.pad(segments, [[0, 0], [0, tf.maximum(p.min_samples - tf.shape(segments)[1], 0)]])
+        framed = patches(musicnn_log_mel(segments, p), p)  # (B, P, 187, 96)
+        outputs = self.model(tf.reshape(framed, (-1, p.patch_frames, p.n_mels)), training=False)
+        vector = tf.concat([outputs[name] for name, _ in FEATURE_PARTS], axis=-1)
+        return tf.reduce_mean(tf.reshape(vector, (tf.shape(segments)[0], -1, FEATURE_SIZE)), axis=1)
