@@ -74,3 +74,25 @@ def test_extract_with_batched_yamnet(synth_dataset, yamnet_weights, tmp_path):
     store = FeatureStore(tmp_path / "fs")
     assert result.segments == 27 and store.array("embedding").shape == (27, 6, 1024)
     assert store.feature_params("embedding") == {"handle": None, "weights": yamnet_weights}
+
+
+def test_folded_batch_norm_computes_the_same_network():
+    """With batch-norm statistics far from the identity (the stand-in's weights have mean 0 and
+    variance 1 - eps, where folding would change nothing), the folded network equals the network
+    with its batch norms in inference mode."""
+    from genre_tf.features.yamnet_keras import build_yamnet, fold_batch_norm
+
+    network = build_yamnet()
+    rng = np.random.default_rng(0)
+    for layer in network.layers:
+        if layer.name.endswith("-bn"):
+            channels = layer.moving_mean.shape[0]
+            layer.set_weights([rng.normal(0, 0.5, channels), rng.normal(0, 0.5, channels),
+                               rng.uniform(0.2, 3.0, channels)])  # beta, moving mean, moving variance
+        elif layer.weights:
+            layer.set_weights([w * rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
+    patches = rng.normal(0, 1, (8, 96, 64)).astype(np.float32)
+    expected = network(patches, training=False).numpy()
+    folded = fold_batch_norm(network)(patches).numpy()
+    assert np.abs(expected).max() > 0.1  # the network is not all dead ReLUs
+    np.testing.assert_allclose(folded, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
