@@ -299,8 +299,7 @@ class StoreWriter:
             start += s.count
         for array in out.values():
             array.flush()
-        return {name: FeatureEntry(params[name], files[name], list(out[name].shape[1:]), dtypes[name])
-                for name in params}
+        return {name: FeatureEntry(params[name], files[name], list(shapes[name]), dtypes[name]) for name in params}
 
 
 class FeatureStore:

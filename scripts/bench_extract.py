@@ -36,8 +36,8 @@ from genre_tf.extract import DEFAULT_BATCH_SIZE, DEFAULT_WORKERS, ExtractEvents,
 from genre_tf.features import DEFAULT_FEATURES
 from genre_tf.features.embedding import load_yamnet
 from genre_tf.features.logmel import log_mel
-from genre_tf.features.yamnet_keras import build_yamnet, fold_batch_norm, load_yamnet_weights
-from genre_tf.params import EmbeddingParams, LogMelParams, SegmentParams, resolve_handle
+from genre_tf.features.yamnet_keras import build_yamnet, fold_batch_norm, load_yamnet_weights, log_mel_patches
+from genre_tf.params import EmbeddingParams, SegmentParams, resolve_handle
 from genre_tf.synth import synthesize
 from genre_tf.tf import tf
 
@@ -86,8 +86,8 @@ def hub_loop(data: Path, handle: str) -> Row:
 
 
 def extraction_batches(data: Path, batch_size: int) -> list[tuple[int, tf.Tensor]]:
-    """(segments, their log-mel patches) of the batches extraction makes: whole clips until `batch_size`
-    segments."""
+    """(segments, their log-mel patches) of the batches extraction makes (extract._run's rule: whole
+    clips until `batch_size` segments)."""
     batches, pending = [], []
     for clip in discover(data).clips:
         pending.append(split_segments(load_audio(clip.path).samples, SegmentParams()))
@@ -95,9 +95,7 @@ def extraction_batches(data: Path, batch_size: int) -> list[tuple[int, tf.Tensor
             batches.append(np.concatenate(pending))
             pending = []
     batches += [np.concatenate(pending)] if pending else []
-    p = LogMelParams()
-    return [(len(b), tf.reshape(tf.signal.frame(log_mel(b, p), p.patch_frames, p.patch_hop_frames, axis=1),
-                                (-1, p.patch_frames, p.mel_bands))) for b in batches]
+    return [(len(b), log_mel_patches(log_mel(b))) for b in batches]
 
 
 def network_alone(batches: list[tuple[int, tf.Tensor]], network, what: str) -> Row:

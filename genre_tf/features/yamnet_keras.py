@@ -102,11 +102,16 @@ def load_yamnet_weights(model: keras.Model, path: str | Path) -> None:
         raise ModelUnavailableError(f"{path}: not a YAMNet weights file in the official layout ({e})") from None
 
 
-def embed_log_mel(yamnet: keras.Model, spectrogram, p: LogMelParams = LogMelParams(), training=False):
-    """(B, frames, 64) log-mel -> (B, patches, 1024): patches folded into the batch axis, one network call."""
+def log_mel_patches(spectrogram, p: LogMelParams = LogMelParams()) -> tf.Tensor:
+    """(B, frames, 64) log-mel -> (B * patches, 96, 64): the network's input, patches folded into the batch."""
     patches = tf.signal.frame(spectrogram, p.patch_frames, p.patch_hop_frames, axis=1)  # (B, 6, 96, 64) at 3 s
-    folded = tf.reshape(patches, (-1, p.patch_frames, p.mel_bands))
-    return tf.reshape(yamnet(folded, training=training), (tf.shape(spectrogram)[0], -1, p.embedding_size))
+    return tf.reshape(patches, (-1, p.patch_frames, p.mel_bands))
+
+
+def embed_log_mel(yamnet: keras.Model, spectrogram, p: LogMelParams = LogMelParams(), training=False):
+    """(B, frames, 64) log-mel -> (B, patches, 1024), in one network call."""
+    embeddings = yamnet(log_mel_patches(spectrogram, p), training=training)
+    return tf.reshape(embeddings, (tf.shape(spectrogram)[0], -1, p.embedding_size))
 
 
 class YamnetEmbedding:
