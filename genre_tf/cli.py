@@ -17,8 +17,8 @@ from .extract import DEFAULT_BATCH_SIZE, DEFAULT_DATA, DEFAULT_WORKERS
 from .features import DEFAULT_FEATURES, FEATURES, INPUT_PRESETS
 from .report import FORMATS, SORT_KEYS
 from .splits import BUILTIN_SPLITS
-from .params import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_SEGMENT_SECONDS, YAMNET_HUB_HANDLE, ModelOptions,
-                     MusicnnParams, SegmentParams, TrainConfig)
+from .params import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_SEGMENT_SECONDS, EXPORT_FORMATS, YAMNET_HUB_HANDLE,
+                     ModelOptions, MusicnnParams, SegmentParams, ServeParams, TrainConfig)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
@@ -300,33 +300,47 @@ def report(
     say(f"report written to {folder} (results.md, results.csv, ranking.json, figures)", err)
 
 
+RUN_OPTION = typer.Option("best", help="A run directory, or 'best': the top run of the last report.")
+REPORTS_OPTION = typer.Option(DEFAULT_REPORTS, help="Where the last report is (for --run best).")
+YAMNET_HANDLE_OPTION = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable.")
+YAMNET_WEIGHTS_OPTION = typer.Option(None, help="yamnet.h5, if the run's is not reachable (for an export: "
+                                     "YAMNet as builtin LiteRT ops, where the TF-Hub model needs TF ops).")
+
+
+def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_weights: str | None):
+    """The run behind --run, ready to label audio; says which it is."""
+    from .params import embedding_params
+    from .predict import Predictor
+    from .report import resolve_run
+
+    yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
+    predictor = Predictor(resolve_run(run, reports), yamnet)
+    folds = f", an ensemble of its {len(predictor.models)} fold models" if len(predictor.models) > 1 else ""
+    say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model}{folds})", err)
+    return predictor
+
+
 @app.command()
 @cli_errors(NOTHING_WRITTEN)
 def predict(
     songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate."),
-    run: str = typer.Option("best", help="A run directory, or 'best': the top run of the last report."),
-    reports: Path = typer.Option(DEFAULT_REPORTS, help="Where the last report is (for --run best)."),
+    run: str = RUN_OPTION,
+    reports: Path = REPORTS_OPTION,
     top: int = typer.Option(3, help="How many genres to show."),
     hop: float = typer.Option(None, help="Seconds between window starts."
                               + default("the window length, 3 s")),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
-    yamnet_handle: str = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable."),
-    yamnet_weights: str = typer.Option(None, help="yamnet.h5, if the run's is not reachable."),
+    yamnet_handle: str = YAMNET_HANDLE_OPTION,
+    yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
 ):
     """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows."""
     import json
 
     from .errors import require
-    from .params import embedding_params
-    from .predict import Predictor
-    from .report import latest_ranking
 
     require(top >= 1, f"--top must be at least 1, not {top}")
-    yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
-    predictor = Predictor(latest_ranking(reports) if run == "best" else Path(run), yamnet)
+    predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
     predictor.check_hop(hop)
-    folds = f", an ensemble of its {len(predictor.models)} fold models" if len(predictor.models) > 1 else ""
-    say(f"run {predictor.run.path} ({'+'.join(predictor.run.inputs)} / {predictor.run.model}{folds})", err)
     results, failed = [], 0
     for song in songs:
         try:
@@ -346,6 +360,59 @@ def predict(
         out.out(json.dumps(results, indent=1))
     if failed == len(songs):
         raise typer.Exit(1)
+
+
+@app.command()
+@cli_errors("nothing was written; an earlier export in --out is kept")
+def export(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for saved_model/, model.tflite and export.json."),
+    run: str = RUN_OPTION,
+    reports: Path = REPORTS_OPTION,
+    formats: str = typer.Option(",".join(EXPORT_FORMATS), "--format", help="A comma list of formats."),
+    yamnet_handle: str = YAMNET_HANDLE_OPTION,
+    yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
+):
+    """Export a run as a model that takes a raw waveform (16 kHz mono, any length) and returns genre
+    probabilities per 3 s window and for the whole song; loadable by TensorFlow alone."""
+    from .errors import parse_names
+    from .export import export_run
+
+    chosen = parse_names(formats, "--format", EXPORT_FORMATS)
+    predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
+    record = export_run(predictor, out_dir, chosen).record
+    if record["saved_model"]:
+        say(f"SavedModel: {out_dir / record['saved_model']} (signature '{record['signature']}')")
+    if "tflite" in record:
+        tflite = record["tflite"]
+        if tflite["file"]:
+            say(f"LiteRT: {out_dir / tflite['file']} ({tflite['ops']} ops)")
+        for ops, why in tflite["not_converted"].items():
+            say(f"LiteRT with {ops} ops: {why}", err, "[yellow]not converted:[/]")
+
+
+@app.command()
+@cli_errors("the server stopped")
+def serve(
+    run: str = RUN_OPTION,
+    reports: Path = REPORTS_OPTION,
+    host: str = typer.Option(ServeParams.host, help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(ServeParams.port, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(ServeParams.max_upload_mb, help="Largest upload accepted."),
+    yamnet_handle: str = YAMNET_HANDLE_OPTION,
+    yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
+):
+    """A web page to label your own songs (drop a file, see the genres over time), and a JSON API."""
+    from .errors import require
+
+    try:
+        from .serve import serve as run_server
+    except ImportError as e:
+        raise GenreTfError(f"serve needs its extra: pip install 'genre-tf[serve]' ({e.name} is missing)") from None
+    require(max_upload_mb > 0, f"--max-upload-mb must be positive, not {max_upload_mb:g}")
+    params = ServeParams(host=host, port=port, max_upload_mb=max_upload_mb)
+    predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
+    say(f"genre-tf is listening on http://{host}:{port}/ (Ctrl-C stops it)", err)
+    run_server(predictor, params)
 
 
 @app.command()

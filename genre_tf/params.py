@@ -218,6 +218,19 @@ def resolve_handle(handle: str) -> str:
     return handle if "://" in handle else str(Path(handle).expanduser().resolve())
 
 
+EXPORT_FORMATS = ("saved_model", "tflite")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeParams:
+    """`genre-tf serve`: where it listens and what it accepts."""
+
+    host: str = "127.0.0.1"  # this machine only; 0.0.0.0 to share it on a network
+    port: int = 7860  # Gradio's, the field's habit for such pages
+    max_upload_mb: float = 50.0  # about 5 min of CD-quality WAV, 50 min of 128 kbit/s MP3
+    spectrogram_seconds: float = 600.0  # the page draws the log-mel of at most this much of a song
+
+
 def embedding_params(handle: str | None = None, weights: str | None = None) -> EmbeddingParams:
     """From the options and the environment, first found wins: --yamnet-weights, --yamnet-handle,
     $GENRE_TF_YAMNET_WEIGHTS, $GENRE_TF_YAMNET_HANDLE, the TF-Hub handle."""

@@ -1,6 +1,7 @@
 """Report figures, drawn headless with matplotlib's Agg backend."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -91,3 +92,20 @@ def overview_png(groups: list[tuple[str, list]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def log_mel_png(spectrogram: np.ndarray, seconds: float, max_columns: int = 1600) -> bytes:
+    """A (frames, bands) log-mel spectrogram as a PNG, time along x; long songs are averaged down
+    to at most `max_columns` frames."""
+    step = max(1, int(np.ceil(len(spectrogram) / max_columns)))
+    frames = len(spectrogram) // step * step or len(spectrogram)
+    pooled = spectrogram[:frames].reshape(-1, step, spectrogram.shape[1]).mean(1) if step > 1 else spectrogram
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    ax.imshow(pooled.T, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, spectrogram.shape[1]))
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("mel band")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()

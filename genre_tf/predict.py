@@ -3,11 +3,15 @@
 A song is streamed (decoded, resampled and windowed block by block), its windows are featurized
 with exactly the parameters the run was trained on, and the model's probabilities are averaged
 over windows. Memory stays bounded whatever the length of the file.
+
+Features and models of a batch of windows run in one graph (`Predictor.probabilities`); the
+exported model (export.py) is the same function behind a waveform-in signature.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -16,6 +20,7 @@ from .errors import AudioError, require
 from .features import FEATURES, make_extractor
 from .params import EmbeddingParams, SegmentParams
 from .runs import load_run
+from .tf import tf
 
 WINDOW_BATCH = 32  # windows featurized and classified at a time
 
@@ -58,25 +63,34 @@ class Predictor:
         self.extractor = make_extractor(params)
         # A cross-validation run predicts with all its fold models: the mean of their probabilities.
         self.models = [keras.models.load_model(path) for path in self.run.model_files]
+        self.classify = tf.function(self.probabilities,
+                                    input_signature=[tf.TensorSpec((None, self.segment.segment_samples), tf.float32)])
 
     @property
     def labels(self) -> list[str]:
         return self.run.labels
 
+    def probabilities(self, windows: tf.Tensor) -> tf.Tensor:
+        """TF ops: (windows, segment samples) -> (windows, genres), the mean over the run's models."""
+        inputs = self.extractor.model_inputs(windows)
+        return tf.reduce_mean(tf.stack([model(inputs, training=False) for model in self.models]), axis=0)
+
     def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
-        features = {n: values.astype(np.float32) for n, values in self.extractor(np.stack(windows)).items()}
-        return np.mean([np.asarray(model.predict_on_batch(features)) for model in self.models], axis=0)
+        return self.classify(tf.convert_to_tensor(np.stack(windows))).numpy()
 
     def check_hop(self, hop_seconds: float | None) -> None:
         window = self.segment.segment_seconds
         require(hop_seconds is None or 1 / self.segment.sample_rate <= hop_seconds <= window,
                 f"--hop must be between one sample and the window length ({window:g} s), not {hop_seconds}")
 
-    def predict(self, source, hop_seconds: float | None = None) -> Prediction:
-        """Probabilities per window (one every `hop_seconds`; default: the window length) and their mean."""
+    def predict(self, source, hop_seconds: float | None = None,
+                progress: Callable[[float], None] | None = None) -> Prediction:
+        """Probabilities per window (one every `hop_seconds`; default: the window length) and their mean.
+        `progress` is called with the fraction of the song done after each batch of windows."""
         self.check_hop(hop_seconds)
         reader = AudioReader(source)
         rate = self.segment.sample_rate
+        duration = max(reader.frames / reader.source_rate, 1e-9)
         gain = check_level(reader.name, reader.peak(rate), reader.notes)  # a first, cheap pass: the peak
         hop = None if hop_seconds is None else int(round(hop_seconds * rate))
         starts, probabilities, pending = [], [], []
@@ -86,6 +100,8 @@ class Predictor:
             if len(pending) == WINDOW_BATCH:
                 probabilities.append(self._classify(pending))
                 pending = []
+                if progress:
+                    progress(min(starts[-1] / duration, 1.0))
         if pending:
             probabilities.append(self._classify(pending))
         if not probabilities:

@@ -174,6 +174,11 @@ def _summed_fold_matrix(run: Run):
     return np.sum([f["clip"]["confusion_matrix"] for f in run.metrics["folds"]], axis=0).tolist()
 
 
+def resolve_run(run: str, reports_dir: str | Path) -> Path:
+    """--run: a run directory, or 'best': the top run of the newest report."""
+    return latest_ranking(reports_dir) if run == "best" else Path(run)
+
+
 def latest_ranking(reports_dir: str | Path) -> Path:
     """The run that `predict --run best` means: the best run of the newest report."""
     reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []

@@ -87,3 +87,26 @@ def musicnn_installed() -> None:
 
     if importlib.util.find_spec("musicnn") is None:
         unavailable("musicnn's wheel", "not installed; make install installs it (pip install --no-deps musicnn==0.1.0)")
+
+
+# Runs trained on the 30 real clips of gtzan-sample (10 genres), one per input kind, for the tests of
+# export and serve: models that have seen real music give unsaturated probabilities on it.
+GTZAN_RUNS = {"mfcc-lstm": (("mfcc",), "lstm", {}), "logmel-cnn": (("logmel",), "cnn", {}),
+              "embedding-cnn": (("embedding",), "cnn", {}), "musicnn-mlp": (("musicnn",), "mlp", {}),
+              "combined": (("embedding", "logmel", "mfcc"), "combined", {}),
+              "logmel-cnn-cv": (("logmel",), "cnn", {"cv": 2, "epochs": 1})}
+
+
+@pytest.fixture(scope="session")
+def gtzan_runs(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory) -> dict[str, Path]:
+    from genre_tf.extract import extract
+    from genre_tf.params import EmbeddingParams
+    from genre_tf.train import TrainConfig, train
+
+    store = tmp_path_factory.mktemp("gtzan-store")
+    extract(gtzan_sample, store, ["embedding", "logmel", "mfcc", "musicnn"],
+            feature_params={"embedding": EmbeddingParams(yamnet_handle)})
+    root = tmp_path_factory.mktemp("gtzan-runs")
+    return {name: train(TrainConfig(inputs=inputs, model=model, store=str(store), runs_dir=str(root / name),
+                                    batch_size=16, **{"epochs": 3, **extra})).run_dir
+            for name, (inputs, model, extra) in GTZAN_RUNS.items()}

@@ -15,7 +15,7 @@ class FeatureSpec:
     # Storage dtype. float16 keeps ~3 significant digits: enough for ReLU embeddings and log-mel
     # values in about [-7, 5]; MFCCs reach the hundreds, where float16 steps are coarse.
     dtype: str
-    # params -> the loaded feature: a features.extractor.TensorFeature, or a function of a numpy batch.
+    # params -> the loaded feature: a features.extractor.TensorFeature.
     load: Callable[[object], object]
     params_class: Callable[..., object]
     # The parameters when none are given (the embedding's come from the environment, if set there).

@@ -42,8 +42,9 @@ def log_mel(waveforms: tf.Tensor | np.ndarray, p: LogMelParams = LogMelParams())
     return tf.math.log(tf.matmul(magnitude, mel_matrix) + p.log_offset)
 
 
-class LogMelFeature:
+class LogMelFeature(tf.Module):
     def __init__(self, params: LogMelParams):
+        super().__init__(name="logmel")
         self.params = params
 
     def compute(self, spectra) -> tf.Tensor:

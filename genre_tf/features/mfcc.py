@@ -38,8 +38,9 @@ def mfcc(waveforms, p: MfccParams = MfccParams()) -> tf.Tensor:
     return tf.signal.dct(db, type=2, norm="ortho")[..., :p.n_mfcc]
 
 
-class MfccFeature:
+class MfccFeature(tf.Module):
     def __init__(self, params: MfccParams):
+        super().__init__(name="mfcc")
         self.params = params
 
     def compute(self, spectra) -> tf.Tensor:

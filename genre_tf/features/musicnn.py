@@ -151,10 +151,11 @@ def patches(spectrogram, p: MusicnnParams = MusicnnParams()) -> tf.Tensor:
     return tf.signal.frame(spectrogram, p.patch_frames, p.patch_frames, axis=1)
 
 
-class MusicnnFeature:
+class MusicnnFeature(tf.Module):
     """Per segment: the mean over its patches of [mean_pool (753), max_pool (753), penultimate (200)]."""
 
     def __init__(self, params: MusicnnParams):
+        super().__init__(name="musicnn")
         self.params = params
         self.model = build_musicnn(params)
         load_musicnn_weights(self.model, checkpoint_prefix(params.model))

@@ -114,10 +114,11 @@ def embed_log_mel(yamnet: keras.Model, spectrogram, p: LogMelParams = LogMelPara
     return tf.reshape(embeddings, (tf.shape(spectrogram)[0], -1, p.embedding_size))
 
 
-class YamnetEmbedding:
+class YamnetEmbedding(tf.Module):
     """Embeddings of a batch of segments in one call of the network (batch norms folded)."""
 
     def __init__(self, params):
+        super().__init__(name="yamnet_embedding")
         self.params = params
         network = build_yamnet()
         load_yamnet_weights(network, params.weights)
