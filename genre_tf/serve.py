@@ -26,12 +26,14 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from .audio import AUDIO_EXTENSIONS, AudioReader, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
 from .errors import AudioError, GenreTfError
-from .params import ServeParams
+from .params import LogMelParams, ServeParams
 from .predict import Predictor
 
 PAGE = Path(__file__).parent / "web" / "index.html"
@@ -51,7 +53,7 @@ def _refuse(error: AudioError, name: str) -> HTTPException:
 
 class Upload:
     """An uploaded file saved to a temporary folder under its own name (its extension tells MP3 apart),
-    checked for size and for being audio before any work."""
+    checked for size, for being audio and for not being silent before any work."""
 
     def __init__(self, file: UploadFile | None, limit_bytes: int):
         if file is None or not file.filename:
@@ -61,7 +63,8 @@ class Upload:
         self.path = self.folder / self.name
         try:
             self._save(file, limit_bytes)
-            AudioReader(self.path)
+            reader = AudioReader(self.path)
+            check_level(self.name, reader.peak(reader.source_rate), [])  # silence: refused before any work
         except AudioError as e:
             self.remove()
             raise _refuse(e, self.name) from None
@@ -112,8 +115,9 @@ class SongLabeler:
         from .plots import log_mel_png
 
         audio = load_audio(path, self.predictor.segment.sample_rate, self.params.spectrogram_seconds)
+        seconds = len(audio.samples) / audio.sample_rate
         frames = log_mel(audio.samples[None]).numpy()[0]
-        png = log_mel_png(frames, len(audio.samples) / audio.sample_rate)
+        png = log_mel_png(frames[:int(np.ceil(seconds / LogMelParams().stft_hop_seconds))], seconds)  # not YAMNet's padding
         return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
