@@ -387,7 +387,7 @@ def export(
         if tflite["file"]:
             say(f"LiteRT: {out_dir / tflite['file']} ({tflite['ops']} ops)")
         for ops, why in tflite["not_converted"].items():
-            say(f"LiteRT with {ops} ops: {why}", err, "[yellow]not converted:[/]")
+            say(f"LiteRT ({ops}): {why}", err, "[yellow]not converted:[/]")
 
 
 @app.command()

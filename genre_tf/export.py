@@ -99,7 +99,10 @@ def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
 
     loaded = tf.saved_model.load(str(saved_model))
     serve = loaded.signatures[SIGNATURE]
-    frozen = convert_variables_to_constants_v2(serve)
+    try:
+        frozen = convert_variables_to_constants_v2(serve)
+    except ValueError as e:  # Keras' LSTM assigns a variable inside its loop
+        return None, {"file": None, "ops": None, "not_converted": {"freezing the weights": first_line(e, 300)}}
     outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
     attempts = {"builtins": [tf.lite.OpsSet.TFLITE_BUILTINS],
                 "builtins+select_tf_ops": [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]}
