@@ -63,8 +63,8 @@ class Predictor:
         self.extractor = make_extractor(params)
         # A cross-validation run predicts with all its fold models: the mean of their probabilities.
         self.models = [keras.models.load_model(path) for path in self.run.model_files]
-        self.classify = tf.function(self.probabilities,
-                                    input_signature=[tf.TensorSpec((None, self.segment.segment_samples), tf.float32)])
+        self._probabilities_graph = tf.function(
+            self.probabilities, input_signature=[tf.TensorSpec((None, self.segment.segment_samples), tf.float32)])
 
     @property
     def labels(self) -> list[str]:
@@ -76,7 +76,7 @@ class Predictor:
         return tf.reduce_mean(tf.stack([model(inputs, training=False) for model in self.models]), axis=0)
 
     def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
-        return self.classify(tf.convert_to_tensor(np.stack(windows))).numpy()
+        return self._probabilities_graph(tf.convert_to_tensor(np.stack(windows))).numpy()
 
     def check_hop(self, hop_seconds: float | None) -> None:
         window = self.segment.segment_seconds

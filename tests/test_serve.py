@@ -3,7 +3,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import tempfile
 import threading
@@ -159,8 +158,7 @@ def test_the_page_labels_a_real_song_in_chromium(server, gtzan_sample, tmp_path)
         assert page.eval_on_selector("#chart polyline", "e => e.getAttribute('points').split(' ').length") == 10
         page.wait_for_function("document.getElementById('spectrogram').naturalWidth > 500")
         if os.environ.get("GENRE_TF_SCREENSHOT"):
-            page.screenshot(path=os.environ["GENRE_TF_SCREENSHOT"], full_page=True)
-            shutil.copy(os.environ["GENRE_TF_SCREENSHOT"], tmp_path / "page.png")
+            page.screenshot(path=os.environ["GENRE_TF_SCREENSHOT"], full_page=True)  # docs/img/serve.png
         page.set_input_files("#file", str(not_audio))
         page.wait_for_function("document.getElementById('error').textContent.length > 0")
         assert page.inner_text("#error") == "cover.mp3: not an MP3 stream (no MPEG audio frames at its start)"
