@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,serve]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,serve,ray]'
 	# musicnn's trained weights: its metadata pins numpy<1.17, so no dependencies (genre-tf reads its files only)
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	touch $@

@@ -17,8 +17,9 @@ from .extract import DEFAULT_BATCH_SIZE, DEFAULT_DATA, DEFAULT_WORKERS
 from .features import DEFAULT_FEATURES, FEATURES, INPUT_PRESETS
 from .report import FORMATS, SORT_KEYS
 from .splits import BUILTIN_SPLITS
-from .params import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_SEGMENT_SECONDS, EXPORT_FORMATS, YAMNET_HUB_HANDLE,
-                     ModelOptions, MusicnnParams, SegmentParams, ServeParams, TrainConfig)
+from .params import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_SEGMENT_SECONDS, ENGINES, EXPORT_FORMATS,
+                     YAMNET_HUB_HANDLE, ModelOptions, MusicnnParams, RayParams, SegmentParams, ServeParams,
+                     TrainConfig)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
@@ -73,11 +74,13 @@ def default(value) -> str:
     return " " + escape(f"[default: {value}]")
 
 
-class _ExtractEvents:
-    """Shows extraction on the terminal: a progress bar with clips/s and ETA, one line per problem."""
+class _FileEvents:
+    """Shows a pass over many files (extraction, labelling a library) on the terminal: a progress bar
+    with files/s and ETA, one line per problem."""
 
-    def __init__(self):
+    def __init__(self, action: str, unit: str):
         self.progress = progress_bar()
+        self.action, self.unit = action, unit
         self.task = None
 
     def info(self, message):
@@ -88,12 +91,12 @@ class _ExtractEvents:
 
     def start(self, total):
         self.progress.start()
-        self.task = self.progress.add_task("extracting", total=total, rate="")
+        self.task = self.progress.add_task(self.action, total=total, rate="")
 
     def _advance(self):
         self.progress.advance(self.task)
         t = self.progress.tasks[0]
-        self.progress.update(self.task, rate=f"{t.speed:.1f} clips/s" if t.speed else "")
+        self.progress.update(self.task, rate=f"{t.speed:.1f} {self.unit}/s" if t.speed else "")
 
     def clip_done(self, clip, segments):
         self._advance()
@@ -111,6 +114,15 @@ DEFAULT_STORE = Path("features")
 DEFAULT_RUNS = Path("saved_models")
 DEFAULT_REPORTS = Path("reports")
 FEATURE_NAMES = ", ".join(FEATURES)
+
+ENGINE_OPTION = typer.Option(ENGINES[0], help=f"Where the work runs: {' or '.join(ENGINES)} (a Ray cluster; "
+                             + escape("needs pip install 'genre-tf[ray]')."))
+RAY_ADDRESS_OPTION = typer.Option(None, help="--engine ray: the cluster to join (host:6379, ray://host:10001)."
+                                  + default("$RAY_ADDRESS, else a local Ray on this machine"))
+RAY_ACTORS_OPTION = typer.Option(None, help="--engine ray: actors that hold the model."
+                                 + default("one per GPU, else one per node"))
+RAY_GPUS_OPTION = typer.Option(None, help="--engine ray: GPUs per actor (0.5: two share one)."
+                               + default("1 where the cluster has GPUs, else 0"))
 
 
 @app.command()
@@ -133,6 +145,10 @@ def extract(
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in "
                                           "its own <store>/<N>s/."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
+    engine: str = ENGINE_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_actors: int = RAY_ACTORS_OPTION,
+    ray_gpus: float = RAY_GPUS_OPTION,
 ):
     """Decode every clip, cut it into segments (3 s) and cache the features in a store. With only
     --store, finishes an interrupted extraction or updates the store from its own data folder."""
@@ -145,11 +161,12 @@ def extract(
         params["embedding"] = embedding_params(yamnet_handle, yamnet_weights)
     if musicnn_model:
         params["musicnn"] = MusicnnParams(musicnn_model)
-    events = _ExtractEvents()
+    events = _FileEvents("extracting", "clips")
     try:
         result = run_extract(data, store, parse_feature_names(features) if features else None,
                              segment_params(segment_seconds, max_seconds), params, rebuild=rebuild, events=events,
-                             batch_size=batch_size, workers=workers)
+                             batch_size=batch_size, workers=workers, engine=engine,
+                             ray=RayParams(ray_address, ray_actors, ray_gpus))
     finally:
         events.close()
     if result.up_to_date:
@@ -162,9 +179,12 @@ def extract(
         table.add_row(name, str((result.segments, *shape)))
     print_table(table)
     rate = f", {result.segments_extracted / result.compute_seconds:.0f} segments/s" if result.compute_seconds else ""
+    timing = (f"computing features {result.compute_seconds:.1f} s{rate}; waiting for decoding "
+              f"{result.decode_seconds:.1f} s" if result.engine == "local" else
+              f"Ray: actors computing features {result.compute_seconds:.1f} s{rate}, tasks decoding "
+              f"{result.decode_seconds:.1f} s")
     say(f"{result.clips} clips, {result.segments} segments; {result.extracted} clips extracted now, "
-        f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s "
-        f"(computing features {result.compute_seconds:.1f} s{rate}; waiting for decoding {result.decode_seconds:.1f} s)")
+        f"{result.reused} resumed, {len(result.skipped)} skipped; {result.seconds:.1f} s ({timing})")
 
 
 @app.command()
@@ -321,24 +341,44 @@ def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_we
 
 
 @app.command()
-@cli_errors(NOTHING_WRITTEN)
+@cli_errors("the songs labelled so far are kept; run the same command again to finish")
 def predict(
-    songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate."),
+    songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate; with --out, "
+                                       "one folder: every song under it."),
     run: str = RUN_OPTION,
     reports: Path = REPORTS_OPTION,
     top: int = typer.Option(3, help="How many genres to show."),
     hop: float = typer.Option(None, help="Seconds between window starts."
                               + default("the window length, 3 s")),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
+    out: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
+                             "per song; resumable: songs already in it are skipped."),
+    windows: bool = typer.Option(False, "--windows", help="With --out: one row per window too, in a "
+                                 "second table beside it (predictions.windows.parquet for predictions.parquet)."),
+    engine: str = ENGINE_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_actors: int = RAY_ACTORS_OPTION,
+    ray_gpus: float = RAY_GPUS_OPTION,
     yamnet_handle: str = YAMNET_HANDLE_OPTION,
     yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
 ):
-    """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows."""
+    """Label songs with a trained run: top genres with probabilities, averaged over 3 s windows. With
+    --out, every song under a folder, into a table."""
     import json
 
     from .errors import require
 
     require(top >= 1, f"--top must be at least 1, not {top}")
+    if out is not None:
+        require(not json_output, "--json prints and --out writes a table: choose one")
+        require(len(songs) == 1 and songs[0].is_dir(), "--out labels every song under one folder: give one folder")
+        return label_folder(songs[0], out, run, reports, top, hop, windows, engine,
+                            RayParams(ray_address, ray_actors, ray_gpus), yamnet_handle, yamnet_weights)
+    require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
+    require(not windows, "--windows goes with --out (a table of every song under a folder)")
+    folders = [song for song in songs if song.is_dir()]
+    require(not folders, f"{folders[0] if folders else ''}: a folder; label every song under it with "
+                         "--out predictions.parquet (or .csv)")
     predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
     predictor.check_hop(hop)
     results, failed = [], 0
@@ -359,6 +399,26 @@ def predict(
     if json_output:
         out.out(json.dumps(results, indent=1))
     if failed == len(songs):
+        raise typer.Exit(1)
+
+
+def label_folder(folder: Path, out: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
+                 engine: str, ray: RayParams, yamnet_handle: str | None, yamnet_weights: str | None) -> None:
+    """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
+    from .library import label_library
+    from .params import embedding_params
+    from .report import resolve_run
+
+    yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
+    events = _FileEvents("labelling", "songs")
+    try:
+        result = label_library(resolve_run(run, reports), folder, out, hop, windows, top, engine, ray, yamnet, events)
+    finally:
+        events.close()
+    written = f"{result.out}" + (f" and {result.windows_out}" if result.windows_out else "")
+    say(f"{result.songs} songs in {written}; {result.labelled - len(result.failed)} labelled now, "
+        f"{len(result.failed)} failed (their rows say why), {result.kept} kept from before; {result.seconds:.1f} s")
+    if result.failed and len(result.failed) == result.labelled:
         raise typer.Exit(1)
 
 

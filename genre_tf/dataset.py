@@ -41,11 +41,11 @@ def discover(root: str | Path) -> Dataset:
     clips: list[Clip] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
-    for genre_dir in _entries(root, problems):
+    for genre_dir in list_entries(root, problems):
         if genre_dir.name.startswith(".") or not genre_dir.is_dir():
             continue
         found = 0
-        for path in _entries(genre_dir, problems):
+        for path in list_entries(genre_dir, problems):
             problem = _not_a_clip(path)
             if problem == "":
                 continue
@@ -64,7 +64,7 @@ def discover(root: str | Path) -> Dataset:
     return Dataset(root, clips, problems)
 
 
-def _entries(folder: Path, problems: list[str]) -> list[Path]:
+def list_entries(folder: Path, problems: list[str]) -> list[Path]:
     try:
         return sorted(folder.iterdir())
     except OSError as e:

@@ -39,6 +39,13 @@ def first_line(error: BaseException, limit: int = 160) -> str:
     return lines[0][:limit] if lines else type(error).__name__
 
 
+def file_failure(path: str | Path, error: Exception) -> str:
+    """Why one file of a run over many was skipped, in one line: ours as it is, a library's with its type."""
+    if isinstance(error, GenreTfError):
+        return str(error)
+    return f"{path}: failed ({type(error).__name__}: {first_line(error)})"
+
+
 def require(condition: bool, message: str) -> None:
     """Option validation: an impossible value stops the command with one line, before any work."""
     if not condition:

@@ -28,14 +28,12 @@ from pathlib import Path
 from .errors import GenreTfError, first_line, parse_names
 from .files import write_atomic
 from .params import EXPORT_FORMATS, SegmentParams
-from .predict import Predictor
-from .tf import native_stderr_silenced, tf
+from .predict import PROBABILITY_TOLERANCE, Predictor
+from .native import native_stderr_silenced
+from .tf import tf
 
 SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
 SIGNATURE = "serve"
-# The exported model against `predict` on the same song: both run the same ops, but on batches of
-# other shapes (all windows at once, not 32 at a time), so float sums may round differently.
-PROBABILITY_TOLERANCE = 1e-4
 
 
 def segment_windows(waveform: tf.Tensor, p: SegmentParams) -> tuple[tf.Tensor, tf.Tensor]:

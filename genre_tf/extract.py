@@ -4,10 +4,15 @@ Three steps: plan (what the store lacks, what an interrupted run already did), r
 compute, one shard per finished clip) and commit (store.py consolidates the shards and the rows kept
 from the previous store into a new generation). A run interrupted at any point resumes from its
 shards; `genre-tf extract --store S` alone finishes it, with the data and features it remembers.
+
+The run step has two engines: `local` (decoding threads feeding one extractor in this process) and
+`ray` (distributed.py: decoding tasks and extractor actors on a Ray cluster). Planning, the shards
+and the commit are the same for both, so they build the same store and resume each other's work.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections import deque
@@ -20,9 +25,9 @@ import numpy as np
 
 from .audio import load_audio, split_segments
 from .dataset import Clip, discover
-from .errors import AudioError, StoreError, first_line, require
+from .errors import StoreError, file_failure, first_line, require
 from .features import DEFAULT_FEATURES, get_feature, make_extractor
-from .params import SegmentParams, as_dict
+from .params import ENGINES, RayParams, SegmentParams, as_dict
 from .store import Manifest, Plan, StoreWriter, extract_command, segment_folder
 
 DEFAULT_DATA = "data/music"
@@ -32,7 +37,8 @@ MAX_CLIPS_AHEAD = 64  # decoded clips waiting at most, however short they are
 
 
 class ExtractEvents:
-    """What extraction tells its caller; the CLI shows it, the library stays silent by default."""
+    """What a pass over many audio files (extraction, labelling a library) tells its caller; the CLI
+    shows it, the library stays silent by default."""
 
     def info(self, message: str) -> None: ...
     def warn(self, message: str) -> None: ...
@@ -51,10 +57,13 @@ class ExtractResult:
     skipped: list[str]
     shapes: dict[str, tuple]
     seconds: float
-    compute_seconds: float  # time spent computing features in this run (all of them in one graph call)
-    decode_seconds: float  # time the feature batches waited for decoding threads
+    # Local engine: time computing features (all of them in one graph call), and time the feature
+    # batches waited for the decoding threads. Ray engine: actor time and decoding-task time, summed.
+    compute_seconds: float
+    decode_seconds: float
     segments_extracted: int
     up_to_date: bool
+    engine: str = "local"
 
 
 @dataclasses.dataclass
@@ -72,11 +81,13 @@ class _Work:
 def extract(data: str | Path | None = None, store: str | Path = "features", features: list[str] | None = None,
             segment: SegmentParams = SegmentParams(), feature_params: dict[str, object] | None = None,
             rebuild: bool = False, events: ExtractEvents = ExtractEvents(), batch_size: int = DEFAULT_BATCH_SIZE,
-            workers: int = DEFAULT_WORKERS) -> ExtractResult:
+            workers: int = DEFAULT_WORKERS, engine: str = "local", ray: RayParams = RayParams()) -> ExtractResult:
     """Bring the store of `segment`'s length up to date with the clips under `data`. `data`, `features`
-    and feature parameters not given come from the store's interrupted run, else from the store."""
+    and feature parameters not given come from the store's interrupted run, else from the store.
+    `engine` "ray" computes on a Ray cluster (`ray`: which, and how); `workers` is the local engine's."""
     require(batch_size >= 1, f"--batch-size must be at least 1, not {batch_size}")
     require(workers >= 1, f"--workers must be at least 1, not {workers}")
+    require(engine in ENGINES, f"--engine must be {' or '.join(ENGINES)}, not '{engine}'")
     require(segment.max_seconds > 0, f"--max-seconds must be positive, not {segment.max_seconds:g}")
     started = time.perf_counter()
     with StoreWriter(segment_folder(store, segment.segment_seconds)) as writer:
@@ -90,10 +101,11 @@ def extract(data: str | Path | None = None, store: str | Path = "features", feat
             writer.discard_partial()
             return _result(writer.root, old, work, started, {}, up_to_date=True)
         writer.start(plan)
-        timing = _run(writer, plan, segment, work, events, batch_size, workers)
+        run = functools.partial(_run, workers=workers) if engine == "local" else functools.partial(_run_on_ray, ray=ray)
+        timing = run(writer, plan, segment, work, events, batch_size)
         manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id]) for c in work.clips], plan,
                                  {n: get_feature(n).dtype for n in plan.features}, work.skipped)
-    return _result(writer.root, manifest, work, started, timing, up_to_date=False)
+    return dataclasses.replace(_result(writer.root, manifest, work, started, timing, up_to_date=False), engine=engine)
 
 
 def _plan(interrupted: Plan | None, old: Manifest | None, data, features, segment: SegmentParams,
@@ -178,20 +190,40 @@ class _Decoded:
     clip: Clip
     fingerprint: dict
     needed: list[str]
-    segments: np.ndarray | None = None
+    segments: np.ndarray | None = None  # the local engine's decoded audio, until its features are computed
     notes: list[str] = dataclasses.field(default_factory=list)
     error: str | None = None
     arrays: dict = dataclasses.field(default_factory=dict)
+
+    def keep(self, values: dict[str, np.ndarray]) -> None:
+        """The features this clip needs, from those computed for it; non-finite values fail the clip."""
+        for name in self.needed:
+            if not np.isfinite(values[name]).all():
+                self.error = f"{self.clip.path}: {name} has non-finite values"
+                return
+            self.arrays[name] = values[name]
+
+
+def _extractor_params(plan: Plan, work: _Work, events: ExtractEvents) -> dict[str, object]:
+    """{feature: parameters} of the features some clip to do needs: what the extractor computes."""
+    names = [n for n in plan.features if any(n in needed for _, _, needed in work.todo)]
+    if names:
+        events.info(f"loading the extractor of {', '.join(get_feature(n).description for n in names)}")
+    return {n: get_feature(n).params_class(**plan.features[n]) for n in names}
+
+
+def _segments(path: str, segment: SegmentParams) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A clip's segment starts (seconds), its segments, and its notes; raises AudioError for a bad file."""
+    audio = load_audio(path, segment.sample_rate, segment.max_seconds)
+    segments = split_segments(audio.samples, segment)
+    return np.arange(len(segments)) * segment.segment_seconds, segments, audio.notes
 
 
 def _run(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, events: ExtractEvents,
          batch_size: int, workers: int) -> dict[str, float]:
     """Decode and featurize every clip to do, in batches of about `batch_size` segments; save each
     finished clip as a shard. Returns seconds spent computing, and waiting for decoding."""
-    names = [n for n in plan.features if any(n in needed for _, _, needed in work.todo)]
-    if names:
-        events.info(f"loading the extractor of {', '.join(get_feature(n).description for n in names)}")
-    extractor = make_extractor({n: get_feature(n).params_class(**plan.features[n]) for n in names})
+    extractor = make_extractor(_extractor_params(plan, work, events))
     extractor.warm_up(segment.segment_samples)
     timing = {"decode": 0.0, "compute": 0.0, "segments": 0}
     events.start(len(work.todo))
@@ -207,6 +239,27 @@ def _run(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, e
     return timing
 
 
+def _run_on_ray(writer: StoreWriter, plan: Plan, segment: SegmentParams, work: _Work, events: ExtractEvents,
+                batch_size: int, ray: RayParams) -> dict[str, float]:
+    """The same work on Ray: clips decoded by tasks, featurized by extractor actors in batches of
+    `batch_size` segments; the shards are saved here, as each clip comes back."""
+    from .distributed import map_windows
+
+    compute = functools.partial(make_extractor, _extractor_params(plan, work, events))
+    timing = {"decode": 0.0, "compute": 0.0, "segments": 0}
+    with map_windows([str(clip.path) for clip, _, _ in work.todo], functools.partial(_segments, segment=segment),
+                     compute, batch_size, segment.segment_samples, ray, events.info) as finished:
+        events.start(len(work.todo))
+        for done in finished:
+            item = _Decoded(*work.todo[done.item], notes=done.notes, error=done.error)
+            if not item.error:
+                item.keep(done.arrays)
+            timing["compute"] += done.compute_seconds
+            timing["decode"] += done.decode_seconds
+            _save(writer, item, work, events, timing)
+    return timing
+
+
 def _save(writer: StoreWriter, item: _Decoded, work: _Work, events: ExtractEvents, timing: dict) -> None:
     if item.error:
         work.skipped.append({"clip_id": item.clip.clip_id, "fingerprint": item.fingerprint, "message": item.error})
@@ -215,20 +268,18 @@ def _save(writer: StoreWriter, item: _Decoded, work: _Work, events: ExtractEvent
     for note in item.notes:
         events.warn(f"{item.clip.path}: {note}")
     writer.save_shard(item.clip.clip_id, item.fingerprint, item.arrays)
-    timing["segments"] += len(item.segments)
-    events.clip_done(item.clip, len(item.segments))
+    count = len(next(iter(item.arrays.values())))
+    timing["segments"] += count
+    events.clip_done(item.clip, count)
 
 
 def _decode(job, segment: SegmentParams) -> _Decoded:
     clip, fp, needed = job
     item = _Decoded(clip, fp, needed)
     try:
-        audio = load_audio(clip.path, segment.sample_rate, segment.max_seconds)
-        item.segments, item.notes = split_segments(audio.samples, segment), audio.notes
-    except AudioError as e:
-        item.error = str(e)
+        _, item.segments, item.notes = _segments(clip.path, segment)
     except Exception as e:  # one bad clip never stops a run over a thousand
-        item.error = f"{clip.path}: failed ({type(e).__name__}: {first_line(e)})"
+        item.error = file_failure(clip.path, e)
     return item
 
 
@@ -262,14 +313,9 @@ def _featurize(items: list[_Decoded], extractor, timing: dict) -> list[_Decoded]
     values = extractor(np.concatenate([i.segments for i in members]))
     timing["compute"] += time.perf_counter() - t0
     bounds = np.cumsum([len(i.segments) for i in members])[:-1]
-    for name, array in values.items():
-        for item, rows in zip(members, np.split(array, bounds)):
-            if name not in item.needed:
-                continue
-            if np.isfinite(rows).all():
-                item.arrays[name] = rows
-            else:
-                item.error = f"{item.clip.path}: {name} has non-finite values"
+    split = {name: np.split(array, bounds) for name, array in values.items()}
+    for k, item in enumerate(members):
+        item.keep({name: parts[k] for name, parts in split.items()})
     return items
 
 

@@ -220,6 +220,23 @@ def resolve_handle(handle: str) -> str:
 
 EXPORT_FORMATS = ("saved_model", "tflite")
 
+# `--engine`: where extraction and library labelling run: this process, or a Ray cluster.
+ENGINES = ("local", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class RayParams:
+    """`--engine ray`: which cluster, and how the actors that hold a model are placed."""
+
+    address: str | None = None  # a running cluster ("ray://host:10001", "host:6379"); None: $RAY_ADDRESS, else a local Ray
+    actors: int | None = None  # model actors; None: one per GPU where they get GPUs, else one per node
+    gpus: float | None = None  # GPUs per actor; None: 1 where the cluster has GPUs, else 0
+    files_per_task: int = 8  # audio files one decoding task reads
+
+    def __post_init__(self):
+        require(self.actors is None or self.actors >= 1, f"--ray-actors must be at least 1, not {self.actors}")
+        require(self.gpus is None or self.gpus >= 0, f"--ray-gpus must be 0 or more, not {self.gpus}")
+
 
 @dataclasses.dataclass(frozen=True)
 class ServeParams:

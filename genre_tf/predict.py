@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import AudioReader, check_level, iter_windows
+from .audio import AudioReader, AudioSource, check_level, iter_windows
 from .errors import AudioError, require
 from .features import FEATURES, make_extractor
 from .params import EmbeddingParams, SegmentParams
@@ -23,6 +23,9 @@ from .runs import load_run
 from .tf import tf
 
 WINDOW_BATCH = 32  # windows featurized and classified at a time
+# The same song's probabilities from batches of other shapes (the exported model: all windows at once;
+# a Ray actor: windows of several songs): equal within this, not bit for bit (float sums may round apart).
+PROBABILITY_TOLERANCE = 1e-4
 
 
 @dataclasses.dataclass
@@ -33,6 +36,12 @@ class Prediction:
     window_starts: np.ndarray  # (windows,) seconds
     window_probabilities: np.ndarray  # (windows, genres)
     notes: list[str]
+
+    @classmethod
+    def of_windows(cls, source: str, labels: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
+                   notes: list[str]) -> "Prediction":
+        """A song's prediction: the mean of its windows' probabilities."""
+        return cls(source, labels, window_probabilities.mean(0), starts, window_probabilities, notes)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]
@@ -75,13 +84,12 @@ class Predictor:
         inputs = self.extractor.model_inputs(windows)
         return tf.reduce_mean(tf.stack([model(inputs, training=False) for model in self.models]), axis=0)
 
-    def _classify(self, windows: list[np.ndarray]) -> np.ndarray:
-        return self._probabilities_graph(tf.convert_to_tensor(np.stack(windows))).numpy()
+    def classify(self, windows: np.ndarray) -> np.ndarray:
+        """(windows, segment samples) -> (windows, genres)."""
+        return self._probabilities_graph(tf.convert_to_tensor(windows, tf.float32)).numpy()
 
     def check_hop(self, hop_seconds: float | None) -> None:
-        window = self.segment.segment_seconds
-        require(hop_seconds is None or 1 / self.segment.sample_rate <= hop_seconds <= window,
-                f"--hop must be between one sample and the window length ({window:g} s), not {hop_seconds}")
+        check_hop(self.segment, hop_seconds)
 
     def predict(self, source, hop_seconds: float | None = None,
                 progress: Callable[[float], None] | None = None) -> Prediction:
@@ -89,23 +97,46 @@ class Predictor:
         `progress` is called with the fraction of the song done after each batch of windows."""
         self.check_hop(hop_seconds)
         reader = AudioReader(source)
-        rate = self.segment.sample_rate
         duration = max(reader.frames / reader.source_rate, 1e-9)
-        gain = check_level(reader.name, reader.peak(rate), reader.notes)  # a first, cheap pass: the peak
-        hop = None if hop_seconds is None else int(round(hop_seconds * rate))
         starts, probabilities, pending = [], [], []
-        for start, window in iter_windows((block * gain for block in reader.blocks(rate)), self.segment, hop):
-            starts.append(start / rate)
+        for start, window in song_windows(reader, self.segment, hop_seconds):
+            starts.append(start)
             pending.append(window)
             if len(pending) == WINDOW_BATCH:
-                probabilities.append(self._classify(pending))
+                probabilities.append(self.classify(np.stack(pending)))
                 pending = []
                 if progress:
                     progress(min(starts[-1] / duration, 1.0))
         if pending:
-            probabilities.append(self._classify(pending))
+            probabilities.append(self.classify(np.stack(pending)))
         if not probabilities:
             raise AudioError(reader.name, "contains no audio samples")
-        window_probabilities = np.concatenate(probabilities)
-        return Prediction(reader.name, self.labels, window_probabilities.mean(0), np.array(starts),
-                          window_probabilities, reader.notes)
+        return Prediction.of_windows(reader.name, self.labels, np.array(starts), np.concatenate(probabilities),
+                                     reader.notes)
+
+
+def check_hop(segment: SegmentParams, hop_seconds: float | None) -> None:
+    window = segment.segment_seconds
+    require(hop_seconds is None or 1 / segment.sample_rate <= hop_seconds <= window,
+            f"--hop must be between one sample and the window length ({window:g} s), not {hop_seconds}")
+
+
+def song_windows(reader: AudioReader, segment: SegmentParams,
+                 hop_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds, window) over a song, streamed: the segment rule for the tail, and a song
+    peaking above full scale scaled down as a whole (found by a first, cheap pass: the peak)."""
+    rate = segment.sample_rate
+    gain = check_level(reader.name, reader.peak(rate), reader.notes)
+    hop = None if hop_seconds is None else int(round(hop_seconds * rate))
+    for start, window in iter_windows((block * gain for block in reader.blocks(rate)), segment, hop):
+        yield start / rate, window
+
+
+def all_song_windows(source: AudioSource, segment: SegmentParams,
+                     hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A whole song's window starts, windows and notes at once (a Ray decoding task's output)."""
+    reader = AudioReader(source)
+    pairs = list(song_windows(reader, segment, hop_seconds))
+    if not pairs:
+        raise AudioError(reader.name, "contains no audio samples")
+    return np.array([start for start, _ in pairs]), np.stack([window for _, window in pairs]), reader.notes

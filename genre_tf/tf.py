@@ -4,21 +4,9 @@ TF's C++ runtime writes start-up lines (CUDA probes, CPU flags) straight to file
 before any logging flag applies, burying our own messages; they are silenced for the import and
 the first device probe only. Python exceptions still propagate.
 """
-import contextlib
 import os
 
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """File descriptor 2 to /dev/null for the block: what C++ code writes there is dropped."""
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+from .native import native_stderr_silenced
 
 
 def _import_quietly():
@@ -34,3 +22,14 @@ def _import_quietly():
 
 
 tf = _import_quietly()
+
+
+def allow_gpu_memory_growth() -> list[str]:
+    """Each GPU's memory taken as needed, not all at once (several processes may share one); their names."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised (a second run in one process)
+            pass
+    return [g.name for g in gpus]

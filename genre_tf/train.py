@@ -23,7 +23,7 @@ from .files import timestamp
 from .runs import MODEL_FILE, RunWriter
 from .splits import PARTS, Split, random_split, split_from_lists
 from .store import FeatureStore
-from .tf import tf
+from .tf import allow_gpu_memory_growth, tf
 
 import keras  # noqa: E402  (after .tf, which imports TensorFlow quietly)
 
@@ -47,13 +47,8 @@ class TrainResult:
 
 def configure_devices(mixed_precision: bool | None) -> dict:
     """Use a GPU where there is one, with memory growth; mixed precision on by default there."""
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised (a second run in one process)
-            pass
-    return {"gpus": [g.name for g in gpus], "mixed_precision": bool(gpus) if mixed_precision is None else mixed_precision}
+    gpus = allow_gpu_memory_growth()
+    return {"gpus": gpus, "mixed_precision": bool(gpus) if mixed_precision is None else mixed_precision}
 
 
 @contextlib.contextmanager

@@ -97,15 +97,41 @@ GTZAN_RUNS = {"mfcc-lstm": (("mfcc",), "lstm", {}), "logmel-cnn": (("logmel",), 
               "logmel-cnn-cv": (("logmel",), "cnn", {"cv": 2, "epochs": 1})}
 
 
+GTZAN_FEATURES = ("embedding", "logmel", "mfcc", "musicnn")
+
+
 @pytest.fixture(scope="session")
-def gtzan_runs(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory) -> dict[str, Path]:
+def gtzan_store(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory) -> Path:
+    """Every feature of the 30 real clips of gtzan-sample (YAMNet through the hub stand-in), by the local engine."""
     from genre_tf.extract import extract
     from genre_tf.params import EmbeddingParams
-    from genre_tf.train import TrainConfig, train
 
     store = tmp_path_factory.mktemp("gtzan-store")
-    extract(gtzan_sample, store, ["embedding", "logmel", "mfcc", "musicnn"],
-            feature_params={"embedding": EmbeddingParams(yamnet_handle)})
+    extract(gtzan_sample, store, GTZAN_FEATURES, feature_params={"embedding": EmbeddingParams(yamnet_handle)})
+    return store
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray of 2 CPUs for the whole session (starting one takes seconds); `--engine ray` uses the
+    Ray its caller started. Ray is an extra: where it is missing the test skips, and in CI
+    (GENRE_TF_REQUIRE_RAY set) it fails instead."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("GENRE_TF_REQUIRE_RAY"):
+            pytest.fail("Ray is required in CI (GENRE_TF_REQUIRE_RAY is set) but not installed")
+        pytest.skip("Ray is not installed (pip install 'genre-tf[ray]'; make install installs it)")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=1 << 30)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def gtzan_runs(gtzan_store, tmp_path_factory) -> dict[str, Path]:
+    from genre_tf.train import TrainConfig, train
+
+    store = gtzan_store
     root = tmp_path_factory.mktemp("gtzan-runs")
     return {name: train(TrainConfig(inputs=inputs, model=model, store=str(store), runs_dir=str(root / name),
                                     batch_size=16, **{"epochs": 3, **extra})).run_dir

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from genre_tf.audio import AudioReader, iter_windows, load_audio
 from genre_tf.cli import app
 from genre_tf.errors import GenreTfError
-from genre_tf.export import PROBABILITY_TOLERANCE, export_run, segment_windows
+from genre_tf.export import export_run, segment_windows
+from genre_tf.predict import PROBABILITY_TOLERANCE
 from genre_tf.features.extractor import round_to_float16
 from genre_tf.params import EmbeddingParams, SegmentParams
 from genre_tf.predict import Predictor

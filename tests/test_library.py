@@ -1,0 +1,163 @@
+"""`genre-tf predict FOLDER --out TABLE` on the local engine: every song under a folder into a table
+that agrees with `predict`, resumable, and refusing to mix runs; the walk over a library's folders."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from genre_tf.cli import app
+from genre_tf.errors import GenreTfError
+from genre_tf.extract import ExtractEvents
+from genre_tf.library import find_songs, label_library
+from genre_tf.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.predictions import PredictionTable, _read_rows
+from genre_tf.train import TrainConfig, train
+
+from .helpers import sine, write_audio
+from .test_cli import one_line_error
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run(synth_store, tmp_path_factory):
+    config = TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store),
+                         runs_dir=str(tmp_path_factory.mktemp("runs")), epochs=1, batch_size=8)
+    return train(config).run_dir
+
+
+@pytest.fixture
+def songs(synth_dataset, tmp_path):
+    """A library: the synthetic clips two folders deep, a long song at 44.1 kHz in stereo, a bad file."""
+    root = tmp_path / "library"
+    shutil.copytree(synth_dataset, root / "various" / "artists")
+    t = np.arange(int(13.3 * 44100)) / 44100
+    write_audio(root / "mine" / "long song.flac", np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)],
+                                                           axis=1).astype(np.float32) * 0.3, 44100)
+    (root / "mine" / "notes.wav").write_text("not audio " * 50)
+    return root
+
+
+class Stopper(ExtractEvents):
+    def __init__(self, stop_after):
+        self.done, self.stop_after = 0, stop_after
+
+    def clip_done(self, song, windows):
+        self.done += 1
+        if self.done == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_find_songs_walks_every_folder_and_names_what_it_passes_over(tmp_path):
+    write_audio(tmp_path / "a" / "b" / "c" / "deep.wav", sine(220, 1, 16000), 16000)
+    write_audio(tmp_path / "top.ogg", sine(220, 1, 16000), 16000)
+    write_audio(tmp_path / ".hidden" / "no.wav", sine(220, 1, 16000), 16000)
+    (tmp_path / "a" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "a" / "list.m3u").write_text("deep.wav")
+    (tmp_path / "a" / "folder.mp3").mkdir()
+    (tmp_path / "a" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    songs, problems = find_songs(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in songs] == ["a/b/c/deep.wav", "top.ogg"]
+    assert any("gone.wav: skipped, a dangling link" in p for p in problems)
+    assert any("folder.mp3: skipped, a folder named like an audio file" in p for p in problems)
+    assert any("passed over 2 files that are not audio (.jpg 1, .m3u 1)" in p for p in problems)
+    with pytest.raises(GenreTfError, match="folder does not exist"):
+        find_songs(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_library_table_agrees_with_predict(run, songs, tmp_path, suffix):
+    out = tmp_path / f"labels{suffix}"
+    result = label_library(run, songs, out, windows=True, top=2)
+    assert result.songs == result.labelled == 11 and len(result.failed) == 1 and "notes.wav" in result.failed[0]
+    rows = _read_rows(out)
+    assert [r["path"] for r in rows] == sorted(r["path"] for r in rows) and rows[0]["path"] == "mine/long song.flac"
+    failed = next(r for r in rows if r["path"] == "mine/notes.wav")
+    assert "not a readable audio file" in failed["error"] and failed["genre_1"] == "" and failed["p_rock"] is None
+    predictor = Predictor(run)
+    windows = _read_rows(result.windows_out)
+    for row in rows:
+        if row["error"]:
+            continue
+        expected = predictor.predict(songs / row["path"])
+        np.testing.assert_allclose([row[f"p_{g}"] for g in predictor.labels], expected.probabilities,
+                                   atol=PROBABILITY_TOLERANCE)
+        (first, p1), (second, p2) = expected.top(2)
+        assert (row["genre_1"], row["genre_2"]) == (first, second)
+        assert (row["probability_1"], row["probability_2"]) == pytest.approx((p1, p2), abs=PROBABILITY_TOLERANCE)
+        assert "genre_3" not in row and row["windows"] == len(expected.window_starts)
+        assert [w["start_seconds"] for w in windows if w["path"] == row["path"]] == expected.window_starts.tolist()
+    assert next(r for r in rows if r["path"] == "mine/long song.flac")["windows"] == 4  # 13.3 s: 4 windows, 1.3 s dropped
+
+
+def test_an_interrupted_labelling_resumes_where_it_stopped(run, songs, tmp_path):
+    out = tmp_path / "labels.csv"
+    with pytest.raises(KeyboardInterrupt):
+        label_library(run, songs, out, events=Stopper(stop_after=4))
+    assert not out.exists() and len(list((tmp_path / ".labels.csv.parts").glob("part-*.json"))) == 1
+    result = label_library(run, songs, out)
+    assert result.kept == 5 and result.labelled == 6 and result.songs == 11  # 4 labelled and the bad file
+    assert not (tmp_path / ".labels.csv.parts").exists()
+    clean = label_library(run, songs, tmp_path / "clean.csv")
+    resumed, expected = _read_rows(out), _read_rows(clean.out)
+    assert [(r["path"], r["genre_1"], r["windows"], r["error"]) for r in resumed] == \
+        [(r["path"], r["genre_1"], r["windows"], r["error"]) for r in expected]
+    np.testing.assert_allclose([r["p_rock"] or 0 for r in resumed], [r["p_rock"] or 0 for r in expected],
+                               atol=PROBABILITY_TOLERANCE)
+    again = label_library(run, songs, out)
+    assert again.labelled == 0 and again.kept == 11
+
+
+def test_changed_added_and_removed_songs_update_the_table(run, songs, tmp_path):
+    out = tmp_path / "labels.parquet"
+    label_library(run, songs, out)
+    write_audio(songs / "mine" / "long song.flac", sine(440, 7.0, 22050), 22050)  # changed: now 2 windows
+    os.utime(songs / "mine" / "long song.flac", ns=(1, 1))
+    (songs / "mine" / "notes.wav").unlink()
+    write_audio(songs / "mine" / "new.wav", sine(330, 3.0, 16000), 16000)
+    result = label_library(run, songs, out)
+    assert result.labelled == 2 and result.kept == 9 and result.songs == 11
+    rows = {r["path"]: r for r in _read_rows(out)}
+    assert "mine/notes.wav" not in rows and rows["mine/new.wav"]["windows"] == 1
+    assert rows["mine/long song.flac"]["windows"] == 2
+
+
+def test_a_table_is_never_mixed_with_other_settings(run, songs, synth_store, tmp_path):
+    out = tmp_path / "labels.csv"
+    label_library(run, songs, out)
+    with pytest.raises(GenreTfError, match="labelled with a hop of 3 s, not with a hop of 1.5 s"):
+        label_library(run, songs, out, hop_seconds=1.5)
+    with pytest.raises(GenreTfError, match="labelled without --windows, not with --windows"):
+        label_library(run, songs, out, windows=True)
+    other = train(TrainConfig(inputs=("mfcc",), model="linear", store=str(synth_store),
+                              runs_dir=str(tmp_path / "runs"), epochs=1, batch_size=8)).run_dir
+    with pytest.raises(GenreTfError, match="labelled by run .*, not by run .*linear"):
+        label_library(other, songs, out)
+    with pytest.raises(GenreTfError, match="must end in .parquet or .csv"):
+        label_library(run, songs, tmp_path / "labels.xlsx")
+
+
+def test_one_writer_at_a_time(run, songs, tmp_path):
+    out = tmp_path / "labels.csv"
+    with PredictionTable(out, str(run), 3.0, ["a"], False):
+        with pytest.raises(GenreTfError, match="another run is writing this table"):
+            label_library(run, songs, out)
+
+
+def test_predict_cli_labels_a_folder_and_refuses_misuse(run, songs, tmp_path):
+    out = tmp_path / "labels.csv"
+    result = runner.invoke(app, ["predict", str(songs), "--run", str(run), "--out", str(out), "--windows"])
+    assert result.exit_code == 0, result.output
+    assert f"11 songs in {out} and {tmp_path / 'labels.windows.csv'}; 10 labelled now, 1 failed" in result.stdout
+    assert "notes.wav: not a readable audio file" in result.stderr
+    one_line_error(runner.invoke(app, ["predict", str(songs), "--run", str(run)]),
+                   "a folder; label every song under it with --out")
+    one_line_error(runner.invoke(app, ["predict", str(songs / "mine" / "long song.flac"), "--run", str(run),
+                                       "--engine", "ray"]), "--engine ray labels a folder into a table")
+    one_line_error(runner.invoke(app, ["predict", str(songs), str(songs), "--run", str(run), "--out", str(out)]),
+                   "give one folder")
+    one_line_error(runner.invoke(app, ["predict", str(songs), "--run", str(run), "--out", str(out), "--json"]),
+                   "choose one")
