@@ -341,7 +341,7 @@ def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_we
 
 
 @app.command()
-@cli_errors("the songs labelled so far are kept; run the same command again to finish")
+@cli_errors("with --out, the songs labelled so far are kept: run the same command again to finish")
 def predict(
     songs: list[Path] = typer.Argument(..., help="Audio files of any length, format, sample rate; with --out, "
                                        "one folder: every song under it."),
@@ -351,7 +351,7 @@ def predict(
     hop: float = typer.Option(None, help="Seconds between window starts."
                               + default("the window length, 3 s")),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
-    out: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
+    table: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
                              "per song; resumable: songs already in it are skipped."),
     windows: bool = typer.Option(False, "--windows", help="With --out: one row per window too, in a "
                                  "second table beside it (predictions.windows.parquet for predictions.parquet)."),
@@ -369,10 +369,10 @@ def predict(
     from .errors import require
 
     require(top >= 1, f"--top must be at least 1, not {top}")
-    if out is not None:
+    if table is not None:
         require(not json_output, "--json prints and --out writes a table: choose one")
         require(len(songs) == 1 and songs[0].is_dir(), "--out labels every song under one folder: give one folder")
-        return label_folder(songs[0], out, run, reports, top, hop, windows, engine,
+        return label_folder(songs[0], table, run, reports, top, hop, windows, engine,
                             RayParams(ray_address, ray_actors, ray_gpus), yamnet_handle, yamnet_weights)
     require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
     require(not windows, "--windows goes with --out (a table of every song under a folder)")
@@ -402,7 +402,7 @@ def predict(
         raise typer.Exit(1)
 
 
-def label_folder(folder: Path, out: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
+def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
                  engine: str, ray: RayParams, yamnet_handle: str | None, yamnet_weights: str | None) -> None:
     """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
     from .library import label_library
@@ -412,7 +412,7 @@ def label_folder(folder: Path, out: Path, run: str, reports: Path, top: int, hop
     yamnet = embedding_params(yamnet_handle, yamnet_weights) if yamnet_handle or yamnet_weights else None
     events = _FileEvents("labelling", "songs")
     try:
-        result = label_library(resolve_run(run, reports), folder, out, hop, windows, top, engine, ray, yamnet, events)
+        result = label_library(resolve_run(run, reports), folder, table, hop, windows, top, engine, ray, yamnet, events)
     finally:
         events.close()
     written = f"{result.out}" + (f" and {result.windows_out}" if result.windows_out else "")

@@ -109,6 +109,9 @@ def map_windows(paths: list[str], decode: Decode, compute: ComputeFactory, batch
     batches of `batch_size` windows), in the order files finish. Connected (and the actors placed) on
     entering, so that a cluster that cannot be used fails before any work; stopped on leaving, however
     the block ends. `samples`: the window length, for the placeholder row of a failed file."""
+    if not paths:
+        yield iter(())  # nothing to do: no cluster to start
+        return
     with connected(params) as ray:
         actors, resources = _placement(ray, params)
         cluster = ray.cluster_resources()
@@ -133,14 +136,22 @@ def _placement(ray, params: RayParams) -> tuple[int, dict]:
     """How many actors, and what each reserves. With GPUs (where the cluster has some, or
     `params.gpus`): one GPU each. Without: one actor per node, reserving half the CPUs of the smallest
     node, so that no two share a node (TF in an actor uses all its node's cores) and the other half
-    decode."""
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
+    decode. Refused where the actors would leave no CPU to decode with (the pipeline would wait forever)."""
+    cluster = ray.cluster_resources()
+    cluster_cpus, cluster_gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
     gpus = params.gpus if params.gpus is not None else (1.0 if cluster_gpus >= 1 else 0.0)
     require(gpus <= cluster_gpus, f"--ray-gpus {gpus:g}: the Ray cluster has {cluster_gpus:g} GPUs")
     if gpus:
-        return params.actors or max(1, int(cluster_gpus // gpus)), {"num_cpus": 1, "num_gpus": gpus}
-    nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
-    return params.actors or max(1, len(nodes)), {"num_cpus": max(1, int(min(nodes, default=2) // 2))}
+        actors, resources = params.actors or max(1, int(cluster_gpus // gpus)), {"num_cpus": 1, "num_gpus": gpus}
+        require(actors * gpus <= cluster_gpus, f"--ray-actors {actors} with --ray-gpus {gpus:g}: the Ray cluster "
+                                               f"has {cluster_gpus:g} GPUs")
+    else:
+        nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+        actors, resources = params.actors or max(1, len(nodes)), {"num_cpus": max(1, int(min(nodes, default=2) // 2))}
+    require(actors * resources["num_cpus"] < cluster_cpus,
+            f"--ray-actors {actors}: each reserves {resources['num_cpus']:g} of the Ray cluster's {cluster_cpus:g} "
+            "CPUs, and none would be left to decode audio")
+    return actors, resources
 
 
 def _describe(cpus: float, gpus: float) -> str:

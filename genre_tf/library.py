@@ -131,7 +131,7 @@ def _predictions_here(run_dir, yamnet, folder: Path, songs: list[str], hop_secon
     """The local engine: the run loaded here (on entering, so that a run that cannot load fails first)."""
     from .predict import Predictor
 
-    predictor = Predictor(run_dir, yamnet)
+    predictor = Predictor(run_dir, yamnet) if songs else None
 
     def results() -> Iterator[Result]:
         for song in songs:

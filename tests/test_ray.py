@@ -87,9 +87,11 @@ def test_bad_files_are_reported_and_skipped_on_ray_as_locally(ray_local, dataset
     assert extract(dataset, tmp_path / "ray", ["mfcc"], engine="ray").up_to_date  # bad files not retried
 
 
-def test_more_gpus_than_the_cluster_has_is_one_line(ray_local, dataset, tmp_path):
+def test_actors_the_cluster_cannot_hold_are_one_line(ray_local, dataset, tmp_path):
     with pytest.raises(GenreTfError, match="--ray-gpus 1: the Ray cluster has 0 GPUs"):
         extract(dataset, tmp_path / "fs", ["mfcc"], engine="ray", ray=RayParams(gpus=1))
+    with pytest.raises(GenreTfError, match="--ray-actors 2: each reserves 1 of the Ray cluster's 2 CPUs"):
+        extract(dataset, tmp_path / "fs", ["mfcc"], engine="ray", ray=RayParams(actors=2))
 
 
 def test_extract_cli_on_ray(ray_local, dataset, tmp_path):
