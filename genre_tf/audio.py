@@ -160,7 +160,12 @@ class AudioReader:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
     def peak(self, sample_rate: int, max_seconds: float | None = None) -> float:
-        return max((float(np.abs(b).max()) for b in self.blocks(sample_rate, max_seconds) if len(b)), default=0.0)
+        return peak_of(self.blocks(sample_rate, max_seconds))
+
+
+def peak_of(blocks) -> float:
+    """The largest absolute sample of a signal given in blocks (0 for none)."""
+    return max((float(np.abs(b).max()) for b in blocks if len(b)), default=0.0)
 
 
 def check_level(name: str, peak: float, notes: list[str]) -> float:

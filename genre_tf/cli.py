@@ -376,9 +376,9 @@ def predict(
                             RayParams(ray_address, ray_actors, ray_gpus), yamnet_handle, yamnet_weights)
     require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
     require(not windows, "--windows goes with --out (a table of every song under a folder)")
-    folders = [song for song in songs if song.is_dir()]
-    require(not folders, f"{folders[0] if folders else ''}: a folder; label every song under it with "
-                         "--out predictions.parquet (or .csv)")
+    for song in songs:
+        require(not song.is_dir(), f"{song}: a folder; label every song under it with --out predictions.parquet "
+                                   "(or .csv)")
     predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
     predictor.check_hop(hop)
     results, failed = [], 0

@@ -63,7 +63,7 @@ class ExtractResult:
     decode_seconds: float
     segments_extracted: int
     up_to_date: bool
-    engine: str = "local"
+    engine: str
 
 
 @dataclasses.dataclass
@@ -99,13 +99,13 @@ def extract(data: str | Path | None = None, store: str | Path = "features", feat
         work = _find_work(writer, old, plan, events)
         if old and not work.changed:
             writer.discard_partial()
-            return _result(writer.root, old, work, started, {}, up_to_date=True)
+            return _result(writer.root, old, work, started, {}, up_to_date=True, engine=engine)
         writer.start(plan)
         run = functools.partial(_run, workers=workers) if engine == "local" else functools.partial(_run_on_ray, ray=ray)
         timing = run(writer, plan, segment, work, events, batch_size)
         manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id]) for c in work.clips], plan,
                                  {n: get_feature(n).dtype for n in plan.features}, work.skipped)
-    return dataclasses.replace(_result(writer.root, manifest, work, started, timing, up_to_date=False), engine=engine)
+    return _result(writer.root, manifest, work, started, timing, up_to_date=False, engine=engine)
 
 
 def _plan(interrupted: Plan | None, old: Manifest | None, data, features, segment: SegmentParams,
@@ -319,7 +319,8 @@ def _featurize(items: list[_Decoded], extractor, timing: dict) -> list[_Decoded]
     return items
 
 
-def _result(root: Path, manifest: Manifest, work: _Work, started: float, timing: dict, up_to_date: bool) -> ExtractResult:
+def _result(root: Path, manifest: Manifest, work: _Work, started: float, timing: dict, up_to_date: bool,
+            engine: str) -> ExtractResult:
     attempted = {clip.clip_id for clip, _, _ in work.todo}
     new_failures = sum(1 for s in work.skipped if s["clip_id"] in attempted)
     return ExtractResult(store=root, clips=len(manifest.clips), segments=manifest.segments,
@@ -329,4 +330,4 @@ def _result(root: Path, manifest: Manifest, work: _Work, started: float, timing:
                          seconds=time.perf_counter() - started,
                          compute_seconds=timing.get("compute", 0.0),
                          decode_seconds=timing.get("decode", 0.0), segments_extracted=timing.get("segments", 0),
-                         up_to_date=up_to_date)
+                         up_to_date=up_to_date, engine=engine)

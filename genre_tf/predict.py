@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import AudioReader, AudioSource, check_level, iter_windows
+from .audio import AudioReader, AudioSource, check_level, iter_windows, peak_of
 from .errors import AudioError, require
 from .features import FEATURES, make_extractor
 from .params import EmbeddingParams, SegmentParams
@@ -121,22 +121,25 @@ def check_hop(segment: SegmentParams, hop_seconds: float | None) -> None:
             f"--hop must be between one sample and the window length ({window:g} s), not {hop_seconds}")
 
 
-def song_windows(reader: AudioReader, segment: SegmentParams,
-                 hop_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    """(start in seconds, window) over a song, streamed: the segment rule for the tail, and a song
-    peaking above full scale scaled down as a whole (found by a first, cheap pass: the peak)."""
+def song_windows(reader: AudioReader, segment: SegmentParams, hop_seconds: float | None = None,
+                 decoded: list[np.ndarray] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds, window) over a song: the segment rule for the tail, and a song peaking above
+    full scale scaled down as a whole. Streamed, after a cheap first pass for the peak; or, where the
+    caller holds the song `decoded` already (blocks at the segment rate), from it, in one pass."""
     rate = segment.sample_rate
-    gain = check_level(reader.name, reader.peak(rate), reader.notes)
+    gain = check_level(reader.name, reader.peak(rate) if decoded is None else peak_of(decoded), reader.notes)
     hop = None if hop_seconds is None else int(round(hop_seconds * rate))
-    for start, window in iter_windows((block * gain for block in reader.blocks(rate)), segment, hop):
+    blocks = reader.blocks(rate) if decoded is None else decoded
+    for start, window in iter_windows((block * gain for block in blocks), segment, hop):
         yield start / rate, window
 
 
 def all_song_windows(source: AudioSource, segment: SegmentParams,
                      hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A whole song's window starts, windows and notes at once (a Ray decoding task's output)."""
+    """A whole song's window starts, windows and notes at once (a Ray decoding task's output). Its
+    windows are held whole anyway, so the song is decoded once, not streamed twice."""
     reader = AudioReader(source)
-    pairs = list(song_windows(reader, segment, hop_seconds))
+    pairs = list(song_windows(reader, segment, hop_seconds, list(reader.blocks(segment.sample_rate))))
     if not pairs:
         raise AudioError(reader.name, "contains no audio samples")
     return np.array([start for start, _ in pairs]), np.stack([window for _, window in pairs]), reader.notes
