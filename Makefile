@@ -1,10 +1,12 @@
-# `make test` and `make demo` each set up .venv on a fresh machine, then run.
+# `make test` and `make demo` each set up .venv on a fresh machine, then run. `make check` is the
+# developer's quick loop between commits: the suite without the tests marked slow. Both run the
+# tests in two processes (pytest-xdist); the Ray tests keep to one of them (loadgroup).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo-work
 
-.PHONY: test demo install clean
+.PHONY: test check demo install clean
 
 install: $(VENV)/.installed
 
@@ -16,8 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0
 	touch $@
 
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+check: install
+	$(PYTEST) -m "not slow"
 
 demo: install
 	rm -rf $(DEMO)/runs $(DEMO)/reports

@@ -2,6 +2,11 @@
 
 Tests that need ../shared skip with a reason when it is absent (a user's clone), and fail instead
 when GENRE_TF_REQUIRE_SHARED is set (CI), so CI proves they ran.
+
+What is expensive is made once per session and shared: the synthetic store, the store of the real
+clips, runs trained on each (`synth_runs`, `gtzan_runs`) and every registered model x input pair
+trained through the CLI (`pair_runs`). Runs are trained on first use, so a selection of tests trains
+only what it needs. A test that changes a run or a store works on a copy (`copy_runs`, shutil).
 """
 from __future__ import annotations
 
@@ -101,14 +106,20 @@ GTZAN_FEATURES = ("embedding", "logmel", "mfcc", "musicnn")
 
 
 @pytest.fixture(scope="session")
-def gtzan_store(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory) -> Path:
-    """Every feature of the 30 real clips of gtzan-sample (YAMNet through the hub stand-in), by the local engine."""
+def gtzan_extraction(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory):
+    """Every feature of the 30 real clips of gtzan-sample (YAMNet through the hub stand-in), by the local
+    engine: the one real store of the session (read it, never write it), and extract's result."""
     from genre_tf.extract import extract
     from genre_tf.params import EmbeddingParams
 
     store = tmp_path_factory.mktemp("gtzan-store")
-    extract(gtzan_sample, store, GTZAN_FEATURES, feature_params={"embedding": EmbeddingParams(yamnet_handle)})
-    return store
+    result = extract(gtzan_sample, store, GTZAN_FEATURES, feature_params={"embedding": EmbeddingParams(yamnet_handle)})
+    return store, result
+
+
+@pytest.fixture(scope="session")
+def gtzan_store(gtzan_extraction) -> Path:
+    return gtzan_extraction[0]
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +147,120 @@ def gtzan_runs(gtzan_store, tmp_path_factory) -> dict[str, Path]:
     return {name: train(TrainConfig(inputs=inputs, model=model, store=str(store), runs_dir=str(root / name),
                                     batch_size=16, **{"epochs": 3, **extra})).run_dir
             for name, (inputs, model, extra) in GTZAN_RUNS.items()}
+
+
+# Runs trained once per session on the synthetic store (3 genres x 3 clips), each in a folder of its
+# own, besides the model contract's (`pair_runs`, which also serve as the session's plain runs).
+SYNTH_RUNS = {
+    "mfcc-cnn-cv3": {"inputs": ("mfcc",), "model": "cnn", "cv": 3},
+    # A final run on every clip: no test split, validation picks the epoch.
+    "mfcc-cnn-final": {"inputs": ("mfcc",), "model": "cnn", "split_ratios": (0.8, 0.2, 0.0)},
+}
+SYNTH_DEFAULTS = {"epochs": 1, "batch_size": 8}
+
+
+class TrainedRuns:
+    """Runs trained on first use and kept for the session: `runs[name]` is a run folder."""
+
+    def __init__(self, store: Path, root: Path):
+        self.store, self.root, self.made = store, root, {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.made:
+            from genre_tf.train import TrainConfig, train
+
+            self.made[name] = train(TrainConfig(store=str(self.store), runs_dir=str(self.root / name),
+                                                **{**SYNTH_DEFAULTS, **SYNTH_RUNS[name]})).run_dir
+        return self.made[name]
+
+
+@pytest.fixture(scope="session")
+def synth_runs(synth_store, tmp_path_factory) -> TrainedRuns:
+    return TrainedRuns(synth_store, tmp_path_factory.mktemp("synth-runs"))
+
+
+def copy_runs(runs, folder: Path) -> list[Path]:
+    """Copies of finished runs in one runs folder (for `report`, or for a test that changes a run)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copytree(run, folder / run.name)) for run in runs]
+
+
+# --- every registered model with every input it accepts ------------------------------------------
+
+def _pairs():
+    from genre_tf.features import INPUT_PRESETS
+    from genre_tf.models import MODELS, input_choices
+
+    # The registry's own list, and the --input presets.
+    return [(m, ",".join(i)) for m in MODELS for i in input_choices(m)] + [("combined", p) for p in INPUT_PRESETS]
+
+
+MODEL_INPUT_PAIRS = _pairs()
+# Small images keep the ImageNet networks quick here (trained from scratch: no download); the U-Net
+# trains on the 6 s segments. What each pair adds to the command line:
+PAIR_OPTIONS = {"resnet50": ["--backbone-weights", "none", "--image-size", "32"],
+                "xception": ["--backbone-weights", "none", "--image-size", "71"],
+                "unet": ["--segment-seconds", "6"]}
+# Pairs whose one epoch takes more than ~10 s here (big graphs to trace): marked slow.
+SLOW_MODELS = ("resnet50", "xception", "unet", "yamnet")
+
+
+class PairRun:
+    """One pair trained through `genre-tf train`: its run, what the CLI printed, and the test-split
+    probabilities that training evaluated with the model in memory (before it was saved)."""
+
+    def __init__(self, run_dir: Path, stdout: str, stderr: str, test_probabilities):
+        self.run_dir, self.stdout, self.stderr, self.test_probabilities = run_dir, stdout, stderr, test_probabilities
+
+
+class TrainedPairs:
+    """`pairs.get(model, inputs, request)`: the pair trained once per session, 1 epoch on batches of 32
+    (one batch per split of the synthetic store), through the CLI as a user would. The asking test's
+    `request` fetches the assets the pair needs (YAMNet, musicnn), so that it skips without them."""
+
+    def __init__(self, store: Path, root: Path):
+        self.store, self.root, self.made = store, root, {}
+
+    def get(self, model: str, inputs: str, request) -> PairRun:
+        if (model, inputs) not in self.made:
+            self.made[(model, inputs)] = self._train(model, inputs, request)
+        return self.made[(model, inputs)]
+
+    def _train(self, model: str, inputs: str, request) -> PairRun:
+        from unittest import mock
+
+        from typer.testing import CliRunner
+
+        import genre_tf.train
+        from genre_tf.cli import app
+        from genre_tf.models import parse_inputs
+
+        names = parse_inputs(inputs)
+        if "embedding" in names:
+            request.getfixturevalue("yamnet_handle")
+        if "musicnn" in names:
+            request.getfixturevalue("musicnn_installed")
+        options = list(PAIR_OPTIONS.get(model, []))
+        if model == "yamnet":
+            options += ["--yamnet-weights", request.getfixturevalue("yamnet_weights")]
+        evaluated = []
+
+        def evaluate(probabilities, *args, **kwargs):
+            evaluated.append(probabilities)
+            return real_evaluate(probabilities, *args, **kwargs)
+
+        real_evaluate = genre_tf.train.evaluate
+        with mock.patch.object(genre_tf.train, "evaluate", evaluate):
+            result = CliRunner().invoke(app, ["train", "--input", inputs, "--model", model, "--store", str(self.store),
+                                              "--runs", str(self.root), "--epochs", "1", "--batch-size", "32",
+                                              *options])
+        assert result.exit_code == 0, result.output
+        run_dir = Path(result.stdout.strip().split("saved in ")[-1])
+        return PairRun(run_dir, result.stdout, result.stderr, evaluated[0])
+
+
+@pytest.fixture(scope="session")
+def pair_runs(synth_store, tmp_path_factory) -> TrainedPairs:
+    return TrainedPairs(synth_store, tmp_path_factory.mktemp("pair-runs"))

@@ -66,6 +66,7 @@ def test_export_gives_predicts_probabilities_on_real_music(name, gtzan_runs, son
     assert len(out["window_starts"]) == 10  # the loud 30 s song: ten windows
 
 
+@pytest.mark.slow
 def test_plain_tensorflow_loads_and_runs_the_export_without_genre_tf(gtzan_runs, gtzan_sample, tmp_path):
     predictor = Predictor(gtzan_runs["combined"])
     export_run(predictor, tmp_path / "export", formats=("saved_model",))
@@ -90,6 +91,7 @@ def test_plain_tensorflow_loads_and_runs_the_export_without_genre_tf(gtzan_runs,
 @pytest.mark.parametrize("name, yamnet, ops", [("logmel-cnn", False, "builtins"), ("embedding-cnn", True, "builtins"),
                                                ("embedding-cnn", False, "builtins+select_tf_ops"),
                                                ("mfcc-lstm", False, None)])
+@pytest.mark.slow
 def test_litert_converts_where_the_ops_allow(name, yamnet, ops, gtzan_runs, gtzan_sample, yamnet_weights, tmp_path):
     """YAMNet from yamnet.h5 is plain convolutions (builtin ops); the TF-Hub model runs once per window
     in a tf.map_fn, whose tensor lists need TF's own ops (Flex), which this Python runtime lacks. Keras'

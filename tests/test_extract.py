@@ -172,19 +172,17 @@ def test_nothing_usable_is_an_error(tmp_path):
         extract(tmp_path / "nowhere", tmp_path / "fs", ["mfcc"])
 
 
-def test_real_gtzan_clips_give_the_predicted_segments(gtzan_sample, yamnet_handle, tmp_path):
-    from genre_tf.params import EmbeddingParams
-
-    result = extract(gtzan_sample, tmp_path / "fs", ["embedding", "logmel", "mfcc"],
-                     feature_params={"embedding": EmbeddingParams(yamnet_handle)})
+def test_real_gtzan_clips_give_the_predicted_segments(gtzan_sample, gtzan_extraction):
+    path, result = gtzan_extraction  # embedding (hub YAMNet), logmel, mfcc and musicnn of the 30 clips
     # The rule by hand: trim to 30 s, 3 s segments, a remainder of at least 1.5 s padded into one more.
     lengths = [min(len(load_audio(p).samples), 30 * 16000) for p in gtzan_sample.glob("*/*.wav")]
     predicted = sum(n // 48000 + (n % 48000 >= 24000) for n in lengths)
-    store = FeatureStore(tmp_path / "fs")
+    store = FeatureStore(path)
     assert predicted == result.segments == len(store) == 214
     assert store.array("embedding").shape == (214, 6, 1024)
     assert store.array("logmel").shape == (214, 336, 64)
     assert store.array("mfcc").shape == (214, 94, 20)
+    assert store.array("musicnn").shape == (214, 1706)
     full_length = [c for c in set(store.index.clip_ids) if c.endswith(".00000")]
     assert all((store.index.clip_ids == c).sum() == 10 for c in full_length)
 

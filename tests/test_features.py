@@ -32,6 +32,7 @@ def test_logmel_is_batch_independent():
     np.testing.assert_allclose(compute_feature("logmel", LogMelParams(), batch)[2], log_mel(batch[2:3]).numpy()[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_logmel_equals_yamnet_third_output(yamnet_handle, gtzan_sample):
     from genre_tf.audio import load_audio, split_segments
     from genre_tf.features.embedding import load_yamnet
@@ -60,6 +61,7 @@ def test_mfcc_of_each_segment_is_librosas_whatever_the_batch():
         np.testing.assert_allclose(out[i], alone, rtol=1e-4, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_tf_mfcc_equals_librosa_on_real_clips(gtzan_sample):
     """The TF port against librosa.feature.mfcc, segment by segment, on all 30 real clips (214 segments)
     and on signals whose answer is known: silence (every coefficient but the first is 0) and a sine."""

@@ -13,7 +13,6 @@ from genre_tf.extract import ExtractEvents
 from genre_tf.library import find_songs, label_library
 from genre_tf.predict import PROBABILITY_TOLERANCE, Predictor
 from genre_tf.predictions import PredictionTable, _read_rows
-from genre_tf.train import TrainConfig, train
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error
@@ -22,10 +21,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def run(synth_store, tmp_path_factory):
-    config = TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store),
-                         runs_dir=str(tmp_path_factory.mktemp("runs")), epochs=1, batch_size=8)
-    return train(config).run_dir
+def run(pair_runs, request):
+    return pair_runs.get("cnn", "mfcc", request).run_dir
 
 
 @pytest.fixture
@@ -125,15 +122,14 @@ def test_changed_added_and_removed_songs_update_the_table(run, songs, tmp_path):
     assert rows["mine/long song.flac"]["windows"] == 2
 
 
-def test_a_table_is_never_mixed_with_other_settings(run, songs, synth_store, tmp_path):
+def test_a_table_is_never_mixed_with_other_settings(run, songs, pair_runs, tmp_path, request):
     out = tmp_path / "labels.csv"
     label_library(run, songs, out)
     with pytest.raises(GenreTfError, match="labelled with a hop of 3 s, not with a hop of 1.5 s"):
         label_library(run, songs, out, hop_seconds=1.5)
     with pytest.raises(GenreTfError, match="labelled without --windows, not with --windows"):
         label_library(run, songs, out, windows=True)
-    other = train(TrainConfig(inputs=("mfcc",), model="linear", store=str(synth_store),
-                              runs_dir=str(tmp_path / "runs"), epochs=1, batch_size=8)).run_dir
+    other = pair_runs.get("linear", "mfcc", request).run_dir
     with pytest.raises(GenreTfError, match="labelled by run .*, not by run .*linear"):
         label_library(other, songs, out)
     with pytest.raises(GenreTfError, match="must end in .parquet or .csv"):

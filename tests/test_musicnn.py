@@ -41,6 +41,7 @@ def assert_equivalent(ours: np.ndarray, theirs: np.ndarray, rtol: float) -> None
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn"])
 def test_keras_musicnn_equals_the_original_on_real_music(model, musicnn_installed, gtzan_sample, tmp_path):
     # Loud real music: musicnn's float16 cast would give inf here; the reference runs in float32.
@@ -51,6 +52,7 @@ def test_keras_musicnn_equals_the_original_on_real_music(model, musicnn_installe
     assert_equivalent(ours, reference_features(model, segments, tmp_path, float32=True), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_keras_musicnn_equals_the_unmodified_original_on_a_quiet_signal(musicnn_installed, tmp_path):
     # Quiet enough for float16 not to overflow: the original as it ships. Its float16 rounding of the
     # mel spectrogram is the only difference left.

@@ -27,6 +27,7 @@ from .helpers import assert_same_features, write_audio
 from .test_extract import FAST, Recorder
 
 runner = CliRunner()
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # a Ray cluster in every test; one worker starts it
 
 
 @pytest.fixture

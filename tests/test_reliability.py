@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.errors import StoreError
+from genre_tf.errors import GenreTfError, StoreError
 from genre_tf.extract import extract
 from genre_tf.files import Lock
 from genre_tf.store import FeatureStore
@@ -172,14 +172,28 @@ def test_impossible_option_values_get_one_line(synth_dataset, synth_store, tmp_p
     one_line_error(runner.invoke(app, [command, *context, *options]), message)
 
 
-@pytest.mark.parametrize("hop", ["-1", "0", "3.5"])
-def test_predict_refuses_an_impossible_hop(synth_store, tmp_path, synth_dataset, hop):
-    result = runner.invoke(app, ["train", "--input", "mfcc", "--model", "linear", "--store", str(synth_store),
-                                 "--runs", str(tmp_path / "runs"), "--epochs", "1"])
-    run = result.stdout.strip().split("saved in ")[-1]
-    song = next(synth_dataset.glob("*/*.wav"))
-    one_line_error(runner.invoke(app, ["predict", "--run", run, "--hop", hop, str(song)]),
-                   "--hop must be between one sample and the window length (3 s)")
+@pytest.mark.parametrize("hop", [-1.0, 0.0, 1 / 32000, 3.5])
+def test_a_hop_outside_one_sample_to_the_window_is_refused(hop):
+    from genre_tf.params import SegmentParams
+    from genre_tf.predict import check_hop
+
+    with pytest.raises(GenreTfError, match=r"--hop must be between one sample and the window length \(3 s\)"):
+        check_hop(SegmentParams(), hop)
+
+
+@pytest.mark.parametrize("hop", [None, 1 / 16000, 1.5, 3.0])
+def test_a_hop_from_one_sample_to_the_window_is_taken(hop):
+    from genre_tf.params import SegmentParams
+    from genre_tf.predict import check_hop
+
+    check_hop(SegmentParams(), hop)
+
+
+def test_predict_refuses_an_impossible_hop(pair_runs, synth_dataset, request):
+    run, song = str(pair_runs.get("linear", "mfcc", request).run_dir), next(synth_dataset.glob("*/*.wav"))
+    for hop in ("-1", "0", "3.5"):
+        one_line_error(runner.invoke(app, ["predict", "--run", run, "--hop", hop, str(song)]),
+                       "--hop must be between one sample and the window length (3 s)")
 
 
 def test_a_random_bytes_mp3_gets_its_cause_and_no_decoder_noise(synth_dataset, tmp_path):

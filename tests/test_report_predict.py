@@ -12,23 +12,21 @@ from genre_tf.cli import app
 from genre_tf.errors import AudioError, GenreTfError
 from genre_tf.predict import Predictor
 from genre_tf.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
-from genre_tf.train import TrainConfig, train
-
+from .conftest import copy_runs
 from .helpers import sine, write_audio
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def runs(synth_store, tmp_path_factory):
+def runs(pair_runs, synth_runs, tmp_path_factory, request):
     """Three finished runs on one split, one CV run, an unfinished and a damaged directory."""
     root = tmp_path_factory.mktemp("runs")
-    made = {}
-    for inputs, model, extra in ((("mfcc",), "cnn", {}), (("logmel",), "cnn", {}), (("mfcc",), "lstm", {}),
-                                 (("mfcc",), "cnn", {"cv": 3, "epochs": 1})):
-        config = TrainConfig(inputs=inputs, model=model, store=str(synth_store), runs_dir=str(root),
-                             batch_size=8, **{"epochs": 2, **extra})
-        made[(inputs, model, bool(extra))] = train(config).run_dir
+    plain = [pair_runs.get(model, inputs, request).run_dir for model, inputs in
+             (("cnn", "mfcc"), ("cnn", "logmel"), ("lstm", "mfcc"))]
+    keys = [(("mfcc",), "cnn", False), (("logmel",), "cnn", False), (("mfcc",), "lstm", False),
+            (("mfcc",), "cnn", True)]
+    made = dict(zip(keys, copy_runs(plain + [synth_runs["mfcc-cnn-cv3"]], root)))
     (root / ".incomplete-mfcc-cnn-x").mkdir()
     damaged = root / "damaged-run"
     shutil.copytree(made[(("mfcc",), "cnn", False)], damaged)
@@ -126,21 +124,19 @@ def test_a_cv_run_predicts_with_the_mean_of_its_fold_models(runs, synth_store):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_a_final_run_without_test_split_is_untested_and_not_ranked(synth_store, synth_dataset, tmp_path):
+def test_a_final_run_without_test_split_is_untested_and_not_ranked(pair_runs, synth_runs, synth_dataset, tmp_path,
+                                                                   request):
     root = tmp_path / "runs"
-    tested = train(TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store), runs_dir=str(root),
-                               batch_size=8, epochs=1)).run_dir
-    final = train(TrainConfig(inputs=("mfcc",), model="cnn", store=str(synth_store), runs_dir=str(root),
-                              batch_size=8, epochs=1, split_ratios=(0.8, 0.2, 0.0)))
-    assert final.metrics == {}
-    split = json.loads((final.run_dir / "split.json").read_text())
+    tested, final_dir = copy_runs([pair_runs.get("cnn", "mfcc", request).run_dir, synth_runs["mfcc-cnn-final"]], root)
+    assert json.loads((final_dir / "metrics.json").read_text()) == {}
+    split = json.loads((final_dir / "split.json").read_text())
     assert split["test"] == [] and len(split["train"]) + len(split["valid"]) == 9  # every clip is used
     report = rank_runs(root)
     assert [r.path for g in report.groups for r in g.runs] == [tested] and report.best.path == tested
-    assert [r.path for r in report.untested] == [final.run_dir]
-    assert "Untested" in as_markdown(report) and str(final.run_dir) in as_json(report)
+    assert [r.path for r in report.untested] == [final_dir]
+    assert "Untested" in as_markdown(report) and str(final_dir) in as_json(report)
     write_report(report, tmp_path / "reports")
-    prediction = Predictor(final.run_dir).predict(synth_dataset / "rock" / "rock.00000.wav")
+    prediction = Predictor(final_dir).predict(synth_dataset / "rock" / "rock.00000.wav")
     assert prediction.probabilities.sum() == pytest.approx(1, abs=1e-4)
 
 
@@ -149,9 +145,8 @@ def test_predict_refuses_missing_runs(tmp_path):
         Predictor(tmp_path / "nothing")
 
 
-def test_predict_needs_yamnet_for_an_embedding_run(synth_store, yamnet_handle, tmp_path):
-    run = train(TrainConfig(inputs=("embedding",), model="cnn", store=str(synth_store), runs_dir=str(tmp_path),
-                            epochs=1, batch_size=8)).run_dir
+def test_predict_needs_yamnet_for_an_embedding_run(pair_runs, yamnet_handle, tmp_path, request):
+    (run,) = copy_runs([pair_runs.get("cnn", "embedding", request).run_dir], tmp_path / "runs")
     config = json.loads((run / "config.json").read_text())
     config["store"]["features"]["embedding"]["params"]["handle"] = str(tmp_path / "moved-yamnet")
     (run / "config.json").write_text(json.dumps(config))
@@ -180,6 +175,7 @@ print(len(prediction.window_starts), peak_kb // 1024)
 """
 
 
+@pytest.mark.slow
 def test_predict_memory_stays_flat_for_long_files(runs, tmp_path):
     """Peak RSS predicting a 10-minute song is within a few MB of predicting a 2-minute one (both
     fill whole batches of windows, so only the length differs)."""

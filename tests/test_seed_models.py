@@ -63,6 +63,7 @@ def _legacy_weights_file(path, image_size):
     return {layer.name: [w.numpy() for w in layer.weights] for layer in backbone.layers}
 
 
+@pytest.mark.slow
 def test_transfer_loads_the_weights_file_trains_frozen_then_fine_tunes_the_top(synth_store, tmp_path):
     import keras
 

@@ -136,6 +136,7 @@ def server(gtzan_runs):
     thread.join(10)
 
 
+@pytest.mark.slow
 def test_the_page_labels_a_real_song_in_chromium(server, gtzan_sample, tmp_path):
     sync_playwright = _browser_or_skip()
     song = gtzan_sample / "metal" / "metal.00000.wav"

@@ -16,6 +16,7 @@ def cosine(a, b):
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
 
 
+@pytest.mark.slow
 def test_batched_embeddings_equal_the_hub_model(yamnet_handle, yamnet_weights, gtzan_sample):
     from genre_tf.audio import load_audio, split_segments
     from genre_tf.params import SegmentParams
