@@ -96,10 +96,14 @@ def musicnn_installed() -> None:
 
 # Runs trained on the 30 real clips of gtzan-sample (10 genres), one per input kind, for the tests of
 # export and serve: models that have seen real music give unsaturated probabilities on it.
-GTZAN_RUNS = {"mfcc-lstm": (("mfcc",), "lstm", {}), "logmel-cnn": (("logmel",), "cnn", {}),
-              "embedding-cnn": (("embedding",), "cnn", {}), "musicnn-mlp": (("musicnn",), "mlp", {}),
-              "combined": (("embedding", "logmel", "mfcc"), "combined", {}),
-              "logmel-cnn-cv": (("logmel",), "cnn", {"cv": 2, "epochs": 1})}
+# Each is trained on first use (`gtzan_runs[name]`), 3 epochs in batches of 16 unless stated.
+GTZAN_RUNS = {"mfcc-lstm": {"inputs": ("mfcc",), "model": "lstm"},
+              "logmel-cnn": {"inputs": ("logmel",), "model": "cnn"},
+              "embedding-cnn": {"inputs": ("embedding",), "model": "cnn"},
+              "musicnn-mlp": {"inputs": ("musicnn",), "model": "mlp"},
+              "combined": {"inputs": ("embedding", "logmel", "mfcc"), "model": "combined"},
+              "logmel-cnn-cv": {"inputs": ("logmel",), "model": "cnn", "cv": 2, "epochs": 1}}
+GTZAN_DEFAULTS = {"epochs": 3, "batch_size": 16}
 
 
 GTZAN_FEATURES = ("embedding", "logmel", "mfcc", "musicnn")
@@ -139,14 +143,8 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
-def gtzan_runs(gtzan_store, tmp_path_factory) -> dict[str, Path]:
-    from genre_tf.train import TrainConfig, train
-
-    store = gtzan_store
-    root = tmp_path_factory.mktemp("gtzan-runs")
-    return {name: train(TrainConfig(inputs=inputs, model=model, store=str(store), runs_dir=str(root / name),
-                                    batch_size=16, **{"epochs": 3, **extra})).run_dir
-            for name, (inputs, model, extra) in GTZAN_RUNS.items()}
+def gtzan_runs(gtzan_store, tmp_path_factory) -> TrainedRuns:
+    return TrainedRuns(gtzan_store, tmp_path_factory.mktemp("gtzan-runs"), GTZAN_RUNS, GTZAN_DEFAULTS)
 
 
 # Runs trained once per session on the synthetic store (3 genres x 3 clips), each in a folder of its
@@ -160,23 +158,24 @@ SYNTH_DEFAULTS = {"epochs": 1, "batch_size": 8}
 
 
 class TrainedRuns:
-    """Runs trained on first use and kept for the session: `runs[name]` is a run folder."""
+    """Runs trained on first use and kept for the session: `runs[name]` is a run folder, trained on
+    `store` with `recipes[name]` over `defaults` (TrainConfig's fields)."""
 
-    def __init__(self, store: Path, root: Path):
-        self.store, self.root, self.made = store, root, {}
+    def __init__(self, store: Path, root: Path, recipes: dict, defaults: dict):
+        self.store, self.root, self.recipes, self.defaults, self.made = store, root, recipes, defaults, {}
 
     def __getitem__(self, name: str) -> Path:
         if name not in self.made:
             from genre_tf.train import TrainConfig, train
 
             self.made[name] = train(TrainConfig(store=str(self.store), runs_dir=str(self.root / name),
-                                                **{**SYNTH_DEFAULTS, **SYNTH_RUNS[name]})).run_dir
+                                                **{**self.defaults, **self.recipes[name]})).run_dir
         return self.made[name]
 
 
 @pytest.fixture(scope="session")
 def synth_runs(synth_store, tmp_path_factory) -> TrainedRuns:
-    return TrainedRuns(synth_store, tmp_path_factory.mktemp("synth-runs"))
+    return TrainedRuns(synth_store, tmp_path_factory.mktemp("synth-runs"), SYNTH_RUNS, SYNTH_DEFAULTS)
 
 
 def copy_runs(runs, folder: Path) -> list[Path]:
@@ -203,8 +202,14 @@ MODEL_INPUT_PAIRS = _pairs()
 PAIR_OPTIONS = {"resnet50": ["--backbone-weights", "none", "--image-size", "32"],
                 "xception": ["--backbone-weights", "none", "--image-size", "71"],
                 "unet": ["--segment-seconds", "6"]}
-# Pairs whose one epoch takes more than ~10 s here (big graphs to trace): marked slow.
-SLOW_MODELS = ("resnet50", "xception", "unet", "yamnet")
+# The pairs `make check` trains: one input for each model whose one epoch takes less than ~10 s here,
+# and the pairs other tests use as their plain runs. CI (`make test`) trains every pair; the others,
+# the big networks (resnet50, xception, unet, yamnet) among them, are marked slow.
+QUICK_PAIRS = {("lstm", "mfcc"), ("cnn", "mfcc"), ("cnn", "logmel"), ("cnn", "embedding"), ("combined", "nospec"),
+               ("cnn5", "logmel"), ("dong", "logmel"), ("linear", "mfcc"), ("linear", "embedding,logmel,mfcc,musicnn"),
+               ("mlp", "musicnn")}
+# The pairs test_cli's seed-model test reports on (one xdist group, so that they are trained once).
+SEED_CLI_MODELS = ("resnet50", "unet")
 
 
 class PairRun:

@@ -123,6 +123,7 @@ def test_small_collection_workflow_cv_then_final_model(synth_store, synth_datase
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seed-models")
 def test_seed_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth_store, tmp_path, monkeypatch,
                                                   request):
     import keras
@@ -135,16 +136,15 @@ def test_seed_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth
             "--model", "resnet50", "--image-size", "32", "--epochs", "1"]
     one_line_error(runner.invoke(app, base), "ImageNet weights for resnet50 could not be downloaded",
                    "--backbone-weights none")
-    # `genre-tf train ... --model resnet50 --image-size 32 --backbone-weights none`, trained for the
-    # model contract (its exit code is checked there), joins this test's runs.
-    copy_runs([pair_runs.get("resnet50", "logmel", request).run_dir], tmp_path)
-    result = runner.invoke(app, ["train", "--store", str(synth_store), "--runs", str(tmp_path), "--batch-size", "8",
-                                 "--input", "logmel", "--model", "unet", "--segment-seconds", "6", "--augment", "none",
-                                 "--epochs", "1"])
-    assert result.exit_code == 0 and "logmel-unet-6s-" in result.stdout, result.output
+    # `genre-tf train --input logmel --model resnet50 --image-size 32 --backbone-weights none --epochs 1` and
+    # `genre-tf train --input logmel --model unet --segment-seconds 6 --epochs 1`, trained for the model
+    # contract (which checks their runs), are this test's runs.
+    resnet50, unet = (pair_runs.get(model, "logmel", request) for model in ("resnet50", "unet"))
+    assert "logmel-unet-6s-" in unet.stdout
+    copy_runs([resnet50.run_dir, unet.run_dir], tmp_path)
     report = runner.invoke(app, ["report", "--runs", str(tmp_path), "--reports", str(tmp_path / "reports"),
                                  "--format", "md"])
-    assert "| logmel 6s | unet |" in report.stdout and "| logmel | resnet50 |" in report.stdout
+    assert "| logmel 6s | unet +specaugment |" in report.stdout and "| logmel | resnet50 |" in report.stdout
     (unet_run,) = tmp_path.glob("logmel-unet-6s-*")
     song = str(synth_dataset / "rock" / "rock.00000.wav")  # 7.6 s: one 6 s window, the rest under half of one
     result = runner.invoke(app, ["predict", song, "--run", str(unet_run)])

@@ -51,6 +51,7 @@ def serve_saved_model(folder, waveform: np.ndarray) -> dict:
     return {k: v.numpy() for k, v in model.signatures["serve"](waveform=tf.constant(waveform)).items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(GTZAN_RUNS))
 def test_export_gives_predicts_probabilities_on_real_music(name, gtzan_runs, songs, tmp_path):
     predictor = Predictor(gtzan_runs[name])

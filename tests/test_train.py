@@ -12,7 +12,7 @@ from genre_tf.pipeline import normalization_stats
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, TrainEvents, train
 
-from .conftest import MODEL_INPUT_PAIRS, SLOW_MODELS
+from .conftest import MODEL_INPUT_PAIRS, QUICK_PAIRS, SEED_CLI_MODELS
 
 def config(store, tmp_path, **kwargs):
     kwargs.setdefault("epochs", 2)
@@ -20,7 +20,14 @@ def config(store, tmp_path, **kwargs):
     return TrainConfig(store=str(store), runs_dir=str(tmp_path / "runs"), **kwargs)
 
 
-PAIRS = [pytest.param(model, inputs, marks=[pytest.mark.slow] * (model in SLOW_MODELS), id=f"{model}-{inputs}")
+def pair_marks(model: str, inputs: str) -> list:
+    marks = [pytest.mark.slow] * ((model, inputs) not in QUICK_PAIRS)
+    if model in SEED_CLI_MODELS:  # on the worker of the CLI test that reuses them (trained once)
+        marks.append(pytest.mark.xdist_group("seed-models"))
+    return marks
+
+
+PAIRS = [pytest.param(model, inputs, marks=pair_marks(model, inputs), id=f"{model}-{inputs}")
          for model, inputs in MODEL_INPUT_PAIRS]
 
 
