@@ -10,9 +10,11 @@ only what it needs. A test that changes a run or a store works on a copy (`copy_
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -142,11 +144,6 @@ def ray_local():
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def gtzan_runs(gtzan_store, tmp_path_factory) -> TrainedRuns:
-    return TrainedRuns(gtzan_store, tmp_path_factory.mktemp("gtzan-runs"), GTZAN_RUNS, GTZAN_DEFAULTS)
-
-
 # Runs trained once per session on the synthetic store (3 genres x 3 clips), each in a folder of its
 # own, besides the model contract's (`pair_runs`, which also serve as the session's plain runs).
 SYNTH_RUNS = {
@@ -176,6 +173,11 @@ class TrainedRuns:
 @pytest.fixture(scope="session")
 def synth_runs(synth_store, tmp_path_factory) -> TrainedRuns:
     return TrainedRuns(synth_store, tmp_path_factory.mktemp("synth-runs"), SYNTH_RUNS, SYNTH_DEFAULTS)
+
+
+@pytest.fixture(scope="session")
+def gtzan_runs(gtzan_store, tmp_path_factory) -> TrainedRuns:
+    return TrainedRuns(gtzan_store, tmp_path_factory.mktemp("gtzan-runs"), GTZAN_RUNS, GTZAN_DEFAULTS)
 
 
 def copy_runs(runs, folder: Path) -> list[Path]:
@@ -212,12 +214,15 @@ QUICK_PAIRS = {("lstm", "mfcc"), ("cnn", "mfcc"), ("cnn", "logmel"), ("cnn", "em
 SEED_CLI_MODELS = ("resnet50", "unet")
 
 
+@dataclasses.dataclass
 class PairRun:
     """One pair trained through `genre-tf train`: its run, what the CLI printed, and the test-split
     probabilities that training evaluated with the model in memory (before it was saved)."""
 
-    def __init__(self, run_dir: Path, stdout: str, stderr: str, test_probabilities):
-        self.run_dir, self.stdout, self.stderr, self.test_probabilities = run_dir, stdout, stderr, test_probabilities
+    run_dir: Path
+    stdout: str
+    stderr: str
+    test_probabilities: np.ndarray
 
 
 class TrainedPairs:
@@ -250,13 +255,12 @@ class TrainedPairs:
         options = list(PAIR_OPTIONS.get(model, []))
         if model == "yamnet":
             options += ["--yamnet-weights", request.getfixturevalue("yamnet_weights")]
-        evaluated = []
+        real_evaluate, evaluated = genre_tf.train.evaluate, []
 
-        def evaluate(probabilities, *args, **kwargs):
+        def evaluate(probabilities, *args, **kwargs):  # what training scored, before saving the model
             evaluated.append(probabilities)
             return real_evaluate(probabilities, *args, **kwargs)
 
-        real_evaluate = genre_tf.train.evaluate
         with mock.patch.object(genre_tf.train, "evaluate", evaluate):
             result = CliRunner().invoke(app, ["train", "--input", inputs, "--model", model, "--store", str(self.store),
                                               "--runs", str(self.root), "--epochs", "1", "--batch-size", "32",
