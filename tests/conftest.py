@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +183,6 @@ def gtzan_runs(gtzan_store, tmp_path_factory) -> TrainedRuns:
 
 def copy_runs(runs, folder: Path) -> list[Path]:
     """Copies of finished runs in one runs folder (for `report`, or for a test that changes a run)."""
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copytree(run, folder / run.name)) for run in runs]
 
@@ -199,11 +198,13 @@ def _pairs():
 
 
 MODEL_INPUT_PAIRS = _pairs()
-# Small images keep the ImageNet networks quick here (trained from scratch: no download); the U-Net
-# trains on the 6 s segments. What each pair adds to the command line:
+# The U-Net trains on the store's 6 s segments; every other model on the usual 3 s.
+PAIR_SEGMENT_SECONDS = {"unet": 6.0}
+# Small images keep the ImageNet networks quick here (trained from scratch: no download). What each
+# pair adds to the command line:
 PAIR_OPTIONS = {"resnet50": ["--backbone-weights", "none", "--image-size", "32"],
                 "xception": ["--backbone-weights", "none", "--image-size", "71"],
-                "unet": ["--segment-seconds", "6"]}
+                **{m: ["--segment-seconds", f"{s:g}"] for m, s in PAIR_SEGMENT_SECONDS.items()}}
 # The pairs `make check` trains: one input for each model whose one epoch takes less than ~10 s here,
 # and the pairs other tests use as their plain runs. CI (`make test`) trains every pair; the others,
 # the big networks (resnet50, xception, unet, yamnet) among them, are marked slow.

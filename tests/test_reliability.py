@@ -13,6 +13,8 @@ from genre_tf.cli import app
 from genre_tf.errors import GenreTfError, StoreError
 from genre_tf.extract import extract
 from genre_tf.files import Lock
+from genre_tf.params import SegmentParams
+from genre_tf.predict import check_hop
 from genre_tf.store import FeatureStore
 
 from .helpers import sine, write_audio
@@ -174,18 +176,12 @@ def test_impossible_option_values_get_one_line(synth_dataset, synth_store, tmp_p
 
 @pytest.mark.parametrize("hop", [-1.0, 0.0, 1 / 32000, 3.5])
 def test_a_hop_outside_one_sample_to_the_window_is_refused(hop):
-    from genre_tf.params import SegmentParams
-    from genre_tf.predict import check_hop
-
     with pytest.raises(GenreTfError, match=r"--hop must be between one sample and the window length \(3 s\)"):
         check_hop(SegmentParams(), hop)
 
 
 @pytest.mark.parametrize("hop", [None, 1 / 16000, 1.5, 3.0])
 def test_a_hop_from_one_sample_to_the_window_is_taken(hop):
-    from genre_tf.params import SegmentParams
-    from genre_tf.predict import check_hop
-
     check_hop(SegmentParams(), hop)
 
 

@@ -12,6 +12,7 @@ from genre_tf.cli import app
 from genre_tf.errors import AudioError, GenreTfError
 from genre_tf.predict import Predictor
 from genre_tf.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
+
 from .conftest import copy_runs
 from .helpers import sine, write_audio
 

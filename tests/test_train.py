@@ -7,12 +7,13 @@ from genre_tf.errors import GenreTfError, SplitError, StoreError
 from genre_tf.evaluate import evaluate
 from genre_tf.features import INPUT_PRESETS
 from genre_tf.models import MODELS, parse_inputs
-from genre_tf.params import segment_label
+from genre_tf.params import DEFAULT_SEGMENT_SECONDS, segment_label
 from genre_tf.pipeline import normalization_stats
 from genre_tf.store import FeatureStore
 from genre_tf.train import TrainConfig, TrainEvents, train
 
-from .conftest import MODEL_INPUT_PAIRS, QUICK_PAIRS, SEED_CLI_MODELS
+from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, SEED_CLI_MODELS
+
 
 def config(store, tmp_path, **kwargs):
     kwargs.setdefault("epochs", 2)
@@ -44,7 +45,7 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
 
     trained = pair_runs.get(model, inputs, request)
     run, names = trained.run_dir, parse_inputs(inputs)
-    seconds = 6.0 if model == "unet" else 3.0
+    seconds = PAIR_SEGMENT_SECONDS.get(model, DEFAULT_SEGMENT_SECONDS)
     assert run.name.startswith("-".join(filter(None, ["+".join(names), model, segment_label(seconds)])) + "-")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
                                                     "model.keras", "normalization.npz", "split.json"]
@@ -80,8 +81,7 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     song = synth_dataset / clip.split(".")[0] / f"{clip}.wav"
     prediction = predictor.predict(song)
     assert len(prediction.window_starts) == per_clip and prediction.probabilities.sum() == pytest.approx(1, abs=1e-5)
-    clip_rows = store.index.rows_of([clip])
-    stored = reloaded.predict({n: np.asarray(store.array(n)[clip_rows], np.float32) for n in names}, verbose=0)
+    stored = probabilities[store.index.clip_ids[rows] == clip]  # the reloaded model on the clip's stored features
     np.testing.assert_allclose(prediction.window_probabilities, stored, rtol=0, atol=PROBABILITY_TOLERANCE)
     # export: the waveform-in SavedModel gives predict's probabilities.
     export_run(predictor, tmp_path / "export", formats=("saved_model",))
