@@ -30,16 +30,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.audio import load_audio, split_segments
-from genre_tf.dataset import discover
-from genre_tf.extract import DEFAULT_BATCH_SIZE, DEFAULT_WORKERS, ExtractEvents, extract
-from genre_tf.features import DEFAULT_FEATURES
+from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.io.dataset import discover
+from genre_tf.config import DECODE_WORKERS, EXTRACT_BATCH_SIZE
+from genre_tf.workflows.events import FileEvents
+from genre_tf.workflows.extract import extract
+from genre_tf.config import DEFAULT_FEATURES
 from genre_tf.features.embedding import load_yamnet
 from genre_tf.features.logmel import log_mel
 from genre_tf.features.yamnet_keras import build_yamnet, fold_batch_norm, load_yamnet_weights, log_mel_patches
-from genre_tf.params import EmbeddingParams, SegmentParams, resolve_handle
-from genre_tf.synth import synthesize
-from genre_tf.tf import tf
+from genre_tf.config import EmbeddingParams, resolve_handle, SegmentParams
+from genre_tf.workflows.synth import synthesize
+from genre_tf.core.tf import tf
 
 
 @dataclasses.dataclass
@@ -110,7 +112,7 @@ def network_alone(batches: list[tuple[int, tf.Tensor]], network, what: str) -> R
     return Row(what, sum(n for n, _ in batches), time.perf_counter() - started)
 
 
-class _Clock(ExtractEvents):
+class _Clock(FileEvents):
     """Starts when the extractors are loaded and the first clip is about to be decoded."""
 
     started: float | None = None
@@ -168,7 +170,7 @@ def main(data: Path = typer.Option(None, help="Benchmark on this dataset instead
          seconds: float = typer.Option(30.0, help="Generated dataset: seconds per clip."),
          yamnet_handle: str = typer.Option(..., help="TF-Hub handle or SavedModel folder (the reference loop)."),
          yamnet_weights: str = typer.Option(..., help="yamnet.h5 (genre-tf's batched network)."),
-         batch_size: int = typer.Option(DEFAULT_BATCH_SIZE), workers: int = typer.Option(DEFAULT_WORKERS),
+         batch_size: int = typer.Option(EXTRACT_BATCH_SIZE), workers: int = typer.Option(DECODE_WORKERS),
          record: bool = typer.Option(True, help="Append the result to docs/benchmarks.md.")):
     console = Console(width=160)
     with tempfile.TemporaryDirectory() as tmp:

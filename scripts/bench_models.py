@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from genre_tf.models import MODELS, input_choices, parse_inputs
-from genre_tf.params import DEFAULT_SEGMENT_SECONDS, ModelOptions
-from genre_tf.store import FeatureStore
-from genre_tf.tf import tf
-from genre_tf.train import TrainConfig, train
+from genre_tf.config import DEFAULT_SEGMENT_SECONDS, ModelOptions
+from genre_tf.io.store import FeatureStore
+from genre_tf.core.tf import tf
+from genre_tf.config import TrainConfig
 
 # Every model with every input it accepts, as the contract test trains them.
+from genre_tf.workflows.train import train
 PAIRS = [(m, ",".join(i)) for m in MODELS for i in input_choices(m)]
 
 

@@ -24,10 +24,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.extract import DEFAULT_BATCH_SIZE, ExtractEvents, extract
-from genre_tf.library import label_library
-from genre_tf.params import ENGINES, EmbeddingParams, resolve_handle
-from genre_tf.synth import synthesize
+from genre_tf.config import EXTRACT_BATCH_SIZE
+
+from genre_tf.workflows.events import FileEvents
+
+from genre_tf.workflows.extract import extract
+from genre_tf.workflows.library import label_library
+from genre_tf.config import ENGINES, EmbeddingParams, resolve_handle
+from genre_tf.workflows.synth import synthesize
 
 
 @dataclasses.dataclass
@@ -45,7 +49,7 @@ class Row:
                 steady]
 
 
-class Stopwatch(ExtractEvents):
+class Stopwatch(FileEvents):
     """When each file finished, and how many segments or windows it had."""
 
     def __init__(self):
@@ -81,7 +85,7 @@ def main(data: Path = typer.Option(None, help="Benchmark on this dataset instead
          features: str = typer.Option("embedding,logmel,mfcc", help="Features to extract."),
          yamnet_weights: str = typer.Option(None, help="yamnet.h5, for the embedding."),
          run: Path = typer.Option(None, help="A run: also label the clips as a library with it."),
-         batch_size: int = typer.Option(DEFAULT_BATCH_SIZE),
+         batch_size: int = typer.Option(EXTRACT_BATCH_SIZE),
          record: bool = typer.Option(True, help="Append the result to docs/benchmarks.md.")):
     names = [n.strip() for n in features.split(",")]
     params = {"embedding": EmbeddingParams(None, resolve_handle(yamnet_weights))} if yamnet_weights else {}

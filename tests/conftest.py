@@ -53,7 +53,7 @@ def gtzan_split_lists() -> Path:
 @pytest.fixture(scope="session")
 def synth_dataset(tmp_path_factory) -> Path:
     """3 genres x 3 clips of 7.6 s: 3 segments each (two full, and the 1.6 s remainder padded)."""
-    from genre_tf.synth import synthesize
+    from genre_tf.workflows.synth import synthesize
 
     root = tmp_path_factory.mktemp("synth") / "music"
     synthesize(root, genres=3, clips=3, seconds=7.6, seed=1)
@@ -68,8 +68,8 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
     clip: the 1.6 s remainder is under half a segment)."""
     import importlib.util
 
-    from genre_tf.extract import extract
-    from genre_tf.params import EmbeddingParams, segment_params
+    from genre_tf.workflows.extract import extract
+    from genre_tf.config import EmbeddingParams, segment_params
 
     store = tmp_path_factory.mktemp("store")
     features = ["logmel", "mfcc"]
@@ -116,8 +116,8 @@ GTZAN_FEATURES = ("embedding", "logmel", "mfcc", "musicnn")
 def gtzan_extraction(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory):
     """Every feature of the 30 real clips of gtzan-sample (YAMNet through the hub stand-in), by the local
     engine: the one real store of the session (read it, never write it), and extract's result."""
-    from genre_tf.extract import extract
-    from genre_tf.params import EmbeddingParams
+    from genre_tf.workflows.extract import extract
+    from genre_tf.config import EmbeddingParams
 
     store = tmp_path_factory.mktemp("gtzan-store")
     result = extract(gtzan_sample, store, GTZAN_FEATURES, feature_params={"embedding": EmbeddingParams(yamnet_handle)})
@@ -164,7 +164,8 @@ class TrainedRuns:
 
     def __getitem__(self, name: str) -> Path:
         if name not in self.made:
-            from genre_tf.train import TrainConfig, train
+            from genre_tf.config import TrainConfig
+            from genre_tf.workflows.train import train
 
             self.made[name] = train(TrainConfig(store=str(self.store), runs_dir=str(self.root / name),
                                                 **{**self.defaults, **self.recipes[name]})).run_dir
@@ -244,7 +245,7 @@ class TrainedPairs:
 
         from typer.testing import CliRunner
 
-        import genre_tf.train
+        import genre_tf.workflows.train
         from genre_tf.cli import app
         from genre_tf.models import parse_inputs
 
@@ -256,13 +257,13 @@ class TrainedPairs:
         options = list(PAIR_OPTIONS.get(model, []))
         if model == "yamnet":
             options += ["--yamnet-weights", request.getfixturevalue("yamnet_weights")]
-        real_evaluate, evaluated = genre_tf.train.evaluate, []
+        real_evaluate, evaluated = genre_tf.workflows.train.evaluate, []
 
         def evaluate(probabilities, *args, **kwargs):  # what training scored, before saving the model
             evaluated.append(probabilities)
             return real_evaluate(probabilities, *args, **kwargs)
 
-        with mock.patch.object(genre_tf.train, "evaluate", evaluate):
+        with mock.patch.object(genre_tf.workflows.train, "evaluate", evaluate):
             result = CliRunner().invoke(app, ["train", "--input", inputs, "--model", model, "--store", str(self.store),
                                               "--runs", str(self.root), "--epochs", "1", "--batch-size", "32",
                                               *options])

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.store import FeatureStore
+from genre_tf.io.store import FeatureStore
 
 from .conftest import copy_runs
 

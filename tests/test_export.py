@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genre_tf.audio import AudioReader, iter_windows, load_audio
+from genre_tf.io.audio import AudioReader, iter_windows, load_audio
 from genre_tf.cli import app
-from genre_tf.errors import GenreTfError
-from genre_tf.export import export_run, segment_windows
-from genre_tf.predict import PROBABILITY_TOLERANCE
+from genre_tf.core.errors import GenreTfError
+from genre_tf.workflows.export import export_run, segment_windows
+from genre_tf.workflows.predict import PROBABILITY_TOLERANCE
 from genre_tf.features.extractor import round_to_float16
-from genre_tf.params import EmbeddingParams, SegmentParams
-from genre_tf.predict import Predictor
-from genre_tf.tf import tf
+from genre_tf.config import EmbeddingParams, SegmentParams
+from genre_tf.workflows.predict import Predictor
+from genre_tf.core.tf import tf
 
 from .conftest import GTZAN_RUNS
 from .helpers import write_audio
@@ -149,5 +149,5 @@ def test_float16_rounding_in_the_graph_equals_a_float16_store():
 
 
 def test_export_refuses_an_unknown_format(gtzan_runs, tmp_path):
-    with pytest.raises(GenreTfError, match="unknown --format"):
+    with pytest.raises(GenreTfError, match="unknown `formats`"):
         export_run(Predictor(gtzan_runs["logmel-cnn"]), tmp_path / "e", ("pickle",))

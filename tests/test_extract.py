@@ -4,12 +4,13 @@ import shutil
 import numpy as np
 import pytest
 
-import genre_tf.store as store_module
-from genre_tf.audio import load_audio, split_segments
-from genre_tf.errors import DatasetError, StoreError
-from genre_tf.extract import ExtractEvents, extract
-from genre_tf.params import SegmentParams
-from genre_tf.store import FeatureStore
+import genre_tf.io.store as store_module
+from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.core.errors import DatasetError, StoreError
+from genre_tf.workflows.events import FileEvents
+from genre_tf.workflows.extract import extract
+from genre_tf.config import SegmentParams
+from genre_tf.io.store import FeatureStore
 
 from .helpers import assert_same_features, compute_feature, sine, write_audio
 
@@ -22,7 +23,7 @@ def dataset(synth_dataset, tmp_path):
     return shutil.copytree(synth_dataset, tmp_path / "music")
 
 
-class Recorder(ExtractEvents):
+class Recorder(FileEvents):
     def __init__(self, stop_after=None):
         self.warnings, self.failed, self.done, self.stop_after = [], [], 0, stop_after
 
@@ -54,7 +55,7 @@ def test_store_holds_every_segment_with_its_index(dataset, tmp_path):
 
 
 def test_store_rows_equal_the_features_of_each_segment(dataset, tmp_path):
-    from genre_tf.params import MfccParams
+    from genre_tf.config import MfccParams
 
     extract(dataset, tmp_path / "fs", ["mfcc"])
     store = FeatureStore(tmp_path / "fs")
@@ -198,7 +199,7 @@ def test_batching_and_decoding_threads_do_not_change_the_features(dataset, tmp_p
 
 
 def test_segment_lengths_live_side_by_side_in_one_store(dataset, tmp_path):
-    from genre_tf.params import segment_params
+    from genre_tf.config import segment_params
 
     extract(dataset, tmp_path / "fs", ["logmel"])
     extract(dataset, tmp_path / "fs", ["logmel"], segment_params(6.0))

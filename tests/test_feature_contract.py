@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genre_tf.features import FEATURES, get_feature, make_extractor
-from genre_tf.params import EmbeddingParams
+from genre_tf.config import EmbeddingParams
 
 from .conftest import shared_path
 from .helpers import assert_same_features, sine

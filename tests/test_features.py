@@ -3,10 +3,10 @@ import csv
 import numpy as np
 import pytest
 
-from genre_tf.errors import ModelUnavailableError
+from genre_tf.core.errors import ModelUnavailableError
 from genre_tf.features import FEATURES, parse_feature_names
 from genre_tf.features.logmel import log_mel
-from genre_tf.params import LogMelParams, MfccParams
+from genre_tf.config import LogMelParams, MfccParams
 
 from .helpers import assert_same_features, compute_feature, sine
 
@@ -34,9 +34,9 @@ def test_logmel_is_batch_independent():
 
 @pytest.mark.slow
 def test_logmel_equals_yamnet_third_output(yamnet_handle, gtzan_sample):
-    from genre_tf.audio import load_audio, split_segments
+    from genre_tf.io.audio import load_audio, split_segments
     from genre_tf.features.embedding import load_yamnet
-    from genre_tf.params import SegmentParams
+    from genre_tf.config import SegmentParams
 
     model = load_yamnet(yamnet_handle)
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())
@@ -67,8 +67,8 @@ def test_tf_mfcc_equals_librosa_on_real_clips(gtzan_sample):
     and on signals whose answer is known: silence (every coefficient but the first is 0) and a sine."""
     import librosa
 
-    from genre_tf.audio import load_audio, split_segments
-    from genre_tf.params import SegmentParams
+    from genre_tf.io.audio import load_audio, split_segments
+    from genre_tf.config import SegmentParams
 
     segments = np.concatenate([split_segments(load_audio(path).samples, SegmentParams())
                                for path in sorted(gtzan_sample.glob("*/*.wav"))]
@@ -84,7 +84,7 @@ def test_tf_mfcc_equals_librosa_on_real_clips(gtzan_sample):
 
 def test_hub_embedding_shape_and_known_answers(yamnet_handle):
     from genre_tf.features.embedding import load_yamnet
-    from genre_tf.params import EmbeddingParams
+    from genre_tf.config import EmbeddingParams
 
     out = compute_feature("embedding", EmbeddingParams(yamnet_handle), np.stack([np.zeros(48000, np.float32),
                                                                           sine(440, 3, 16000)]))

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from genre_tf.params import ModelOptions
-from genre_tf.train import FINE_TUNE_LR_FACTOR, TrainConfig, train
+from genre_tf.config import ModelOptions
+from genre_tf.config import FINE_TUNE_LR_FACTOR, TrainConfig
+from genre_tf.workflows.train import train
 
 GENRES = 4  # chance: 0.25
 # Measured here (seed 0, 8 test clips): 0.875 for cnn, mlp and lstm, 1.0 for yamnet. One wrong clip
@@ -24,8 +25,8 @@ FAMILIES = {
 @pytest.fixture(scope="module")
 def learning_store(tmp_path_factory):
     """4 genres x 8 clips of 9 s (3 segments each): 5 clips a genre to train on, 2 held out for the test."""
-    from genre_tf.extract import extract
-    from genre_tf.synth import synthesize
+    from genre_tf.workflows.extract import extract
+    from genre_tf.workflows.synth import synthesize
 
     root = tmp_path_factory.mktemp("learning")
     synthesize(root / "music", genres=GENRES, clips=8, seconds=9.0, seed=2)

@@ -8,11 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.errors import GenreTfError
-from genre_tf.extract import ExtractEvents
-from genre_tf.library import find_songs, label_library
-from genre_tf.predict import PROBABILITY_TOLERANCE, Predictor
-from genre_tf.predictions import PredictionTable, _read_rows
+from genre_tf.core.errors import GenreTfError
+from genre_tf.workflows.events import FileEvents
+from genre_tf.io.dataset import find_songs
+from genre_tf.workflows.library import label_library
+from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.io.prediction_table import _read_rows, PredictionTable
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error
@@ -37,7 +38,7 @@ def songs(synth_dataset, tmp_path):
     return root
 
 
-class Stopper(ExtractEvents):
+class Stopper(FileEvents):
     def __init__(self, stop_after):
         self.done, self.stop_after = 0, stop_after
 
@@ -157,3 +158,20 @@ def test_predict_cli_labels_a_folder_and_refuses_misuse(run, songs, tmp_path):
                    "give one folder")
     one_line_error(runner.invoke(app, ["predict", str(songs), "--run", str(run), "--out", str(out), "--json"]),
                    "choose one")
+
+
+def test_each_song_is_decoded_once(run, songs, tmp_path, monkeypatch):
+    """The engine decodes a song once (the earlier local loop read each file twice: peak, then windows)."""
+    from genre_tf.io.audio import AudioReader
+
+    decoded = []
+    blocks = AudioReader.blocks
+
+    def counting(self, *args, **kwargs):
+        decoded.append(self.name)
+        return blocks(self, *args, **kwargs)
+
+    monkeypatch.setattr(AudioReader, "blocks", counting)
+    result = label_library(run, songs, tmp_path / "labels.csv")
+    assert result.labelled == 11 and len(result.failed) == 1  # nine clips, the long song, and notes.wav (no audio)
+    assert len(decoded) == len(set(decoded)) == 10

@@ -14,13 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.errors import GenreTfError, StoreError
-from genre_tf.extract import extract
-from genre_tf.library import label_library
-from genre_tf.params import EmbeddingParams, RayParams
-from genre_tf.predict import PROBABILITY_TOLERANCE, Predictor
-from genre_tf.predictions import _read_rows
-from genre_tf.store import FeatureStore
+from genre_tf.core.errors import GenreTfError, StoreError
+from genre_tf.workflows.extract import extract
+from genre_tf.workflows.library import label_library
+from genre_tf.config import EmbeddingParams, RayParams
+from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.io.prediction_table import _read_rows
+from genre_tf.io.store import FeatureStore
 
 from .conftest import GTZAN_FEATURES
 from .helpers import assert_same_features, write_audio
@@ -89,9 +89,9 @@ def test_bad_files_are_reported_and_skipped_on_ray_as_locally(ray_local, dataset
 
 
 def test_actors_the_cluster_cannot_hold_are_one_line(ray_local, dataset, tmp_path):
-    with pytest.raises(GenreTfError, match="--ray-gpus 1: the Ray cluster has 0 GPUs"):
+    with pytest.raises(GenreTfError, match="`ray_gpus` 1: the Ray cluster has 0 GPUs"):
         extract(dataset, tmp_path / "fs", ["mfcc"], engine="ray", ray=RayParams(gpus=1))
-    with pytest.raises(GenreTfError, match="--ray-actors 2: each reserves 1 of the Ray cluster's 2 CPUs"):
+    with pytest.raises(GenreTfError, match="`ray_actors` 2: each reserves 1 of the Ray cluster's 2 CPUs"):
         extract(dataset, tmp_path / "fs", ["mfcc"], engine="ray", ray=RayParams(actors=2))
 
 

@@ -10,12 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.errors import GenreTfError, StoreError
-from genre_tf.extract import extract
-from genre_tf.files import Lock
-from genre_tf.params import SegmentParams
-from genre_tf.predict import check_hop
-from genre_tf.store import FeatureStore
+from genre_tf.core.errors import GenreTfError, StoreError
+from genre_tf.workflows.extract import extract
+from genre_tf.core.files import Lock
+from genre_tf.config import SegmentParams
+from genre_tf.workflows.predict import check_hop
+from genre_tf.io.store import FeatureStore
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error
@@ -77,7 +77,7 @@ def test_a_second_extraction_on_a_store_is_refused_while_the_first_runs(synth_da
 
 def test_a_killed_extraction_process_never_blocks_the_next(synth_dataset, tmp_path):
     """Two processes: one holds the store's lock as a running extraction does, then is SIGKILLed."""
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from genre_tf.files import Lock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from genre_tf.core.files import Lock; "
                                f"Lock({str(tmp_path / 'fs' / '3s' / '.lock')!r}).acquire(); print('held', flush=True); "
                                "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
     try:
@@ -134,12 +134,12 @@ def test_unfinished_runs_of_killed_trainings_are_removed_live_ones_kept(synth_st
 
 
 def test_an_interrupted_train_says_nothing_was_saved(synth_store, tmp_path, monkeypatch):
-    import genre_tf.train
+    import genre_tf.workflows.train
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(genre_tf.train, "_fit_and_evaluate", interrupt)
+    monkeypatch.setattr(genre_tf.workflows.train, "_fit_and_evaluate", interrupt)
     result = runner.invoke(app, ["train", "--input", "mfcc", "--model", "linear", "--store", str(synth_store),
                                  "--runs", str(tmp_path / "runs")])
     assert result.exit_code == 130 and "nothing was saved" in result.stderr
@@ -176,7 +176,7 @@ def test_impossible_option_values_get_one_line(synth_dataset, synth_store, tmp_p
 
 @pytest.mark.parametrize("hop", [-1.0, 0.0, 1 / 32000, 3.5])
 def test_a_hop_outside_one_sample_to_the_window_is_refused(hop):
-    with pytest.raises(GenreTfError, match=r"--hop must be between one sample and the window length \(3 s\)"):
+    with pytest.raises(GenreTfError, match=r"`hop_seconds` must be between one sample and the window length \(3 s\)"):
         check_hop(SegmentParams(), hop)
 
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.errors import AudioError, GenreTfError
-from genre_tf.predict import Predictor
-from genre_tf.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
+from genre_tf.core.errors import AudioError, GenreTfError
+from genre_tf.workflows.predict import Predictor
+from genre_tf.workflows.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
 
 from .conftest import copy_runs
 from .helpers import sine, write_audio
@@ -80,7 +80,7 @@ def test_predict_matches_the_model_on_stored_features(runs, synth_dataset, synth
     the stored features of that clip (same decode, features and normalization)."""
     import keras
 
-    from genre_tf.store import FeatureStore
+    from genre_tf.io.store import FeatureStore
 
     root, made = runs
     run = made[(("mfcc",), "cnn", False)]
@@ -110,7 +110,7 @@ def test_predict_any_rate_stereo_and_hop(runs, tmp_path):
 def test_a_cv_run_predicts_with_the_mean_of_its_fold_models(runs, synth_store):
     import keras
 
-    from genre_tf.store import FeatureStore
+    from genre_tf.io.store import FeatureStore
 
     root, made = runs
     predictor = Predictor(made[(("mfcc",), "cnn", True)])
@@ -153,7 +153,7 @@ def test_predict_needs_yamnet_for_an_embedding_run(pair_runs, yamnet_handle, tmp
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(GenreTfError, match="YAMNet not found.*--yamnet-handle"):
         Predictor(run)
-    from genre_tf.params import EmbeddingParams
+    from genre_tf.config import EmbeddingParams
 
     assert Predictor(run, yamnet=EmbeddingParams(yamnet_handle)).predict(
         write_audio(tmp_path / "a.wav", sine(440, 3.0, 16000), 16000)).probabilities.shape == (3,)
@@ -163,7 +163,7 @@ def test_predict_needs_yamnet_for_an_embedding_run(pair_runs, yamnet_handle, tmp
 PEAK_RSS = """
 import re, sys
 import numpy as np
-from genre_tf.predict import Predictor
+from genre_tf.workflows.predict import Predictor
 predictor = Predictor(sys.argv[1])
 # What is measured is predict's own streaming (decode, resample, level, windows, batches), so the model
 # is a stub: TF's allocator grows over its first calls whatever the song (measured on an AMD EPYC: 70 to

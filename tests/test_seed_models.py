@@ -4,11 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from genre_tf.errors import ModelUnavailableError
-from genre_tf.models import BACKBONE_LAYER, MODELS, ModelOptions, build_model
-from genre_tf.train import FINE_TUNE_LR_FACTOR, TrainConfig, train
+from genre_tf.core.errors import ModelUnavailableError
+from genre_tf.models.transfer import BACKBONE_LAYER
+from genre_tf.models import MODELS, build_model
+from genre_tf.config import ModelOptions
+from genre_tf.config import FINE_TUNE_LR_FACTOR, TrainConfig
 
 # With 10 genres on 3 s log-mel (336 x 64): the README's model table.
+from genre_tf.workflows.train import train
 PARAMETERS = {"cnn5": 450_138, "dong": 607_274, "unet": 3_402_890, "resnet50": 24_114_826, "xception": 21_388_594}
 # keras.applications' published sizes without the classifier.
 BACKBONE_PARAMETERS = {"resnet50": 23_587_712, "xception": 20_861_480}
@@ -29,7 +32,7 @@ def test_parameter_counts_match_the_model_table(name):
 def test_a_backbone_from_scratch_gets_batch_norm_that_settles_in_few_steps():
     from keras import layers
 
-    from genre_tf.models import BN_MOMENTUM
+    from genre_tf.models.layers import BN_MOMENTUM
 
     norms = [la for la in build("resnet50", image_size=32).get_layer(BACKBONE_LAYER).layers
              if isinstance(la, layers.BatchNormalization)]
@@ -42,11 +45,11 @@ def test_unet_has_the_third_seeds_size_at_any_segment_length():
 
 
 def test_seed_models_take_spectrograms_only():
-    from genre_tf.errors import GenreTfError
+    from genre_tf.core.errors import GenreTfError
 
     for name in PARAMETERS:
         assert MODELS[name].features == ("logmel",)
-        with pytest.raises(GenreTfError, match=f"--model {name} does not take mfcc"):
+        with pytest.raises(GenreTfError, match=f"`model` {name} does not take mfcc"):
             build_model(name, {"mfcc": (94, 20)}, 10)
 
 

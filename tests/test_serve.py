@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_tf.params import ServeParams
-from genre_tf.predict import Predictor
+from genre_tf.config import ServeParams
+from genre_tf.workflows.predict import Predictor
 
 from .helpers import write_audio
 
 fastapi = pytest.importorskip("fastapi", reason="serve's extra is not installed (pip install 'genre-tf[serve]')")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from genre_tf.serve import create_app  # noqa: E402
+from genre_tf.serving.server import create_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -54,7 +54,7 @@ def test_api_labels_a_real_song_as_predict_does(client, predictor, gtzan_sample)
 
 
 def test_stream_reports_progress_then_the_result(client, gtzan_sample, tmp_path):
-    from genre_tf.audio import load_audio
+    from genre_tf.io.audio import load_audio
 
     # 120 s: 40 windows, so predict reports progress between its batches of 32.
     long_song = np.concatenate([load_audio(p).samples[:30 * 16000] for p in sorted(gtzan_sample.glob("*/*.00000.wav"))[:4]])
@@ -87,7 +87,7 @@ def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off(tmp_path)
     """A chunked body declares no length: the upload is counted as it is saved, and refused past the limit."""
     from fastapi import HTTPException, UploadFile
 
-    from genre_tf.serve import Upload
+    from genre_tf.serving.server import Upload
 
     with pytest.raises(HTTPException) as refused:
         Upload(UploadFile(io.BytesIO(b"x" * 3000), filename="big.wav"), limit_bytes=2000)

@@ -5,9 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from genre_tf.models import MODELS, ModelOptions, build_model
-from genre_tf.store import FeatureStore
-from genre_tf.train import TrainConfig, recalibrate_batch_norm, train
+from genre_tf.models import MODELS, build_model
+
+from genre_tf.config import ModelOptions
+from genre_tf.io.store import FeatureStore
+from genre_tf.config import TrainConfig
+from genre_tf.training.calibration import recalibrate_batch_norm
+from genre_tf.workflows.train import train
 
 from .helpers import compute_feature
 
@@ -15,7 +19,7 @@ from .helpers import compute_feature
 def test_recalibrated_batch_norm_holds_the_training_data_statistics():
     import keras
 
-    from genre_tf.tf import tf
+    from genre_tf.core.tf import tf
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9)(keras.layers.Dense(4)(inputs)))
@@ -54,9 +58,9 @@ def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sampl
     """Before training, the fine-tunable YAMNet's mean embedding equals the extractor's embeddings."""
     import keras
 
-    from genre_tf.audio import load_audio, split_segments
+    from genre_tf.io.audio import load_audio, split_segments
     from genre_tf.features.logmel import log_mel
-    from genre_tf.params import EmbeddingParams, SegmentParams
+    from genre_tf.config import EmbeddingParams, SegmentParams
 
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())[:4]
     model = build_model("yamnet", {"logmel": (336, 64)}, 10, {"logmel": (np.zeros(64), np.ones(64))},

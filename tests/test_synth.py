@@ -3,8 +3,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from genre_tf.errors import GenreTfError
-from genre_tf.synth import STYLES, render_clip, synthesize
+from genre_tf.core.errors import GenreTfError
+from genre_tf.workflows.synth import STYLES, render_clip, synthesize
 
 
 def digest(paths):
@@ -54,7 +54,7 @@ def test_genres_are_learnable_from_mfcc_on_held_out_clips():
 
 
 def test_bad_options():
-    with pytest.raises(GenreTfError, match="--genres must be between 1 and 10"):
+    with pytest.raises(GenreTfError, match="`genres` must be between 1 and 10"):
         synthesize("unused", genres=0)
-    with pytest.raises(GenreTfError, match="--clips"):
+    with pytest.raises(GenreTfError, match="`clips`"):
         synthesize("unused", clips=0)

@@ -3,14 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from genre_tf.errors import GenreTfError, SplitError, StoreError
-from genre_tf.evaluate import evaluate
+from genre_tf.core.errors import GenreTfError, SplitError, StoreError
+from genre_tf.training.evaluate import evaluate
 from genre_tf.features import INPUT_PRESETS
 from genre_tf.models import MODELS, parse_inputs
-from genre_tf.params import DEFAULT_SEGMENT_SECONDS, segment_label
-from genre_tf.pipeline import normalization_stats
-from genre_tf.store import FeatureStore
-from genre_tf.train import TrainConfig, TrainEvents, train
+from genre_tf.config import DEFAULT_SEGMENT_SECONDS, segment_label
+from genre_tf.training.data import normalization_stats
+from genre_tf.io.store import FeatureStore
+from genre_tf.config import TrainConfig
+from genre_tf.workflows.train import train, TrainEvents
 
 from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, SEED_CLI_MODELS
 
@@ -38,10 +39,10 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     """The contract of every registered model with every input it takes (trained by `genre-tf train`,
     1 epoch): a complete run whose saved model, reloaded, gives the probabilities training evaluated;
     `predict` labels a clip with it; its export gives predict's probabilities."""
-    from genre_tf.audio import load_audio
-    from genre_tf.export import export_run
-    from genre_tf.predict import PROBABILITY_TOLERANCE, Predictor
-    from genre_tf.tf import tf
+    from genre_tf.io.audio import load_audio
+    from genre_tf.workflows.export import export_run
+    from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+    from genre_tf.core.tf import tf
 
     trained = pair_runs.get(model, inputs, request)
     run, names = trained.run_dir, parse_inputs(inputs)
@@ -104,7 +105,7 @@ def test_normalization_comes_from_the_training_split_only(synth_store, pair_runs
 
 
 def test_streamed_statistics_equal_numpy(monkeypatch):
-    import genre_tf.pipeline as pipeline
+    import genre_tf.training.data as pipeline
 
     monkeypatch.setattr(pipeline, "STATS_CHUNK", 7)  # several chunks
     data = np.random.default_rng(0).normal(3, 2, (50, 4, 5)).astype(np.float16)
@@ -151,10 +152,10 @@ def test_a_failed_run_leaves_no_run_directory(synth_store, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
-    ({"inputs": ("mfcc",), "model": "transformer"}, GenreTfError, "unknown --model 'transformer'"),
-    ({"inputs": ("mfcc", "logmel"), "model": "cnn"}, GenreTfError, "use --model combined"),
+    ({"inputs": ("mfcc",), "model": "transformer"}, GenreTfError, "unknown `model` 'transformer'"),
+    ({"inputs": ("mfcc", "logmel"), "model": "cnn"}, GenreTfError, "use `model` combined"),
     ({"inputs": ("mfcc",), "model": "cnn", "split_ratios": (1.0, 0.0, 0.0)}, SplitError, "the valid split is empty"),
-    ({"inputs": ("mfcc",), "model": "cnn", "cv": 4}, SplitError, "--cv 4 needs at least 4 clips in every genre"),
+    ({"inputs": ("mfcc",), "model": "cnn", "cv": 4}, SplitError, "`cv` 4 needs at least 4 clips in every genre"),
 ])
 def test_bad_requests_fail_with_what_to_do(synth_store, tmp_path, kwargs, error, message):
     with pytest.raises(error, match=message.replace("(", "\\(")):
@@ -162,7 +163,7 @@ def test_bad_requests_fail_with_what_to_do(synth_store, tmp_path, kwargs, error,
 
 
 def test_store_without_the_feature(synth_dataset, tmp_path):
-    from genre_tf.extract import extract
+    from genre_tf.workflows.extract import extract
 
     extract(synth_dataset, tmp_path / "fs", ["mfcc"])
     with pytest.raises(StoreError, match="no 'logmel' feature.*--features logmel"):

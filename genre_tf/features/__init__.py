@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from ..errors import GenreTfError, parse_names
-from ..params import EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params
+from ..core.errors import GenreTfError, parse_names
+from ..config import DEFAULT_FEATURES, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +64,6 @@ FEATURES: dict[str, FeatureSpec] = {
                            MusicnnParams),
 }
 
-# What `extract` computes when no --features are given: YAMNet's two and MFCCs (musicnn needs its
-# own wheel, so it is asked for by name).
-DEFAULT_FEATURES = ("embedding", "logmel", "mfcc")
-
 # `--input` presets; any comma list of feature names is accepted too.
 INPUT_PRESETS = {
     "all": DEFAULT_FEATURES,
@@ -82,6 +78,7 @@ def get_feature(name: str) -> FeatureSpec:
 
 
 def parse_feature_names(text: str) -> tuple[str, ...]:
+    """--features' text: a comma list of feature names."""
     return parse_names(text, "--features", FEATURES)
 
 

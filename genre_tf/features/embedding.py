@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..tf import tf
+from ..core.tf import tf
 
-from ..errors import ModelUnavailableError, first_line
-from ..params import YAMNET_HANDLE_ENV, EmbeddingParams, LogMelParams
+from ..core.errors import ModelUnavailableError, first_line
+from ..config import YAMNET_HANDLE_ENV, EmbeddingParams, LogMelParams
 
 
 def load_yamnet(handle: str):

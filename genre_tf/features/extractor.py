@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..params import LogMelParams
-from ..tf import tf
+from ..config import LogMelParams
+from ..core.tf import tf
 from .logmel import log_mel
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ..tf import tf
+from ..core.tf import tf
 
-from ..params import LogMelParams
+from ..config import LogMelParams
 
 
 def _samples(seconds: float, rate: float) -> int:

@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from ..params import MfccParams
-from ..tf import tf
+from ..config import MfccParams
+from ..core.tf import tf
 
 MEL_BANDS = 128  # librosa.feature.melspectrogram's default
 POWER_FLOOR = 1e-10  # librosa.power_to_db's amin

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailableError, first_line
-from ..params import MusicnnParams
-from ..tf import tf
+from ..core.errors import ModelUnavailableError, first_line
+from ..config import MusicnnParams
+from ..core.tf import tf
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402

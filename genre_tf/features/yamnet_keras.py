@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailableError
-from ..params import LogMelParams
-from ..tf import tf
+from ..core.errors import ModelUnavailableError
+from ..config import YAMNET_WEIGHTS_URL, LogMelParams
+from ..core.tf import tf
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-YAMNET_WEIGHTS_URL = "https://storage.googleapis.com/audioset/yamnet.h5"
 BN_EPSILON = 1e-4
 
 # (kind, stride, filters) for layer1 .. layer14; every kernel is 3x3.

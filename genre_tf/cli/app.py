@@ -1,0 +1,33 @@
+"""The Typer application and the options several commands share. Defaults come from genre_tf.config."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from ..config import BEST_RUN, DEFAULT_REPORTS, ENGINES, embedding_params
+from .console import default
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Music genre classification with TensorFlow/Keras.")
+
+ENGINE_OPTION = typer.Option(ENGINES[0], help=f"Where the work runs: {' or '.join(ENGINES)} (a Ray cluster; "
+                             + escape("needs pip install 'genre-tf[ray]')."))
+RAY_ADDRESS_OPTION = typer.Option(None, help="--engine ray: the cluster to join (host:6379, ray://host:10001)."
+                                  + default("$RAY_ADDRESS, else a local Ray on this machine"))
+RAY_ACTORS_OPTION = typer.Option(None, help="--engine ray: actors that hold the model."
+                                 + default("one per GPU, else one per node"))
+RAY_GPUS_OPTION = typer.Option(None, help="--engine ray: GPUs per actor (0.5: two share one)."
+                               + default("1 where the cluster has GPUs, else 0"))
+
+RUN_OPTION = typer.Option(BEST_RUN, help=f"A run directory, or '{BEST_RUN}': the top run of the last report.")
+REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), help="Where the last report is (for --run best).")
+YAMNET_HANDLE_OPTION = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable.")
+YAMNET_WEIGHTS_OPTION = typer.Option(None, help="yamnet.h5, if the run's is not reachable (for an export: "
+                                     "YAMNet as builtin LiteRT ops, where the TF-Hub model needs TF ops).")
+
+
+def yamnet_override(handle: str | None, weights: str | None):
+    """--yamnet-handle/--yamnet-weights of predict, export and serve: None where neither is given (the run's own)."""
+    return embedding_params(handle, weights) if handle or weights else None

@@ -1,0 +1,36 @@
+"""Every parameter of genre-tf and its default, in one place: frozen dataclasses and constants,
+grouped by what they govern. The CLI takes its defaults from here; so do the library's functions.
+
+    audio     how a clip becomes segments
+    features  the features' parameters, YAMNet's sources, the default feature set
+    training  splits, training schedule, augmentation, model options
+    runtime   folders, batch sizes, engines (Ray), the server, the synthetic dataset
+
+A feature store records the feature parameters in its manifest; a run that asks for different
+values finds out before it mixes incompatible arrays. No TensorFlow here: `--help` starts fast.
+"""
+import dataclasses
+
+from .audio import DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, SegmentParams, segment_label, segment_params
+from .features import (DEFAULT_FEATURES, YAMNET_DOWNLOAD_DIR, YAMNET_HANDLE_ENV, YAMNET_HUB_HANDLE, YAMNET_WEIGHTS_ENV,
+                       YAMNET_WEIGHTS_URL, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params,
+                       resolve_handle)
+from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_STORE, ENGINES,
+                      EXPORT_FORMATS, EXTRACT_BATCH_SIZE, MAX_FILES_AHEAD, TOP_GENRES, WINDOW_BATCH, RayParams,
+                      ServeParams, SynthParams)
+from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, AugmentParams,
+                       MaskParams, ModelOptions, TrainConfig, parse_augment)
+
+
+def as_dict(params) -> dict:
+    return dataclasses.asdict(params)
+
+
+__all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA", "DEFAULT_FEATURES",
+           "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
+           "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "FINE_TUNE_LR_FACTOR",
+           "LogMelParams", "MAX_FILES_AHEAD", "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams",
+           "ModelOptions", "MusicnnParams", "PRECISE_BN_BATCHES", "RayParams", "SegmentParams", "ServeParams",
+           "SynthParams", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
+           "YAMNET_HANDLE_ENV", "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL",
+           "embedding_params", "parse_augment", "resolve_handle", "segment_label", "segment_params", "as_dict"]

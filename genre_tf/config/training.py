@@ -1,0 +1,111 @@
+"""Training: the split, the optimizer's schedule, augmentation and the options some models read."""
+from __future__ import annotations
+
+import dataclasses
+
+from ..core.errors import parse_names, require
+from .audio import DEFAULT_SEGMENT_SECONDS
+from .runtime import DEFAULT_RUNS, DEFAULT_STORE
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskParams:
+    """Masks over a (time, bins) array: how many, and the widest as a fraction of the axis."""
+
+    freq_masks: int
+    freq_width: float
+    time_masks: int
+    time_width: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """On-the-fly augmentation of training batches (`--augment`)."""
+
+    # Time shift: roll the frames by up to this fraction of their number, either way.
+    shift_fraction: float = 0.2
+    # The first seed's spectrum shading: one band of bins and one span of frames hidden.
+    mask: MaskParams = MaskParams(freq_masks=1, freq_width=0.15, time_masks=1, time_width=0.1)
+    # SpecAugment (Park et al. 2019), its double-mask policy; time warping is left out (its own
+    # authors found it the least useful part).
+    specaugment: MaskParams = MaskParams(freq_masks=2, freq_width=0.15, time_masks=2, time_width=0.1)
+
+
+# `augment` names (training/augment.py implements each with AugmentParams' values).
+AUGMENTATIONS = {
+    "shift": "roll the frames in time (first seed)",
+    "mask": "spectrum shading: one band of bins and one span of frames hidden (first seed)",
+    "specaugment": "SpecAugment: two frequency and two time masks (third seed)",
+}
+
+
+def parse_augment(text: str | None) -> tuple[str, ...] | None:
+    """--augment's text: 'shift,mask' -> names; 'none' -> none; None (not given) -> None: the model's default."""
+    if text is None:
+        return None
+    return () if not text.strip() else parse_names(text, "--augment", AUGMENTATIONS, {"none": ()})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Options only some builders read: the transfer models' backbone weights and image size, and the
+    yamnet model's weights file."""
+
+    backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
+    image_size: int = 224  # side of the square image a spectrogram is resized to
+    yamnet_weights: str | None = None  # yamnet.h5 for the fine-tuned YAMNet (else $GENRE_TF_YAMNET_WEIGHTS)
+
+    def __post_init__(self):
+        require(self.image_size >= 32, f"`image_size` must be at least 32, not {self.image_size}")
+
+    @property
+    def pretrained(self) -> bool:
+        """A pretrained backbone starts frozen and is fine-tuned later; "none" trains from scratch."""
+        return self.backbone_weights != "none"
+
+
+DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth seed did
+# Fine-tuning a pretrained backbone (transfer, yamnet): its top blocks at a tenth of the learning rate.
+FINE_TUNE_LR_FACTOR = 0.1
+# Batches of training data over which batch-norm statistics are measured before each validation.
+PRECISE_BN_BATCHES = 50
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    inputs: tuple[str, ...]
+    model: str
+    store: str = DEFAULT_STORE
+    runs_dir: str = DEFAULT_RUNS
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 0
+    learning_rate: float = 1e-3
+    class_weights: bool = False
+    monitor: str = "val_loss"  # or val_accuracy: which epoch is "best"
+    patience: int = 8  # early stopping: epochs without improvement of `monitor`
+    split_ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    split_lists: str | None = None
+    cv: int = 0  # K-fold cross-validation over clips when > 1
+    mixed_precision: bool | None = None  # None: on where there is a GPU
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS  # which of the store's segment lengths to train on
+    augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
+    options: ModelOptions = ModelOptions()  # what some builders read: backbone weights, image size, yamnet.h5
+    frozen_epochs: int = 5  # pretrained models (transfer, yamnet): epochs before fine-tuning
+
+    @property
+    def untested(self) -> bool:
+        """A final model on all clips: test ratio 0, validation kept for early stopping."""
+        return not self.cv and not self.split_lists and self.split_ratios[2] == 0
+
+    def __post_init__(self):
+        unknown = [a for a in self.augment or () if a not in AUGMENTATIONS]
+        require(not unknown, f"unknown `augment` {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+        require(self.frozen_epochs >= 1, f"`frozen_epochs` must be at least 1, not {self.frozen_epochs}")
+        require(self.monitor in ("val_loss", "val_accuracy"),
+                f"`monitor` must be val_loss or val_accuracy, not '{self.monitor}'")
+        for argument, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
+            require(value >= 1, f"`{argument}` must be at least 1, not {value}")
+        require(self.learning_rate > 0, f"`learning_rate` must be positive, not {self.learning_rate:g}")
+        require(self.cv == 0 or self.cv >= 2, f"`cv` needs at least 2 folds, not {self.cv}")
+        require(not (self.cv and self.split_lists), "`cv` makes its own folds; it cannot be combined with `split_lists`")

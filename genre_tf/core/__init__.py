@@ -1,0 +1,1 @@
+"""Below everything else: the exceptions, atomic files and locks, provenance, TensorFlow set-up."""

@@ -1,0 +1,67 @@
+"""Project-specific exceptions. Each carries a one-line message meant for the user."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GenreTfError(Exception):
+    """Base class: the CLI prints the message in one line and exits non-zero."""
+
+
+class AudioError(GenreTfError):
+    """A clip that cannot be used; names the file and the cause."""
+
+    def __init__(self, path: str | Path, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class DatasetError(GenreTfError):
+    pass
+
+
+class SplitError(GenreTfError):
+    pass
+
+
+class StoreError(GenreTfError):
+    pass
+
+
+class ModelUnavailableError(GenreTfError):
+    """A pretrained model (YAMNet) cannot be loaded from the given handle."""
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """A library's exception as one short line for our messages (its type where it has no text)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
+def file_failure(path: str | Path, error: Exception) -> str:
+    """Why one file of a run over many was skipped, in one line: ours as it is, a library's with its type."""
+    if isinstance(error, GenreTfError):
+        return str(error)
+    return f"{path}: failed ({type(error).__name__}: {first_line(error)})"
+
+
+def require(condition: bool, message: str) -> None:
+    """Argument validation: an impossible value stops the call with one line, before any work. The
+    message names arguments as Python names in backquotes (`batch_size`); the CLI shows its flags there."""
+    if not condition:
+        raise GenreTfError(message)
+
+
+def parse_names(text: str, argument: str, choices, presets: dict | None = None) -> tuple[str, ...]:
+    """'a, b,a' -> ('a', 'b'): a comma list of `choices`, or one preset name; one line naming what is unknown."""
+    presets = presets or {}
+    if text.strip() in presets:
+        return tuple(presets[text.strip()])
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        offered = ", ".join(choices) + (" (a comma list), or " + ", ".join(presets) if presets else "")
+        problem = f"unknown {argument} '{','.join(unknown)}'" if unknown else f"{argument}: no name given"
+        raise GenreTfError(f"{problem}; choose from {offered}")
+    return names

@@ -1,0 +1,121 @@
+"""How genre-tf writes files so that a killed process never leaves a half-written one: atomic
+replacement, new folders named by the time, and OS locks that die with their process."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+TEMP_SUFFIX = ".tmp"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` (same folder: the rename is atomic) to write to; renamed over
+    `path` when the block ends without error, removed otherwise. Readers see the old file or the new."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file gets the usual permissions
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data) if isinstance(data, bytes) else tmp.write_text(data)
+
+
+def save_npz_atomic(path: str | Path, **arrays) -> None:
+    buffer = io.BytesIO()  # small files (one clip's features): built in memory, written at once
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Remove what killed atomic writes left in `folder` (call it while holding the folder's lock)."""
+    stale = list(folder.glob(f".*{TEMP_SUFFIX}")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def fingerprint(path: str | Path) -> dict:
+    """What says a file changed since it was last read: its size and modification time (stat, no reading)."""
+    st = Path(path).stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def timestamp() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def new_timestamped_folder(parent: str | Path) -> Path:
+    """parent/<YYYYmmdd-HHMMSS>, made now; a second one in the same second gets a suffix."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp, n = timestamp(), 1
+    while True:
+        folder = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+
+
+class Lock:
+    """An exclusive OS lock (flock) on a file. The OS releases it when its process dies, however it
+    dies, so a stale lock never blocks anyone."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        """True if this process now holds the lock; False if another one does."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid written by the process holding the lock, for messages."""
+        try:
+            return self.path.read_text().strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+    def is_free(self) -> bool:
+        """True if nobody holds the lock now (taken and given back at once)."""
+        if self.acquire():
+            self.release()
+            return True
+        return False

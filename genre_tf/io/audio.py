@@ -1,0 +1,232 @@
+"""Audio I/O: decode any supported file (path or file object) to mono float32 at a target rate,
+and cut it into fixed-length segments.
+
+libsndfile decodes every format we accept (WAV, AU, FLAC, OGG, MP3) and recognises a file by its
+content, not its name, so a mislabelled file still decodes; we note the mismatch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..core.errors import AudioError
+from ..config import SegmentParams
+
+AUDIO_EXTENSIONS = (".au", ".wav", ".mp3", ".flac", ".ogg")
+# libsndfile's format name for each extension, to notice a file whose content is not what its name says.
+_FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG"}
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this a whole clip carries no music
+
+AudioSource = str | os.PathLike | BinaryIO
+
+
+@dataclasses.dataclass
+class Audio:
+    samples: np.ndarray  # float32, mono, at sample_rate
+    sample_rate: int
+    source_rate: int
+    source_channels: int
+    notes: list[str]  # things the user should know that did not stop decoding
+
+
+def _name(source: AudioSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return str(getattr(source, "name", "<file object>"))
+
+
+def _declared_wav_frames(path: Path) -> int | None:
+    """Frames the RIFF header declares (None if not a plain RIFF WAV), to detect truncation."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, block_align = 12, None
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack("<H", head[pos + 20:pos + 22])[0]
+        elif chunk == b"data":
+            return size // block_align if block_align else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
+# MPEG audio frame headers (ISO 11172-3 / 13818-3): Layer III bit rates in kbit/s and sample rates.
+_MP3_KBPS = {1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+             2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+
+
+def _mp3_frame_length(head: bytes, pos: int) -> int | None:
+    """Length of the Layer III frame whose header starts at `pos`, or None if none starts there."""
+    if pos + 4 > len(head) or head[pos] != 0xFF or head[pos + 1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[pos + 1] >> 3) & 3, (head[pos + 1] >> 1) & 3
+    bitrate, rate = head[pos + 2] >> 4, (head[pos + 2] >> 2) & 3
+    if version == 1 or layer != 1 or bitrate in (0, 15) or rate == 3:
+        return None
+    kbps = _MP3_KBPS[1 if version == 3 else 2][bitrate]
+    return (144 if version == 3 else 72) * kbps * 1000 // _MPEG_RATES[version][rate] + ((head[pos + 2] >> 1) & 1)
+
+
+def _looks_like_mp3(path: Path) -> bool:
+    """An ID3v2 tag followed by, or a file starting with, two consecutive MP3 frames. libmpg123 prints
+    raw lines to the terminal when it searches other content for frames, so such files never reach it."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    start = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))  # syncsafe size
+        if start >= len(head):
+            return True  # a large tag (cover art): trust the name
+    for pos in range(start, min(start + 4096, len(head))):
+        length = _mp3_frame_length(head, pos)
+        if length and (pos + length + 4 > len(head) or _mp3_frame_length(head, pos + length)):
+            return True
+    return False
+
+
+def _check_file(source: AudioSource) -> None:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(path, "file not found")
+        if path.is_dir():
+            raise AudioError(path, "is a directory, not an audio file")
+        if not os.access(path, os.R_OK):
+            raise AudioError(path, "cannot be read (permission denied)")
+        if path.stat().st_size == 0:
+            raise AudioError(path, "empty file (0 bytes)")
+        if path.suffix.lower() == ".mp3" and not _looks_like_mp3(path):
+            raise AudioError(path, "not an MP3 stream (no MPEG audio frames at its start)")
+
+
+class AudioReader:
+    """An open audio source, decoded in blocks of mono float32 at a target rate, so that memory stays
+    bounded whatever the file's length. Blocks are resampled by a streaming resampler: the
+    concatenated blocks equal a one-shot resampling of the whole signal."""
+
+    def __init__(self, source: AudioSource):
+        _check_file(source)
+        self.source, self.name, self.notes = source, _name(source), []
+        if hasattr(source, "seek"):
+            source.seek(0)
+        try:
+            with sf.SoundFile(source) as f:
+                self.format, self.source_rate, self.channels, self.frames = f.format, f.samplerate, f.channels, f.frames
+        except sf.LibsndfileError as e:
+            cause = str(getattr(e, "error_string", e)).rstrip(".")
+            if "does not exist" in cause:  # libsndfile's words for content no decoder accepted
+                cause = "format not recognised"
+            raise AudioError(self.name, f"not a readable audio file ({cause})") from None
+        if isinstance(source, (str, os.PathLike)):
+            self._check_name_and_header(Path(source))
+
+    def _check_name_and_header(self, path: Path) -> None:
+        expected = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
+        if expected and self.format != expected and not (expected == "WAV" and self.format in ("WAVEX", "RF64")):
+            self.notes.append(f"content is {self.format} but the extension is {path.suffix.lower()}; "
+                              f"decoded as {self.format}")
+        declared = _declared_wav_frames(path) if self.format == "WAV" else None
+        if declared is not None and declared > self.frames:
+            self.notes.append(f"truncated: header declares {declared / self.source_rate:.1f} s, "
+                              f"file holds {self.frames / self.source_rate:.1f} s; using what is there")
+
+    def blocks(self, sample_rate: int, max_seconds: float | None = None, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+        if hasattr(self.source, "seek"):
+            self.source.seek(0)
+        frames = -1 if max_seconds is None else int(np.ceil(max_seconds * self.source_rate))
+        resampler = None if self.source_rate == sample_rate else soxr.ResampleStream(
+            self.source_rate, sample_rate, 1, dtype="float32", quality="HQ")  # = librosa's soxr_hq
+        try:
+            with sf.SoundFile(self.source) as f:
+                for block in f.blocks(blocksize=int(block_seconds * self.source_rate), frames=frames,
+                                      dtype="float32", always_2d=True):
+                    if not np.isfinite(block).all():
+                        raise AudioError(self.name, "contains NaN or infinite samples")
+                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                    yield resampler.resample_chunk(mono, last=False) if resampler else mono
+        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
+            raise AudioError(self.name, f"cannot be decoded ({e})") from None
+        if resampler:
+            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+    def peak(self, sample_rate: int, max_seconds: float | None = None) -> float:
+        return peak_of(self.blocks(sample_rate, max_seconds))
+
+
+def peak_of(blocks) -> float:
+    """The largest absolute sample of a signal given in blocks (0 for none)."""
+    return max((float(np.abs(b).max()) for b in blocks if len(b)), default=0.0)
+
+
+def check_level(name: str, peak: float, notes: list[str]) -> float:
+    """The gain to apply to a clip of this peak; raises AudioError for a silent clip."""
+    if peak < SILENCE_PEAK:
+        raise AudioError(name, "silent (peak below -80 dBFS)")
+    if peak > 1.0:
+        # Real files (lossy re-encodes) overshoot full scale; clipping would add distortion,
+        # so the clip is scaled down as a whole, keeping its waveform.
+        notes.append(f"peak {peak:.3f} exceeds full scale; clip scaled by {1 / peak:.3f}")
+        return 1.0 / peak
+    return 1.0
+
+
+def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float | None = None) -> Audio:
+    """Decode `source` to mono float32 at `sample_rate`, reading at most `max_seconds`.
+
+    Raises AudioError (one line: file and cause) for anything that yields no usable music.
+    """
+    reader = AudioReader(source)
+    blocks = list(reader.blocks(sample_rate, max_seconds))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if samples.size == 0:
+        raise AudioError(reader.name, "contains no audio samples")
+    samples *= check_level(reader.name, float(np.abs(samples).max()), reader.notes)
+    return Audio(samples, sample_rate, reader.source_rate, reader.channels, reader.notes)
+
+
+def iter_windows(blocks, params: SegmentParams, hop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(start sample, window) for consecutive windows of params.segment_samples over a stream of
+    blocks, every `hop` samples (default: no overlap). The tail follows the segment rule: padded if
+    it holds at least `min_remainder` of a window, or if it is all there is."""
+    length = params.segment_samples
+    hop = hop or length
+    buffer, start, emitted = np.zeros(0, np.float32), 0, 0
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        while len(buffer) >= length:
+            yield start, buffer[:length]
+            buffer, start, emitted = buffer[hop:], start + hop, emitted + 1
+    tail = len(buffer) - (length - hop)  # samples no window has covered yet
+    if len(buffer) and (emitted == 0 or tail >= params.min_remainder * length):
+        yield start, np.pad(buffer, (0, length - len(buffer)))
+
+
+def window_view(samples: np.ndarray, params: SegmentParams, hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(start samples, windows) of a whole song: iter_windows' windows, as a read-only view of the song
+    (padded once for the tail), so that overlapping windows take no more memory than the song."""
+    length = params.segment_samples
+    hop = hop or length
+    full = 0 if len(samples) < length else (len(samples) - length) // hop + 1
+    rest = len(samples) - full * hop  # samples after the last whole window's start
+    tail = rest > 0 and (full == 0 or rest - (length - hop) >= params.min_remainder * length)
+    padded = np.concatenate([samples, np.zeros(length, samples.dtype)]) if tail else samples
+    count = full + tail
+    windows = np.lib.stride_tricks.sliding_window_view(padded, length)[::hop][:count]
+    return np.arange(count) * hop, windows
+
+
+def split_segments(samples: np.ndarray, params: SegmentParams) -> np.ndarray:
+    """(num_samples,) -> (n, segment_samples): consecutive windows, trimmed to max_seconds, the
+    last zero-padded if it holds at least `min_remainder` of a segment (always, for a short clip)."""
+    trimmed = samples[: int(round(params.max_seconds * params.sample_rate))]
+    return np.stack([w for _, w in iter_windows([trimmed], params)]).astype(np.float32)

@@ -1,0 +1,257 @@
+"""The prediction table of `genre-tf predict FOLDER --out FILE`: one row per song, and with --windows
+one row per window in a second file; Parquet or CSV, by the suffix of FILE. This module is the only
+one that writes or reads these files.
+
+    <out>                    songs: path (relative to the folder), genre_1, probability_1, ...,
+                             genre_<top>, probability_<top>, p_<genre> for every genre (the mean over
+                             windows), windows, notes, error (why a file could not be labelled; empty
+                             otherwise), size, mtime_ns (a changed file is labelled again), run, hop_seconds
+    <stem>.windows<suffix>   windows (--windows): path, window, start_seconds, p_<genre> for every genre
+    .<out name>.parts/       songs labelled since <out> was last written: part-<n>.json, one per flush
+                             (every PART_SONGS songs or PART_SECONDS); merged into <out> at the end
+    .<out name>.lock         held by the run writing the table
+
+Files are replaced atomically (the windows file first, so a song in <out> has its windows). An
+interrupted run loses at most the songs since the last flush; the next run with the same --out
+skips every song in <out> or the parts whose file is unchanged, and refuses to mix in another run's
+labels or another hop.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TOP_GENRES
+from ..core.errors import GenreTfError, require
+from ..core.files import Lock, atomic_path, remove_stale_temporaries, write_atomic
+
+FORMATS = (".parquet", ".csv")
+PART_SONGS = 200  # songs per part file, at most
+PART_SECONDS = 30.0  # a part is written at least this often while songs come in
+_INTEGER_COLUMNS = {"size", "mtime_ns", "windows", "window"}
+_FLOAT_COLUMNS = {"hop_seconds", "start_seconds"}
+_FLOAT_PREFIXES = ("p_", "probability_")
+
+
+def _column_type(name: str) -> str:
+    if name in _INTEGER_COLUMNS:
+        return "int"
+    return "float" if name in _FLOAT_COLUMNS or name.startswith(_FLOAT_PREFIXES) else "str"
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One song's labels: what `predict` prints, the server returns and a table row holds."""
+
+    source: str
+    labels: list[str]
+    probabilities: np.ndarray  # (genres,): mean over windows
+    window_starts: np.ndarray  # (windows,) seconds
+    window_probabilities: np.ndarray  # (windows, genres)
+    notes: list[str]
+
+    @classmethod
+    def of_windows(cls, source: str, labels: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
+                   notes: list[str]) -> "Prediction":
+        """A song's prediction: the mean of its windows' probabilities."""
+        return cls(source, labels, window_probabilities.mean(0), starts, window_probabilities, notes)
+
+    def top(self, k: int = TOP_GENRES) -> list[tuple[str, float]]:
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self) -> dict:
+        return {"file": self.source, "genres": dict(zip(self.labels, map(float, self.probabilities))),
+                "top": [{"genre": g, "probability": p} for g, p in self.top(len(self.labels))], "notes": self.notes,
+                "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.labels, map(float, p)))}
+                            for s, p in zip(self.window_starts, self.window_probabilities)]}
+
+
+
+def check_out(out: Path) -> None:
+    require(out.suffix.lower() in FORMATS, f"`out` {out}: must end in {' or '.join(FORMATS)}")
+
+
+class PredictionTable:
+    """The table at `out`, opened for a run of `run` with `hop_seconds` between windows:
+    `with PredictionTable(...) as table:`, then `done`, `add`, and `write` at the end."""
+
+    def __init__(self, out: str | Path, run: str, hop_seconds: float, labels: list[str], windows: bool):
+        self.out = Path(out)
+        check_out(self.out)
+        self.windows_out = self.out.with_name(f"{self.out.stem}.windows{self.out.suffix}")
+        self.parts = self.out.parent / f".{self.out.name}.parts"
+        self.lock = Lock(self.out.parent / f".{self.out.name}.lock")
+        self.settings = {"run": run, "hop_seconds": hop_seconds, "windows": windows}
+        self.labels = labels
+        self.songs: dict[str, dict] = {}  # path -> its row, from <out>, the parts and this run
+        self.window_rows: dict[str, list[dict]] = {}
+        self._pending: list[str] = []  # songs added since the last part
+        self._flushed = time.monotonic()
+
+    def __enter__(self) -> "PredictionTable":
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if not self.lock.acquire():
+            raise GenreTfError(f"{self.out}: another run is writing this table (pid {self.lock.holder()}); "
+                               "wait for it to finish, or use another --out")
+        for folder in (self.out.parent, self.parts):  # what killed writers left behind
+            remove_stale_temporaries(folder)
+        try:
+            self._load()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.flush()  # an interrupted run keeps every song it finished
+        finally:
+            self.lock.release()
+
+    def _load(self) -> None:
+        if self.out.exists():
+            rows = _read_rows(self.out)
+            if rows:
+                self._check_settings(str(self.out), {"run": rows[0]["run"], "hop_seconds": rows[0]["hop_seconds"],
+                                                     "windows": self.windows_out.exists()})
+            window_rows = _read_rows(self.windows_out) if self.windows_out.exists() else []
+            self._merge(rows, window_rows)
+        for part in sorted(self.parts.glob("part-*.json")) if self.parts.is_dir() else []:
+            try:
+                record = json.loads(part.read_text())
+            except (OSError, ValueError):
+                continue  # never written whole (parts are written atomically): nothing to keep
+            self._check_settings(str(self.out), record["settings"])
+            self._merge(record["songs"], record["windows"])
+
+    def _check_settings(self, where: str, found: dict) -> None:
+        said = {"run": lambda v: f"by run {v}", "hop_seconds": lambda v: f"with a hop of {v:g} s",
+                "windows": lambda v: "with --windows" if v else "without --windows"}
+        for key, asked in self.settings.items():
+            if found[key] != asked:
+                raise GenreTfError(f"{where}: labelled {said[key](found[key])}, not {said[key](asked)}; "
+                                   "use another --out, or delete it to label everything again")
+
+    def _merge(self, songs: list[dict], windows: list[dict]) -> None:
+        grouped: dict[str, list[dict]] = {}
+        for row in windows:
+            grouped.setdefault(row["path"], []).append(row)
+        for row in songs:
+            self.songs[row["path"]] = {k: v for k, v in row.items() if not k.startswith(("genre_", "probability_"))}
+            self.window_rows[row["path"]] = grouped.get(row["path"], [])
+
+    def done(self, path: str, fingerprint: dict) -> bool:
+        """True if this song is in the table, labelled from the file as it is now."""
+        row = self.songs.get(path)
+        return bool(row) and row["size"] == fingerprint["size"] and row["mtime_ns"] == fingerprint["mtime_ns"]
+
+    def add(self, path: str, fingerprint: dict, prediction: Prediction | None = None, error: str | None = None) -> None:
+        """One song's result: its prediction, or why it failed."""
+        probabilities = prediction.probabilities if prediction else np.full(len(self.labels), np.nan)
+        self.songs[path] = {"path": path, **{f"p_{g}": _number(p) for g, p in zip(self.labels, probabilities)},
+                            "windows": len(prediction.window_starts) if prediction else 0,
+                            "notes": "; ".join(prediction.notes) if prediction else "", "error": error or "",
+                            "size": fingerprint["size"], "mtime_ns": fingerprint["mtime_ns"],
+                            "run": self.settings["run"], "hop_seconds": self.settings["hop_seconds"]}
+        self.window_rows[path] = [] if not (prediction and self.settings["windows"]) else [
+            {"path": path, "window": k, "start_seconds": float(start),
+             **{f"p_{g}": float(p) for g, p in zip(self.labels, row)}}
+            for k, (start, row) in enumerate(zip(prediction.window_starts, prediction.window_probabilities))]
+        self._pending.append(path)
+        if len(self._pending) >= PART_SONGS or time.monotonic() - self._flushed >= PART_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the songs added since the last part as a new part (atomically)."""
+        self._flushed = time.monotonic()
+        if not self._pending:
+            return
+        self.parts.mkdir(exist_ok=True)
+        number = 1 + max((int(p.stem.split("-")[1]) for p in self.parts.glob("part-*.json")), default=0)
+        record = {"settings": self.settings, "songs": [self.songs[p] for p in self._pending],
+                  "windows": [row for p in self._pending for row in self.window_rows[p]]}
+        write_atomic(self.parts / f"part-{number:06d}.json", json.dumps(record))
+        self._pending = []
+
+    def write(self, present: set[str], top: int) -> list[dict]:
+        """The table of the songs in `present` (those still in the folder), sorted by path, with their
+        `top` genres; then the parts are removed. Returns the song rows."""
+        self.flush()
+        paths = sorted(p for p in self.songs if p in present)
+        songs = [self._with_top(self.songs[p], top) for p in paths]
+        if self.settings["windows"]:
+            _write_rows(self.windows_out, [row for p in paths for row in self.window_rows[p]],
+                        ["path", "window", "start_seconds", *self._probability_columns()])
+        columns = ["path", *[f"{k}_{i}" for i in range(1, top + 1) for k in ("genre", "probability")],
+                   *self._probability_columns(), "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds"]
+        _write_rows(self.out, songs, columns)
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return songs
+
+    def _probability_columns(self) -> list[str]:
+        return [f"p_{g}" for g in self.labels]
+
+    def _with_top(self, row: dict, top: int) -> dict:
+        ranked = [] if row["error"] else sorted(((row[f"p_{g}"], g) for g in self.labels), reverse=True)[:top]
+        cells = {}
+        for i in range(top):
+            probability, genre = ranked[i] if i < len(ranked) else (None, None)
+            cells.update({f"genre_{i + 1}": genre or "", f"probability_{i + 1}": probability})
+        return {**row, **cells}
+
+
+def _number(value) -> float | None:
+    """NaN (no value: a song that failed) is written as an empty cell."""
+    return None if np.isnan(value) else float(value)
+
+
+def _write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
+    if path.suffix.lower() == ".csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({c: "" if row.get(c) is None else row[c] for c in columns} for row in rows)
+        write_atomic(path, text.getvalue())
+        return
+    pa, pq = _pyarrow()
+    types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+    schema = pa.schema([(c, types[_column_type(c)]) for c in columns])
+    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows], schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _read_rows(path: Path) -> list[dict]:
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="") as f:
+                return [{c: _parse(c, v) for c, v in row.items()} for row in csv.DictReader(f)]
+        return _pyarrow()[1].read_table(path).to_pylist()
+    except (OSError, ValueError, csv.Error) as e:
+        raise GenreTfError(f"{path}: unreadable prediction table ({e}); use another --out, or delete it") from None
+
+
+def _parse(column: str, text: str):
+    kind = _column_type(column)
+    if kind == "str":
+        return text
+    if text == "":
+        return None
+    return int(text) if kind == "int" else float(text)
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise GenreTfError("Parquet needs pyarrow: pip install pyarrow (or 'genre-tf[ray]'), or write a .csv") from None
+    return pyarrow, pyarrow.parquet

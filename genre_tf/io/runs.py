@@ -1,0 +1,214 @@
+"""The run folder: this module writes it (for `train`) and reads it back (for `report`, `predict`).
+
+    <runs>/<name>/           renamed into place when every file is written
+        config.json          the full training configuration, the store's parameters, versions
+        labels.json          the genres, in the model's output order
+        metrics.json         test metrics ({} for an untested final run); CV: mean/std and folds
+        [fold-<k>/]          CV runs: one folder per fold holding the files below
+        model.keras, split.json, normalization.npz, history.json(, metrics.json)
+    <runs>/.incomplete-<name>.<random>/   a run being trained; its .lock is held by the trainer
+
+Reading it needs no TensorFlow (`genre-tf report` starts fast).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import GenreTfError
+from ..core.files import Lock
+from ..config import segment_label
+
+INCOMPLETE_PREFIX = ".incomplete-"
+MODEL_FILE = "model.keras"
+_LOCK = ".lock"
+
+
+@dataclasses.dataclass
+class Run:
+    path: Path
+    config: dict
+    metrics: dict  # segment/clip metrics; CV runs: mean/std dicts, plus "folds"
+    histories: list[dict]  # one per fold (one for a plain run)
+    model_files: list[Path]  # one per fold (one for a plain run)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.config["train"]["inputs"])
+
+    @property
+    def model(self) -> str:
+        return self.config["train"]["model"]
+
+    @property
+    def segment_seconds(self) -> float:
+        segment = self.config["store"]["segment_params"]
+        return segment["segment_samples"] / segment["sample_rate"]
+
+    @property
+    def input_label(self) -> str:
+        """'logmel', or 'logmel 6s' for segments of another length than the usual 3 s."""
+        return " ".join(filter(None, ["+".join(self.inputs), segment_label(self.segment_seconds)]))
+
+    @property
+    def model_label(self) -> str:
+        """'cnn5', or 'cnn5 +shift,mask' for a run trained on augmented batches."""
+        augment = self.config["train"].get("augment")  # runs before genre-tf 0.2 have none
+        return self.model + (f" +{','.join(augment)}" if augment else "")
+
+    @property
+    def labels(self) -> list[str]:
+        return self.config["labels"]
+
+    @property
+    def is_cv(self) -> bool:
+        return bool(self.config["train"]["cv"])
+
+    @property
+    def tested(self) -> bool:
+        """False for a final run trained on all clips (no test split): it has no scores to rank."""
+        return bool(self.metrics)
+
+    def split_description(self) -> str:
+        t = self.config["train"]
+        if t["cv"]:
+            return f"{t['cv']}-fold CV, seed {t['seed']}"
+        if t["split_lists"]:
+            return f"lists {t['split_lists']}"
+        return f"random {'/'.join(str(r) for r in t['split_ratios'])}, seed {t['seed']}"
+
+    def group(self) -> tuple[str, str]:
+        """Runs are only comparable on the same data and the same split."""
+        return self.config["store"]["data"], self.split_description()
+
+    def value(self, level: str, metric: str) -> float:
+        v = self.metrics[level][metric]
+        return v["mean"] if isinstance(v, dict) else v
+
+    def spread(self, level: str, metric: str) -> float | None:
+        v = self.metrics[level][metric]
+        return v["std"] if isinstance(v, dict) else None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GenreTfError(f"missing {path.name}") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise GenreTfError(f"unreadable {path.name} ({e})") from None
+
+
+def load_run(path: str | Path) -> Run:
+    """A finished run, or GenreTfError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_dir():
+        raise GenreTfError(f"{path}: no such run directory")
+    if path.name.startswith(INCOMPLETE_PREFIX):
+        raise GenreTfError(f"{path}: unfinished run (training was interrupted)")
+    try:
+        config = _read_json(path / "config.json")
+        metrics = _read_json(path / "metrics.json")
+        fold_dirs = sorted(path.glob("fold-*"), key=lambda p: int(p.name.split("-")[1])) if config["train"]["cv"] \
+            else [path]
+        histories = [_read_json(d / "history.json") for d in fold_dirs]
+        for d in fold_dirs:
+            if not (d / MODEL_FILE).exists():
+                raise GenreTfError(f"missing {d.relative_to(path.parent)}/{MODEL_FILE}")
+        run = Run(path, config, metrics, histories, [d / MODEL_FILE for d in fold_dirs])
+        run.group()  # every field the report reads is there
+        if run.tested:
+            run.value("clip", "accuracy")
+    except GenreTfError as e:
+        raise GenreTfError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise GenreTfError(f"{path}: damaged run ({type(e).__name__}: {e})") from None
+    return run
+
+
+def _in_progress(folder: Path) -> bool:
+    return not Lock(folder / _LOCK).is_free()
+
+
+def scan_runs(runs_dir: str | Path) -> tuple[list[Run], list[str]]:
+    """Every finished run under runs_dir, and one line for each directory skipped, with the reason."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise GenreTfError(f"{runs_dir}: no runs folder; train a model first (genre-tf train)")
+    runs, skipped = [], []
+    for path in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if path.name.startswith(INCOMPLETE_PREFIX):
+            skipped.append(f"{path}: " + ("training in progress" if _in_progress(path) else
+                                          "left by an interrupted training; the next `genre-tf train` removes it"))
+            continue
+        try:
+            runs.append(load_run(path))
+        except GenreTfError as e:
+            skipped.append(str(e))
+    return runs, skipped
+
+
+def remove_abandoned(runs_dir: Path) -> list[Path]:
+    """Remove the unfinished runs of trainings that are gone (killed): their locks are free."""
+    abandoned = [p for p in runs_dir.glob(f"{INCOMPLETE_PREFIX}*") if p.is_dir() and not _in_progress(p)]
+    for path in abandoned:
+        shutil.rmtree(path, ignore_errors=True)
+    return abandoned
+
+
+class RunWriter:
+    """A run being written: files go into a private `.incomplete-` folder, locked while this process
+    lives; `finish` renames it to <runs>/<name> (or <name>-2... if two runs finish in one second)."""
+
+    def __init__(self, runs_dir: str | Path, name: str):
+        self.runs_dir, self.name = Path(runs_dir), name
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.removed = remove_abandoned(self.runs_dir)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{INCOMPLETE_PREFIX}{name}.", dir=self.runs_dir))
+        self.lock = Lock(self.folder / _LOCK)
+        self.lock.acquire()
+
+    def fold_folder(self, fold: int | None) -> Path:
+        folder = self.folder / f"fold-{fold}" if fold else self.folder
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    @staticmethod
+    def write_fold(folder: Path, split, normalization: dict, history: dict, metrics: dict) -> None:
+        """What one trained model leaves beside its model file (saved by the trainer, as MODEL_FILE)."""
+        split.save(folder / "split.json")
+        np.savez(folder / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
+                                                  for k, v in (("mean", mean), ("variance", var))})
+        (folder / "history.json").write_text(json.dumps(history, indent=1))
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+    def finish(self, config: dict, labels: list[str], cv_metrics: dict | None = None) -> Path:
+        """`cv_metrics`: a CV run's summary over its folds (a plain run's metrics were written with its fold)."""
+        if cv_metrics is not None:
+            (self.folder / "metrics.json").write_text(json.dumps(cv_metrics, indent=1))
+        (self.folder / "labels.json").write_text(json.dumps(labels))
+        (self.folder / "config.json").write_text(json.dumps(config, indent=1))
+        self.lock.release()
+        (self.folder / _LOCK).unlink()
+        for n in range(1, 1000):
+            final = self.runs_dir / (self.name if n == 1 else f"{self.name}-{n}")
+            try:
+                os.rename(self.folder, final)  # fails if `final` exists and is not empty
+                return final
+            except OSError:
+                continue
+        raise GenreTfError(f"{self.runs_dir}: cannot name the run {self.name}")
+
+    def abandon(self) -> None:
+        self.lock.release()
+        shutil.rmtree(self.folder, ignore_errors=True)

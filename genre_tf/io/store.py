@@ -1,0 +1,341 @@
+"""The feature store: one memory-mapped .npy per feature, a segment index and a manifest. This module
+is the only one that writes or reads its files.
+
+A store folder (`--store`) holds one sub-store per segment length, named by it: `features/3s/`,
+`features/6s/`. Layout of a sub-store:
+    manifest.json            written last and atomically: a store without it is not complete
+    segments.<gen>.csv       row -> clip id, genre, segment number (RFC 4180 quoting: any file name)
+    <feature>.<gen>.npy      (rows, *shape) per feature
+    .partial/                an extraction in progress: plan.json (what it extracts, from where)
+                             and one shard <clip id>.npz per finished clip
+    .lock                    held (flock) by the extraction writing this store
+
+Every rewrite writes a new generation of files and then replaces the manifest, so a crash at any
+point leaves either the old store or the new one, never a mixture.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import StoreError
+from ..core.files import Lock, remove_stale_temporaries, save_npz_atomic, write_atomic
+from ..config import DEFAULT_SEGMENT_SECONDS, segment_label
+from ..core.provenance import library_versions, now_iso
+
+MANIFEST = "manifest.json"
+PARTIAL = ".partial"
+PLAN = "plan.json"
+LOCK = ".lock"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class FeatureEntry:
+    params: dict
+    file: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclasses.dataclass
+class ClipEntry:
+    genre: str
+    fingerprint: dict  # path, genre, size, mtime_ns: a clip whose file changed is extracted again
+    start: int  # first row
+    count: int  # segments
+
+
+@dataclasses.dataclass
+class Manifest:
+    generation: int
+    created: str
+    updated: str
+    data: str  # the data folder, absolute
+    segment_params: dict
+    features: dict[str, FeatureEntry]
+    index_file: str
+    clips: dict[str, ClipEntry]
+    skipped: list[dict]  # {"clip_id", "fingerprint", "message"}: bad files, not retried while unchanged
+    library_versions: dict
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def segments(self) -> int:
+        return sum(c.count for c in self.clips.values())
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise StoreError(f"{path}: unreadable manifest ({e}); extract again with --rebuild") from None
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise StoreError(f"{path}: store format {raw.get('format_version')} is not {FORMAT_VERSION}; "
+                             "extract again with --rebuild")
+        try:
+            return cls(**{**raw, "features": {n: FeatureEntry(**f) for n, f in raw["features"].items()},
+                          "clips": {c: ClipEntry(**e) for c, e in raw["clips"].items()}})
+        except (KeyError, TypeError) as e:
+            raise StoreError(f"{path}: damaged manifest ({e}); extract again with --rebuild") from None
+
+
+@dataclasses.dataclass
+class Plan:
+    """What an extraction in progress extracts, and from where: a rerun with only `--store` finishes it."""
+
+    data: str
+    segment_params: dict
+    features: dict[str, dict]  # name -> parameters, the store's and the new ones
+
+    @classmethod
+    def read(cls, path: Path) -> "Plan | None":
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None  # no plan, or the half of one: the shards beside it cannot be trusted
+
+
+@dataclasses.dataclass
+class SegmentIndex:
+    clip_ids: np.ndarray  # (rows,) str
+    genres: np.ndarray  # (rows,) str
+    segments: np.ndarray  # (rows,) int
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def clip_genres(self) -> dict[str, str]:
+        return dict(zip(self.clip_ids.tolist(), self.genres.tolist()))
+
+    def rows_of(self, clip_ids) -> np.ndarray:
+        """Row numbers of every segment of the given clips, in store order."""
+        return np.flatnonzero(np.isin(self.clip_ids, list(clip_ids)))
+
+    def write(self, path: Path) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["clip_id", "genre", "segment"])
+        writer.writerows(zip(self.clip_ids.tolist(), self.genres.tolist(), self.segments.tolist()))
+        write_atomic(path, text.getvalue())
+
+    @classmethod
+    def read(cls, path: Path) -> "SegmentIndex":
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            return cls(np.array([r["clip_id"] for r in rows], dtype=str), np.array([r["genre"] for r in rows], dtype=str),
+                       np.array([int(r["segment"]) for r in rows], dtype=np.int32))
+        except (OSError, KeyError, ValueError, csv.Error) as e:
+            raise StoreError(f"{path}: unreadable segment index ({e}); extract again with --rebuild") from None
+
+
+def segment_folder(store: str | Path, segment_seconds: float) -> Path:
+    """The sub-store of `store` for segments of `segment_seconds`."""
+    store = Path(store)
+    if (store / MANIFEST).exists():
+        raise StoreError(f"{store}: a store in the layout of genre-tf before 0.2 (one segment length, files at the top); "
+                         f"move its files into {store / '3s'} or extract again into a new --store")
+    return store / f"{segment_seconds:g}s"
+
+
+def extract_command(store: str | Path, segment_seconds: float) -> str:
+    """The command that builds, finishes or refreshes this sub-store."""
+    label = segment_label(segment_seconds)
+    return f"genre-tf extract --store {store}" + (f" --segment-seconds {segment_seconds:g}" if label else "")
+
+
+@dataclasses.dataclass
+class _Source:
+    """Where one clip's rows come from at commit: its shard (features computed now) or the old store."""
+
+    clip_id: str
+    genre: str
+    fingerprint: dict
+    kept: ClipEntry | None
+    shard: Path
+    shard_features: set[str]
+    count: int
+
+
+class StoreWriter:
+    """Writes one sub-store, holding its lock: `with StoreWriter(root) as writer:`. A second writer
+    on the same store fails at once with one line (no waiting on a run that may take hours)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.partial = root / PARTIAL
+        self.lock = Lock(root / LOCK)
+
+    def __enter__(self) -> "StoreWriter":
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.lock.acquire():
+            raise StoreError(f"{self.root}: another extraction is writing this store (pid {self.lock.holder()}); "
+                             "wait for it to finish, or use another --store")
+        for folder in (self.root, self.partial):  # what killed writers left behind
+            remove_stale_temporaries(folder)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.lock.release()
+
+    def manifest(self) -> Manifest | None:
+        path = self.root / MANIFEST
+        return Manifest.read(path) if path.exists() else None
+
+    def plan(self) -> Plan | None:
+        return Plan.read(self.partial / PLAN) if self.partial.exists() else None
+
+    def discard_partial(self) -> None:
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+    def start(self, plan: Plan) -> None:
+        """Begin (or go on with) the extraction `plan`; the caller has refused a different one."""
+        self.partial.mkdir(exist_ok=True)
+        write_atomic(self.partial / PLAN, json.dumps(dataclasses.asdict(plan), indent=1))
+
+    def _shard(self, clip_id: str) -> Path:
+        return self.partial / f"{clip_id}.npz"
+
+    def shard_features(self, clip_id: str, fingerprint: dict) -> set[str]:
+        """Features an interrupted run already saved for this clip (none if its file changed since)."""
+        shard = self._shard(clip_id)
+        if not shard.exists():
+            return set()
+        try:
+            with np.load(shard) as z:
+                return set(z.files) - {"fingerprint"} if json.loads(str(z["fingerprint"])) == fingerprint else set()
+        except (OSError, ValueError, KeyError):
+            return set()  # a damaged shard: the clip is extracted again
+
+    def save_shard(self, clip_id: str, fingerprint: dict, arrays: dict[str, np.ndarray]) -> None:
+        save_npz_atomic(self._shard(clip_id), fingerprint=json.dumps(fingerprint), **arrays)
+
+    def commit(self, old: Manifest | None, clips: list[tuple[str, str, dict]], plan: Plan, dtypes: dict[str, str],
+               skipped: list[dict]) -> Manifest:
+        """Write a new generation from the old store's rows and the shards, then the manifest; then
+        remove the old generation and the shards. `clips`: (clip id, genre, fingerprint) in order."""
+        sources = self._sources(old, clips, plan, {s["clip_id"] for s in skipped})
+        if not sources:
+            self.discard_partial()  # it holds no finished clip
+            raise StoreError(f"no usable clips in {plan.data}: every clip was skipped")
+        generation = self._next_generation()
+        features = self._write_arrays(generation, old, sources, plan.features, dtypes)
+        clip_table, start = {}, 0
+        for s in sources:
+            clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count)
+            start += s.count
+        index_file = f"segments.{generation}.csv"
+        SegmentIndex(np.array([s.clip_id for s in sources for _ in range(s.count)], dtype=str),
+                     np.array([s.genre for s in sources for _ in range(s.count)], dtype=str),
+                     np.concatenate([np.arange(s.count) for s in sources])).write(self.root / index_file)
+        manifest = Manifest(generation, old.created if old else now_iso(), now_iso(), plan.data, plan.segment_params,
+                            features, index_file, clip_table, skipped, library_versions())
+        write_atomic(self.root / MANIFEST, manifest.to_json())
+        # The new manifest is committed: earlier generations and the shards are garbage now.
+        for path in self._generation_files():
+            if path.name not in {index_file, *(f.file for f in features.values())}:
+                path.unlink(missing_ok=True)
+        self.discard_partial()
+        return manifest
+
+    def _generation_files(self) -> list[Path]:
+        return [p for p in self.root.iterdir() if re.fullmatch(r"[^.]+\.\d+\.(npy|csv)", p.name)]
+
+    def _next_generation(self) -> int:
+        """Above every generation on disk (a rebuild, or a commit that crashed, may have left some)."""
+        return 1 + max((int(p.name.split(".")[1]) for p in self._generation_files()), default=0)
+
+    def _sources(self, old: Manifest | None, clips, plan: Plan, skipped_ids: set[str]) -> list[_Source]:
+        sources = []
+        for clip_id, genre, fingerprint in clips:
+            if clip_id in skipped_ids:
+                continue
+            kept = old.clips.get(clip_id) if old else None
+            kept = kept if kept and kept.fingerprint == fingerprint else None
+            shard, shard_features, count = self._shard(clip_id), set(), kept.count if kept else 0
+            if shard.exists():
+                with np.load(shard) as z:
+                    shard_features = set(z.files) & set(plan.features)
+                    count = len(z[next(iter(shard_features))])
+            sources.append(_Source(clip_id, genre, fingerprint, kept, shard, shard_features, count))
+        return sources
+
+    def _write_arrays(self, generation: int, old: Manifest | None, sources: list[_Source], params: dict[str, dict],
+                      dtypes: dict[str, str]) -> dict[str, FeatureEntry]:
+        """One array file per feature, filled in one pass over the sources: each shard is read once."""
+        from numpy.lib.format import open_memmap
+
+        old_arrays = {name: np.load(self.root / old.features[name].file, mmap_mode="r")
+                      for name in params if old and name in old.features}
+
+        def rows(s: _Source) -> dict[str, np.ndarray]:
+            kept = {name: old_arrays[name][s.kept.start:s.kept.start + s.kept.count]
+                    for name in params if name not in s.shard_features}
+            if not s.shard_features:
+                return kept
+            with np.load(s.shard) as z:
+                return {**kept, **{name: z[name] for name in s.shard_features}}
+
+        shapes = {name: values.shape[1:] for name, values in rows(sources[0]).items()}
+        total = sum(s.count for s in sources)
+        files = {name: f"{name}.{generation}.npy" for name in params}
+        out = {name: open_memmap(self.root / files[name], mode="w+", dtype=dtypes[name], shape=(total, *shapes[name]))
+               for name in params}
+        start = 0
+        for s in sources:
+            for name, values in rows(s).items():
+                out[name][start:start + s.count] = values
+            start += s.count
+        for array in out.values():
+            array.flush()
+        return {name: FeatureEntry(params[name], files[name], list(shapes[name]), dtypes[name]) for name in params}
+
+
+class FeatureStore:
+    """A complete store of one segment length, opened for reading. Arrays are memory-mapped, never
+    loaded whole."""
+
+    def __init__(self, store: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECONDS):
+        self.root = segment_folder(store, segment_seconds)
+        manifest_path = self.root / MANIFEST
+        command = extract_command(store, segment_seconds)
+        if not manifest_path.exists():
+            plan = Plan.read(self.root / PARTIAL / PLAN)
+            if plan:
+                raise StoreError(f"{self.root}: extraction of {plan.data} was interrupted; rerun `{command}` to finish it")
+            others = sorted(p.name for p in Path(store).glob("*s") if (p / MANIFEST).exists())
+            held = f" (it holds {', '.join(others)} segments)" if others else ""
+            raise StoreError(f"{self.root}: no feature store here{held}; run `{command} --data FOLDER` first")
+        self.manifest = Manifest.read(manifest_path)
+        self.index = SegmentIndex.read(self.root / self.manifest.index_file)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.manifest.features)
+
+    def feature_params(self, name: str) -> dict:
+        return self.manifest.features[name].params
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self.manifest.features:
+            raise StoreError(f"{self.root}: store has no '{name}' feature (it has {', '.join(self.feature_names) or 'none'}); "
+                             f"run `genre-tf extract --features {name}` with the same --store and --segment-seconds")
+        return np.load(self.root / self.manifest.features[name].file, mmap_mode="r")
+
+    @property
+    def genres(self) -> list[str]:
+        return sorted(set(self.index.genres.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.index)

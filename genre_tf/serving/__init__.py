@@ -1,0 +1,1 @@
+"""`genre-tf serve`: the web page and its JSON API (the `serve` extra)."""

@@ -1,0 +1,2 @@
+"""Training machinery: tf.data pipelines, augmentation, batch-norm and standardizer calibration,
+fitting with the best epoch kept, metrics."""

@@ -1,0 +1,162 @@
+"""`genre-tf export`: a trained run as a model that takes a raw waveform, loadable by TensorFlow alone.
+
+This module writes the export folder and reads its record back:
+
+    <out>/saved_model/      signature `serve`: waveform (samples,) float32, mono, 16 kHz, in [-1, 1] ->
+                            window_probabilities (windows, genres), clip_probabilities (genres,),
+                            window_starts (windows,) seconds; assets/labels.txt (one genre a line,
+                            in output order; `class_map_path()` gives its path, as YAMNet's does)
+    <out>/model.tflite      LiteRT, where the run's ops convert (export.json says with which op set,
+                            and the names of its outputs output_0, output_1, output_2)
+    <out>/export.json       the run, its inputs and model, the formats written, what did not convert
+
+Inside the graph: `predict`'s segment rule (3 s windows, no overlap; a trailing part padded if it
+holds at least half a window, or if it is all there is), its level rule (a waveform peaking above
+full scale is scaled down as a whole), the run's features as the store held them (float16 rounding
+included), the normalization and the model(s) — the very `Predictor.probabilities` that `predict`
+calls. An empty waveform has no windows, and NaN clip probabilities.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..core.errors import GenreTfError, first_line, parse_names
+from ..core.files import write_atomic
+from ..config import EXPORT_FORMATS, SegmentParams
+from .predict import PROBABILITY_TOLERANCE, Predictor
+from ..core.native import native_stderr_silenced
+from ..core.tf import tf
+
+SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
+SIGNATURE = "serve"
+
+
+def segment_windows(waveform: tf.Tensor, p: SegmentParams) -> tuple[tf.Tensor, tf.Tensor]:
+    """TF ops, audio.iter_windows without overlap: (samples,) -> (windows, segment samples), starts in s."""
+    length = p.segment_samples
+    samples = tf.shape(waveform)[0]
+    full, tail = samples // length, samples % length
+    padded_tail = (tail > 0) & ((full == 0) | (tf.cast(tail, tf.float32) >= p.min_remainder * length))
+    count = full + tf.cast(padded_tail, tf.int32)
+    kept = waveform[:count * length]
+    windows = tf.reshape(tf.pad(kept, [[0, count * length - tf.shape(kept)[0]]]), (count, length))
+    return windows, tf.cast(tf.range(count), tf.float32) * p.segment_seconds
+
+
+def level(waveform: tf.Tensor) -> tf.Tensor:
+    """TF ops, audio.check_level's gain: a waveform peaking above full scale is scaled down as a whole."""
+    return waveform / tf.maximum(tf.reduce_max(tf.abs(waveform)), 1.0)  # an empty waveform's max: -inf
+
+
+class WaveformModel(tf.Module):
+    """A run's `Predictor` behind a waveform-in signature; tracks every network it calls, so that
+    saving it saves their weights."""
+
+    def __init__(self, predictor: Predictor, labels_file: Path):
+        super().__init__(name="genre_tf")
+        self._predictor = predictor
+        self.features = dict(predictor.extractor.features)
+        self.models = list(predictor.models)
+        # As keras.export.ExportArchive does: Keras tracks some state (dropout's seed) in no attribute.
+        self.model_variables = [v for model in predictor.models for v in model.variables]
+        self.labels = tf.saved_model.Asset(str(labels_file))
+        self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec((None,), tf.float32, name="waveform")])
+        self.class_map_path = tf.function(lambda: self.labels.asset_path, input_signature=[])
+
+    def _serve(self, waveform: tf.Tensor) -> dict[str, tf.Tensor]:
+        windows, starts = segment_windows(level(waveform), self._predictor.segment)
+        probabilities = self._predictor.probabilities(windows)
+        return {"window_probabilities": probabilities, "clip_probabilities": tf.reduce_mean(probabilities, axis=0),
+                "window_starts": starts}
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: Path
+    record: dict  # what export.json holds
+
+
+def _conversion_error(error: Exception) -> str:
+    """The converter's MLIR dump -> which TF ops stood in the way."""
+    ops = sorted(set(re.findall(r"'(tf\.\w+)' op", str(error))) | set(re.findall(r"\b(tf\.\w+)\(", str(error))))
+    return f"ops outside this op set: {', '.join(ops)}" if ops else first_line(error, 300)
+
+
+def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
+    """LiteRT from the SavedModel's serve function with its variables frozen into constants (converted
+    as variables, Keras 3 weights came out uninitialized: NaN probabilities). TFLite's builtin ops if
+    they suffice, else with TF ops (Flex, a larger runtime); the record says which, or why neither
+    converted. A frozen function's outputs lose their names: LiteRT calls them output_0, ... in the
+    order the record lists."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(str(saved_model))
+    serve = loaded.signatures[SIGNATURE]
+    try:
+        frozen = convert_variables_to_constants_v2(serve)
+    except ValueError as e:  # Keras' LSTM assigns a variable inside its loop
+        return None, {"file": None, "ops": None, "not_converted": {"freezing the weights": first_line(e, 300)}}
+    outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
+    attempts = {"builtins": [tf.lite.OpsSet.TFLITE_BUILTINS],
+                "builtins+select_tf_ops": [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]}
+    errors = {}
+    for name, ops in attempts.items():
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], loaded)
+        converter.target_spec.supported_ops = ops
+        try:
+            with native_stderr_silenced():  # the converter's MLIR dumps: summed up in the record instead
+                flatbuffer = converter.convert()
+            return flatbuffer, {"file": TFLITE_FILE, "ops": name, "signature": "serving_default",
+                                "outputs": outputs, "not_converted": errors}
+        except Exception as e:  # the converter's errors have no common type
+            errors[name] = _conversion_error(e)
+    return None, {"file": None, "ops": None, "not_converted": errors}
+
+
+def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
+    from .. import __version__
+
+    run = predictor.run
+    return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.labels,
+            "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),
+            "feature_params": {n: dataclasses.asdict(f.params) for n, f in predictor.extractor.features.items()},
+            "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats),
+            "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE, "genre_tf_version": __version__}
+
+
+def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] = EXPORT_FORMATS) -> ExportResult:
+    """Write `out` (see the module docstring) for a loaded run. Built in a temporary folder beside it
+    and renamed into place, so `out` is either absent, the previous export, or complete."""
+    out = Path(out)
+    formats = parse_names(",".join(formats), "`formats`", EXPORT_FORMATS)
+    if out.exists() and not (out / RECORD_FILE).is_file():
+        raise GenreTfError(f"{out} exists and is not a genre-tf export; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".incomplete-{out.name}."))
+    try:
+        record = _record(predictor, formats)
+        labels = work / LABELS_FILE
+        labels.write_text("".join(f"{label}\n" for label in predictor.labels))
+        model = WaveformModel(predictor, labels)
+        tf.saved_model.save(model, str(work / SAVED_MODEL_DIR), signatures={SIGNATURE: model.serve})
+        labels.unlink()  # the SavedModel holds its own copy, under assets/
+        if "tflite" in formats:
+            flatbuffer, record["tflite"] = _convert_tflite(work / SAVED_MODEL_DIR)
+            if flatbuffer is not None:
+                (work / TFLITE_FILE).write_bytes(flatbuffer)
+        if "saved_model" not in formats:
+            shutil.rmtree(work / SAVED_MODEL_DIR)
+            record["saved_model"] = None
+        write_atomic(work / RECORD_FILE, json.dumps(record, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ExportResult(out, record)
+

@@ -1,0 +1,113 @@
+"""Labelling many songs with a trained run, through an engine: `predict FILE...` (`label_songs`) and
+`predict FOLDER --out TABLE` (`label_library`: every song under a folder, at any depth, length and
+supported format, into a prediction table).
+
+The table is resumable: songs already in it, from files unchanged since, are skipped. Each song is
+decoded once (`all_song_windows`), its windows batched with other songs' by the engine (`local`: in
+this process; `ray`: decoding tasks and actors that each hold the run once). A bad file is one row
+with its cause, and the run goes on.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..config import DECODE_WORKERS, ENGINES, TOP_GENRES, WINDOW_BATCH, EmbeddingParams, RayParams, SegmentParams
+from ..core.errors import first_line, require
+from ..core.files import fingerprint
+from ..engines import Engine, LocalEngine, make_engine
+from ..io.dataset import find_songs
+from ..io.prediction_table import Prediction, PredictionTable, check_out
+from ..io.runs import load_run
+from .events import FileEvents
+from .predict import Classifier, all_song_windows, check_hop
+
+
+@dataclasses.dataclass
+class LibraryResult:
+    out: Path
+    windows_out: Path | None
+    songs: int  # in the table now
+    labelled: int  # in this run
+    kept: int  # from an earlier run
+    failed: list[str]  # why, for each song of this run that could not be labelled
+    seconds: float
+
+
+# What labelling yields for each song, in the order the engine finishes them: (its index in the list
+# of songs, its prediction, None), or (index, None, why it failed).
+Labelled = tuple[int, Prediction | None, str | None]
+
+
+@contextlib.contextmanager
+def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float | None = None,
+                engine: Engine = LocalEngine(), yamnet: EmbeddingParams | None = None,
+                info: Callable[[str], None] = lambda message: None) -> Iterator[Iterator[Labelled]]:
+    """`with label_songs(run, songs) as labelled:` each song's prediction, one window every
+    `hop_seconds` (default: the window length). The run is loaded on entering, so that one that
+    cannot load fails before any song. `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
+    run = load_run(run_dir)
+    segment = SegmentParams(**run.config["store"]["segment_params"])
+    check_hop(segment, hop_seconds)
+    paths = [str(song) for song in songs]
+    decode = functools.partial(all_song_windows, segment=segment, hop_seconds=hop_seconds)
+    with engine.map_windows(paths, decode, Classifier(str(Path(run_dir).resolve()), yamnet), WINDOW_BATCH,
+                            segment.segment_samples, info) as finished:
+        yield ((done.item, None if done.error else Prediction.of_windows(
+            paths[done.item], run.labels, done.starts, done.arrays["probabilities"], done.notes), done.error)
+            for done in finished)
+
+
+def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_seconds: float | None = None,
+                  windows: bool = False, top: int = TOP_GENRES, engine: str = ENGINES[0],
+                  ray: RayParams = RayParams(), yamnet: EmbeddingParams | None = None,
+                  events: FileEvents = FileEvents(), workers: int = DECODE_WORKERS) -> LibraryResult:
+    """Label every song under `folder` with the run in `run_dir` into the table `out`; per-window rows
+    too with `windows`. `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
+    started = time.perf_counter()
+    runner = make_engine(engine, workers, ray)
+    require(top >= 1, f"`top` must be at least 1, not {top}")
+    check_out(Path(out))
+    folder, run = Path(folder), load_run(run_dir)
+    segment = SegmentParams(**run.config["store"]["segment_params"])
+    check_hop(segment, hop_seconds)
+    events.info(f"run {run.path} ({'+'.join(run.inputs)} / {run.model})")
+    paths, problems = find_songs(folder)
+    for problem in problems:
+        events.warn(problem)
+    fingerprints = _fingerprints(folder, paths, events)
+    with PredictionTable(out, str(Path(run_dir).resolve()), hop_seconds or segment.segment_seconds, run.labels,
+                         windows) as table:
+        todo = [song for song in fingerprints if not table.done(song, fingerprints[song])]
+        events.info(f"{len(fingerprints)} songs under {folder}: {len(todo)} to label, "
+                    f"{len(fingerprints) - len(todo)} already in {out}")
+        failed = []
+        with label_songs(run_dir, [folder / song for song in todo], hop_seconds, runner, yamnet,
+                         events.info) as labelled:
+            events.start(len(todo))
+            for item, prediction, error in labelled:
+                song = todo[item]
+                table.add(song, fingerprints[song], prediction, error)
+                if error:
+                    failed.append(error)
+                    events.clip_failed(song, error)
+                else:
+                    events.clip_done(song, len(prediction.window_starts))
+        rows = table.write(set(fingerprints), top)
+    return LibraryResult(Path(out), table.windows_out if windows else None, len(rows), len(todo),
+                         len(fingerprints) - len(todo), failed, time.perf_counter() - started)
+
+
+def _fingerprints(folder: Path, paths: list[Path], events: FileEvents) -> dict[str, dict]:
+    """{path relative to the folder: its fingerprint}: a song whose file changes is labelled again."""
+    fingerprints = {}
+    for path in paths:
+        try:
+            fingerprints[path.relative_to(folder).as_posix()] = fingerprint(path)
+        except OSError as e:  # gone or unreadable since it was listed
+            events.warn(f"{path}: skipped, cannot be read ({first_line(e)})")
+    return fingerprints

@@ -1,0 +1,138 @@
+"""`genre-tf predict`: label songs of any length with a trained run.
+
+A song's windows are featurized with exactly the parameters the run was trained on, and the model's
+probabilities are averaged over windows. Two ways: `Predictor.predict` streams one song (decoded,
+resampled and windowed block by block: memory stays bounded whatever its length; the server uses
+it); an engine labels many files (library.py), each decoded once by `all_song_windows` and held at
+16 kHz, its windows batched with other songs' by the engine and classified by `Classifier`.
+
+Features and models of a batch of windows run in one graph (`Predictor.probabilities`); the
+exported model (export.py) is the same function behind a waveform-in signature.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..io.audio import AudioReader, AudioSource, check_level, iter_windows, peak_of, window_view
+from ..core.errors import AudioError, require
+from ..features import FEATURES, make_extractor
+from ..config import WINDOW_BATCH, EmbeddingParams, SegmentParams
+from ..io.prediction_table import Prediction
+from ..io.runs import load_run
+from ..core.tf import tf
+
+# The same song's probabilities from batches of other shapes (the exported model: all windows at once;
+# a Ray actor: windows of several songs): equal within this, not bit for bit (float sums may round apart).
+PROBABILITY_TOLERANCE = 1e-4
+
+
+class Predictor:
+    """A trained run, ready to label audio."""
+
+    def __init__(self, run_dir: str | Path, yamnet: EmbeddingParams | None = None):
+        """`yamnet` replaces the YAMNet source the run was trained with (moved or unreachable)."""
+        from .. import models  # noqa: F401  (TensorFlow first, quietly; registers genre-tf's own layers)
+
+        import keras
+
+        self.run = load_run(run_dir)
+        store = self.run.config["store"]
+        self.segment = SegmentParams(**store["segment_params"])
+        params = {name: FEATURES[name].params_class(**store["features"][name]["params"]) for name in self.run.inputs}
+        if "embedding" in params and yamnet:
+            params["embedding"] = yamnet
+        self.extractor = make_extractor(params)
+        # A cross-validation run predicts with all its fold models: the mean of their probabilities.
+        self.models = [keras.models.load_model(path) for path in self.run.model_files]
+        self._probabilities_graph = tf.function(
+            self.probabilities, input_signature=[tf.TensorSpec((None, self.segment.segment_samples), tf.float32)])
+
+    @property
+    def labels(self) -> list[str]:
+        return self.run.labels
+
+    def probabilities(self, windows: tf.Tensor) -> tf.Tensor:
+        """TF ops: (windows, segment samples) -> (windows, genres), the mean over the run's models."""
+        inputs = self.extractor.model_inputs(windows)
+        return tf.reduce_mean(tf.stack([model(inputs, training=False) for model in self.models]), axis=0)
+
+    def classify(self, windows: np.ndarray) -> np.ndarray:
+        """(windows, segment samples) -> (windows, genres)."""
+        return self._probabilities_graph(tf.convert_to_tensor(windows, tf.float32)).numpy()
+
+    def check_hop(self, hop_seconds: float | None) -> None:
+        check_hop(self.segment, hop_seconds)
+
+    def predict(self, source, hop_seconds: float | None = None,
+                progress: Callable[[float], None] | None = None) -> Prediction:
+        """Probabilities per window (one every `hop_seconds`; default: the window length) and their mean.
+        `progress` is called with the fraction of the song done after each batch of windows."""
+        self.check_hop(hop_seconds)
+        reader = AudioReader(source)
+        duration = max(reader.frames / reader.source_rate, 1e-9)
+        starts, probabilities, pending = [], [], []
+        for start, window in song_windows(reader, self.segment, hop_seconds):
+            starts.append(start)
+            pending.append(window)
+            if len(pending) == WINDOW_BATCH:
+                probabilities.append(self.classify(np.stack(pending)))
+                pending = []
+                if progress:
+                    progress(min(starts[-1] / duration, 1.0))
+        if pending:
+            probabilities.append(self.classify(np.stack(pending)))
+        if not probabilities:
+            raise AudioError(reader.name, "contains no audio samples")
+        return Prediction.of_windows(reader.name, self.labels, np.array(starts), np.concatenate(probabilities),
+                                     reader.notes)
+
+
+def check_hop(segment: SegmentParams, hop_seconds: float | None) -> None:
+    window = segment.segment_seconds
+    require(hop_seconds is None or 1 / segment.sample_rate <= hop_seconds <= window,
+            f"`hop_seconds` must be between one sample and the window length ({window:g} s), not {hop_seconds}")
+
+
+def song_windows(reader: AudioReader, segment: SegmentParams,
+                 hop_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds, window) over a song: the segment rule for the tail, and a song peaking above
+    full scale scaled down as a whole. Streamed, after a cheap first pass for the peak, so that memory
+    stays bounded whatever the song's length (`Predictor.predict`, the server)."""
+    rate = segment.sample_rate
+    gain = check_level(reader.name, reader.peak(rate), reader.notes)
+    hop = None if hop_seconds is None else int(round(hop_seconds * rate))
+    for start, window in iter_windows((block * gain for block in reader.blocks(rate)), segment, hop):
+        yield start / rate, window
+
+
+def all_song_windows(source: AudioSource, segment: SegmentParams,
+                     hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A whole song's window starts (seconds), windows and notes at once: what an engine decodes. The
+    song is decoded once and held at the segment rate; its windows are a view of it."""
+    reader = AudioReader(source)
+    rate = segment.sample_rate
+    blocks = list(reader.blocks(rate))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    if not len(samples):
+        raise AudioError(reader.name, "contains no audio samples")
+    gain = check_level(reader.name, peak_of(blocks), reader.notes)
+    hop = None if hop_seconds is None else int(round(hop_seconds * rate))
+    starts, windows = window_view(samples * np.float32(gain) if gain != 1 else samples, segment, hop)
+    return starts / rate, windows, reader.notes
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+    """An engine's compute for a run: loads the run where it is called (in this process, or in a Ray
+    actor: it pickles as the run's path), then windows -> {"probabilities": (windows, genres)}."""
+
+    run_dir: str
+    yamnet: EmbeddingParams | None = None
+
+    def __call__(self) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+        predictor = Predictor(self.run_dir, self.yamnet)
+        return lambda windows: {"probabilities": predictor.classify(windows)}

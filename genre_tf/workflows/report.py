@@ -1,0 +1,204 @@
+"""`genre-tf report`: every finished run, ranked in comparable groups, with figures.
+
+Runs on different data or different splits are never ranked together: each (data, split) pair is
+its own group. The ranking is saved with the report, and `predict --run best` uses its top run.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
+from ..core.errors import GenreTfError
+from ..core.files import new_timestamped_folder
+from ..io.runs import Run, scan_runs
+
+# The metric columns of every table this module writes or the CLI prints: (level, metric, title).
+METRIC_COLUMNS = (("segment", "accuracy", "seg acc"), ("segment", "balanced_accuracy", "seg bal acc"),
+                  ("segment", "f1", "seg F1"), ("clip", "accuracy", "clip acc"),
+                  ("clip", "balanced_accuracy", "clip bal acc"), ("clip", "f1", "clip F1"))
+# --sort names, the default first.
+SORT_KEYS = {f"{level}_{metric}": (level, metric)
+             for level, metric, _ in sorted(METRIC_COLUMNS, key=lambda c: c[0] != "clip")}
+DEFAULT_SORT = next(iter(SORT_KEYS))
+COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", *(t for _, _, t in METRIC_COLUMNS), "run")
+_TERMINAL_TITLES = {"rank": "#", "parameters": "params", "epochs": "epochs best/run"}
+
+
+def terminal_headers() -> tuple[str, ...]:
+    """COLUMNS for a terminal, without the run (listed below the table): two-line headers keep each
+    column as narrow as its numbers."""
+    return tuple(_TERMINAL_TITLES.get(c, c).replace(" ", "\n", 1) for c in COLUMNS[:-1])
+
+
+@dataclasses.dataclass
+class Group:
+    data: str
+    split: str
+    runs: list[Run]  # ranked
+
+    @property
+    def title(self) -> str:
+        return f"data {self.data}, split {self.split}"
+
+
+@dataclasses.dataclass
+class Report:
+    groups: list[Group]
+    skipped: list[str]
+    sort: str
+    untested: list[Run] = dataclasses.field(default_factory=list)  # final runs without a test split: not ranked
+    runs_dir: Path | None = None
+    folder: Path | None = None  # where it was written
+
+    @property
+    def best(self) -> Run | None:
+        """Top run of the first (largest) group; a CV run predicts with its fold models together."""
+        return self.groups[0].runs[0] if self.groups else None
+
+
+def report(runs_dir: str | Path = DEFAULT_RUNS, reports_dir: str | Path = DEFAULT_REPORTS,
+           sort: str = DEFAULT_SORT) -> Report:
+    """Rank every finished run under `runs_dir` (grouped by data and split) and write the report
+    (results.md, results.csv, ranking.json, figures) into a new folder under `reports_dir`."""
+    ranking = rank_runs(runs_dir, sort)
+    return dataclasses.replace(ranking, folder=write_report(ranking, reports_dir))
+
+
+def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> Report:
+    if sort not in SORT_KEYS:
+        raise GenreTfError(f"`sort` must be one of {', '.join(SORT_KEYS)}")
+    runs, skipped = scan_runs(runs_dir)
+    by_group: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        if run.tested:
+            by_group.setdefault(run.group(), []).append(run)
+    level, metric = SORT_KEYS[sort]
+    groups = [Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name)))
+              for (data, split), members in by_group.items()]
+    groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
+    return Report(groups, skipped, sort, [r for r in runs if not r.tested], Path(runs_dir))
+
+
+def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
+    spread = run.spread(level, metric)
+    if spread is None:
+        return f"{run.value(level, metric):.3f}"
+    return f"{run.value(level, metric):.2f}±{spread:.2f}" if compact else f"{run.value(level, metric):.3f} ± {spread:.3f}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
+    """The cells of COLUMNS for one run; compact (for a terminal) drops the run name and shortens."""
+    best = [h["best_epoch"] for h in run.histories]
+    ran = [h["epochs_run"] for h in run.histories]
+    epochs = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
+    parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
+    cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
+             *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS]]
+    return cells if compact else [*cells, run.name]
+
+
+def as_markdown(report: Report) -> str:
+    lines = [f"Ranked by {report.sort.replace('_', ' ')}; CV runs show mean ± std over folds. Runs on different "
+             "data or splits are in separate tables: their scores are not comparable."]
+    for group in report.groups:
+        lines += ["", f"### {group.title}", "", "| " + " | ".join(COLUMNS) + " |",
+                  "|" + "|".join("---" for _ in COLUMNS) + "|"]
+        lines += ["| " + " | ".join(row_cells(i + 1, run)) + " |" for i, run in enumerate(group.runs)]
+    if report.untested:
+        lines += ["", "Untested (trained on all clips, no test split; not ranked):"]
+        lines += [f"- {untested_line(run)}" for run in report.untested]
+    if report.skipped:
+        lines += ["", "Skipped:"] + [f"- {s}" for s in report.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def untested_line(run: Run) -> str:
+    return f"{run.input_label} / {run.model_label}: {run.path}"
+
+
+def as_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["data", "split", *COLUMNS])
+    for group in report.groups:
+        for i, run in enumerate(group.runs):
+            writer.writerow([group.data, group.split, *row_cells(i + 1, run)])
+    return buffer.getvalue()
+
+
+def as_json(report: Report) -> str:
+    return json.dumps({
+        "sort": report.sort,
+        "groups": [{"data": g.data, "split": g.split, "runs": [
+            {"rank": i + 1, "run": str(r.path), "inputs": r.inputs, "model": r.model,
+             "parameters": r.config["parameters"], "best_epochs": [h["best_epoch"] for h in r.histories],
+             "epochs_run": [h["epochs_run"] for h in r.histories], "train_seconds": r.config["train_seconds"],
+             "metrics": {lv: {m: r.metrics[lv][m] for level, m, _ in METRIC_COLUMNS if level == lv}
+                         for lv in ("segment", "clip")}}
+            for i, r in enumerate(g.runs)]} for g in report.groups],
+        "best": str(report.best.path) if report.best else None,
+        "untested": [str(r.path) for r in report.untested],
+        "skipped": report.skipped,
+    }, indent=1)
+
+
+# `report --format` choices besides the terminal table.
+FORMATS = {"md": as_markdown, "csv": as_csv, "json": as_json}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text)
+
+
+def write_report(report: Report, reports_dir: str | Path) -> Path:
+    """reports/<timestamp>/: results.md, results.csv, ranking.json, and the figures."""
+    from . import plots
+
+    if not report.groups and not report.untested:
+        raise GenreTfError(f"{report.runs_dir}: no finished runs to report; train a model first (genre-tf train)")
+    out = new_timestamped_folder(reports_dir)
+    (out / "results.md").write_text(as_markdown(report))
+    (out / "results.csv").write_text(as_csv(report))
+    (out / "ranking.json").write_text(as_json(report))
+    for group in report.groups:
+        for run in group.runs:
+            title = f"{run.input_label} / {run.model_label}: {run.name}"
+            matrix = run.metrics["clip"].get("confusion_matrix") or _summed_fold_matrix(run)
+            plots.confusion_matrix_png(matrix, run.labels, f"{title}\nclip level, test clips",
+                                       out / f"confusion-{_slug(run.name)}.png")
+            plots.training_curves_png(run.histories, title, out / f"curves-{_slug(run.name)}.png")
+    if report.groups:
+        plots.overview_png([(g.title, g.runs) for g in report.groups], out / "overview.png")
+    return out
+
+
+def _summed_fold_matrix(run: Run):
+    """A CV run's confusion matrix: every clip is a test clip in exactly one fold."""
+    import numpy as np
+
+    return np.sum([f["clip"]["confusion_matrix"] for f in run.metrics["folds"]], axis=0).tolist()
+
+
+def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS) -> Path:
+    """A run directory, or 'best': the top run of the newest report in `reports_dir`."""
+    return latest_ranking(reports_dir) if run == BEST_RUN else Path(run)
+
+
+def latest_ranking(reports_dir: str | Path) -> Path:
+    """The run that `predict --run best` means: the best run of the newest report."""
+    reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []
+    if not reports:
+        raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass --run DIR")
+    best = json.loads(reports[-1].read_text()).get("best")
+    if not best:
+        raise GenreTfError(f"{reports[-1]}: the last report ranks no run; pass --run DIR")
+    return Path(best)

@@ -1,0 +1,149 @@
+"""`genre-tf train`: one model on one feature set (or several), trained on a clip-level split of a
+feature store, evaluated on its test split, and saved as a run directory.
+
+A run is assembled in a private `.incomplete-` folder and renamed into place only when every file
+is written (io/runs.py), so a killed run never leaves a directory that looks finished.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrainConfig, segment_label
+from ..core.files import timestamp
+from ..core.provenance import library_versions, now_iso
+from ..io.runs import MODEL_FILE, RunWriter
+from ..io.splits import PARTS, Split, check_split, cv_splits, random_split, split_from_lists
+from ..io.store import FeatureStore
+from ..models import build_model, get_model
+from ..training.calibration import calibrate_standardizers
+from ..training.data import make_dataset, make_split_datasets, normalization_stats
+from ..training.evaluate import evaluate, summarize_folds
+from ..training.fit import balanced_class_weights, configure_devices, fit_model, training_settings
+
+import keras  # noqa: E402  (after the modules above, which import TensorFlow quietly)
+
+
+class TrainEvents:
+    """What training tells its caller; silent by default."""
+
+    def info(self, message: str) -> None: ...
+    def epoch(self, fold: int | None, epoch: int, epochs: int, logs: dict, seconds: float) -> None: ...
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict  # {"segment": {...}, "clip": {...}}; for CV also "folds"
+    parameters: int
+    epoch_seconds: float  # mean seconds per epoch
+
+
+def _run_name(config: TrainConfig) -> str:
+    """<inputs>-<model>[-<N>s][-cv<K>]-<timestamp>, e.g. embedding+mfcc-lstm-6s-cv5-20260101-120000."""
+    cv = f"cv{config.cv}" if config.cv else ""
+    parts = ["+".join(config.inputs), config.model, segment_label(config.segment_seconds), cv, timestamp()]
+    return "-".join(filter(None, parts))
+
+
+def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
+                      n_classes: int, out_dir: Path, events: TrainEvents, fold: int | None) -> tuple[dict, int, float]:
+    """Train on split.train, pick the best epoch on split.valid, score split.test; save into out_dir."""
+    rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
+    normalization = {n: normalization_stats(a, rows["train"]) for n, a in arrays.items()}
+    keras.backend.clear_session()  # each fold starts from a clean graph and layer names
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization,
+                        config.options)
+    data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
+    calibration = make_dataset(arrays, rows["train"], labels[rows["train"]], n_classes, config.batch_size, shuffle=True,
+                               seed=config.seed)
+    calibrate_standardizers(model, calibration)
+    best = fit_model(model, get_model(config.model, config.inputs), data, calibration, config,
+                     balanced_class_weights(labels[rows["train"]]) if config.class_weights else None,
+                     lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
+    metrics = {}  # an untested run (no test split) has none
+    if len(rows["test"]):
+        probabilities = model.predict(data["test"], verbose=0)
+        metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
+    model.save(out_dir / MODEL_FILE)
+    RunWriter.write_fold(out_dir, split, normalization, {"best_epoch": best.best_epoch, "monitor": config.monitor,
+                                                         "epochs_run": len(best.history), "epochs": best.history},
+                         metrics)
+    # The first epoch also traces the graph: steady-state speed is the mean of the later ones.
+    epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
+    return metrics, model.count_params(), epoch_seconds
+
+
+def _splits(config: TrainConfig, clip_genres: dict[str, str], genres: list[str]) -> list[Split]:
+    """The CV folds, the listed split or the random one; each checked before any training."""
+    if config.cv:
+        splits = cv_splits(clip_genres, config.cv, config.seed)
+    elif config.split_lists:
+        splits = [split_from_lists(config.split_lists, clip_genres)]
+    else:
+        splits = [random_split(clip_genres, config.split_ratios, config.seed)]
+    for split in splits:
+        check_split(split, clip_genres, genres, untested=config.untested)
+    return splits
+
+
+def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResult:
+    """Train `config.model` on `config.inputs` of the store `config.store`, evaluate it on the test
+    clips (each CV fold's, with `cv`) and save the run under `config.runs_dir`."""
+    spec = get_model(config.model, config.inputs)  # a bad name fails before any work
+    if config.augment is None:
+        config = dataclasses.replace(config, augment=spec.augment)
+    store = FeatureStore(config.store, config.segment_seconds)
+    arrays = {n: store.array(n) for n in config.inputs}
+    genres = store.genres
+    labels = np.searchsorted(genres, store.index.genres)
+    clip_genres = store.index.clip_genres()
+    splits = _splits(config, clip_genres, genres)
+    devices = configure_devices(config.mixed_precision)
+    events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
+                + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv
+                   else f"split: {splits[0].summary()}")
+                + f"; {'GPU ' + ', '.join(devices['gpus']) if devices['gpus'] else 'CPU'}"
+                + (", mixed precision" if devices["mixed_precision"] else ""))
+    writer = RunWriter(config.runs_dir, _run_name(config))
+    for path in writer.removed:
+        events.info(f"removed {path}: left by an interrupted training")
+    started = time.perf_counter()
+    try:
+        with training_settings(devices["mixed_precision"]):
+            results = [_fit_and_evaluate(store, arrays, labels, split, config, len(genres),
+                                         writer.fold_folder(split.source.get("fold") if config.cv else None), events,
+                                         split.source.get("fold")) for split in splits]
+        fold_metrics = [r[0] for r in results]
+        metrics = {"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0]
+        parameters, epoch_seconds = results[0][1], float(np.mean([r[2] for r in results]))
+        run_dir = writer.finish(_run_config(config, writer.name, store, genres, devices, parameters, epoch_seconds,
+                                            time.perf_counter() - started), genres,
+                                metrics if config.cv else None)
+    except BaseException:
+        writer.abandon()
+        raise
+    return TrainResult(run_dir, metrics, parameters, epoch_seconds)
+
+
+def _run_config(config: TrainConfig, name: str, store: FeatureStore, genres: list[str], devices: dict,
+                parameters: int, epoch_seconds: float, train_seconds: float) -> dict:
+    """config.json: everything needed to repeat the run and to use its model."""
+    return {
+        "name": name,
+        "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
+        "store": {"generation": store.manifest.generation, "data": store.manifest.data,
+                  "segment_params": store.manifest.segment_params,
+                  "features": {n: dataclasses.asdict(store.manifest.features[n]) for n in config.inputs}},
+        "labels": genres,
+        "parameters": parameters,
+        "train_seconds": train_seconds,
+        "epoch_seconds": epoch_seconds,
+        "devices": devices,
+        "library_versions": library_versions(),
+        "finished": now_iso(),
+    }
