@@ -24,8 +24,12 @@ Names are imported on first use, so that `import genre_tf` (and `genre-tf --help
 TensorFlow.
 """
 import importlib
+from importlib import metadata
 
-__version__ = "0.2.0"
+try:
+    __version__ = metadata.version("genre-tf")  # pyproject.toml's, its one home
+except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    __version__ = "unknown"
 
 # Public name -> the module that defines it.
 _API = {

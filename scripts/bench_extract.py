@@ -30,18 +30,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.io.audio import load_audio, split_segments
-from genre_tf.io.dataset import discover
-from genre_tf.config import DECODE_WORKERS, EXTRACT_BATCH_SIZE
-from genre_tf.workflows.events import FileEvents
-from genre_tf.workflows.extract import extract
-from genre_tf.config import DEFAULT_FEATURES
+from genre_tf.config import DECODE_WORKERS, DEFAULT_FEATURES, EXTRACT_BATCH_SIZE
+from genre_tf.config import EmbeddingParams, SegmentParams, resolve_handle
+from genre_tf.core.tf import tf
 from genre_tf.features.embedding import load_yamnet
 from genre_tf.features.logmel import log_mel
 from genre_tf.features.yamnet_keras import build_yamnet, fold_batch_norm, load_yamnet_weights, log_mel_patches
-from genre_tf.config import EmbeddingParams, resolve_handle, SegmentParams
+from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.io.dataset import discover
+from genre_tf.workflows.events import FileEvents
+from genre_tf.workflows.extract import extract
 from genre_tf.workflows.synth import synthesize
-from genre_tf.core.tf import tf
 
 
 @dataclasses.dataclass

@@ -16,11 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.models import MODELS, input_choices, parse_inputs
-from genre_tf.config import DEFAULT_SEGMENT_SECONDS, ModelOptions
-from genre_tf.io.store import FeatureStore
+from genre_tf.config import DEFAULT_SEGMENT_SECONDS, ModelOptions, TrainConfig
 from genre_tf.core.tf import tf
-from genre_tf.config import TrainConfig
+from genre_tf.io.store import FeatureStore
+from genre_tf.models import MODELS, input_choices, parse_inputs
 
 # Every model with every input it accepts, as the contract test trains them.
 from genre_tf.workflows.train import train

@@ -28,9 +28,9 @@ from genre_tf.config import EXTRACT_BATCH_SIZE
 
 from genre_tf.workflows.events import FileEvents
 
+from genre_tf.config import ENGINES, EmbeddingParams, resolve_handle
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.library import label_library
-from genre_tf.config import ENGINES, EmbeddingParams, resolve_handle
 from genre_tf.workflows.synth import synthesize
 
 

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from genre_tf.workflows.extract import extract
-from genre_tf.training.evaluate import evaluate, summarize_folds
-from genre_tf.config import EmbeddingParams, MusicnnParams
+from genre_tf.config import EmbeddingParams, MusicnnParams, TrainConfig
 from genre_tf.io.runs import scan_runs
-from genre_tf.io.store import FeatureStore
-from genre_tf.config import TrainConfig
 from genre_tf.io.splits import cv_splits
+from genre_tf.io.store import FeatureStore
+from genre_tf.training.evaluate import evaluate, summarize_folds
+from genre_tf.workflows.extract import extract
 from genre_tf.workflows.train import train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

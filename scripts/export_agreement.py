@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_tf.config import EmbeddingParams
+from genre_tf.core.tf import tf
 from genre_tf.io.audio import AudioReader
 from genre_tf.workflows.export import export_run
-from genre_tf.config import EmbeddingParams
 from genre_tf.workflows.predict import Predictor
-from genre_tf.core.tf import tf
 
 
 def largest_difference(a: dict, b: dict) -> float:

@@ -68,8 +68,8 @@ def synth_store(synth_dataset, tmp_path_factory) -> Path:
     clip: the 1.6 s remainder is under half a segment)."""
     import importlib.util
 
-    from genre_tf.workflows.extract import extract
     from genre_tf.config import EmbeddingParams, segment_params
+    from genre_tf.workflows.extract import extract
 
     store = tmp_path_factory.mktemp("store")
     features = ["logmel", "mfcc"]
@@ -116,8 +116,8 @@ GTZAN_FEATURES = ("embedding", "logmel", "mfcc", "musicnn")
 def gtzan_extraction(gtzan_sample, yamnet_handle, musicnn_installed, tmp_path_factory):
     """Every feature of the 30 real clips of gtzan-sample (YAMNet through the hub stand-in), by the local
     engine: the one real store of the session (read it, never write it), and extract's result."""
-    from genre_tf.workflows.extract import extract
     from genre_tf.config import EmbeddingParams
+    from genre_tf.workflows.extract import extract
 
     store = tmp_path_factory.mktemp("gtzan-store")
     result = extract(gtzan_sample, store, GTZAN_FEATURES, feature_params={"embedding": EmbeddingParams(yamnet_handle)})

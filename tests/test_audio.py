@@ -4,9 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from genre_tf.io.audio import load_audio, split_segments
-from genre_tf.core.errors import AudioError
 from genre_tf.config import SegmentParams
+from genre_tf.core.errors import AudioError
+from genre_tf.io.audio import load_audio, split_segments
 
 from .helpers import sine, write_audio
 

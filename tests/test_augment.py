@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
-from genre_tf.training.augment import augment_batch, mask, time_shift
-from genre_tf.config import parse_augment
+from genre_tf.config import MaskParams, parse_augment
 from genre_tf.core.errors import GenreTfError
-from genre_tf.config import MaskParams
 from genre_tf.core.tf import tf
+from genre_tf.training.augment import augment_batch, mask, time_shift
 
 SEED = tf.constant([7, 0], tf.int64)
 
@@ -62,9 +61,9 @@ def test_parse_augment():
 def test_only_training_batches_are_augmented_and_anew_each_epoch(synth_store):
     import keras
 
-    from genre_tf.training.data import make_split_datasets
     from genre_tf.io.splits import random_split
     from genre_tf.io.store import FeatureStore
+    from genre_tf.training.data import make_split_datasets
 
     keras.utils.set_random_seed(0)
     store = FeatureStore(synth_store)

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genre_tf.io.audio import AudioReader, iter_windows, load_audio
 from genre_tf.cli import app
-from genre_tf.core.errors import GenreTfError
-from genre_tf.workflows.export import export_run, segment_windows
-from genre_tf.workflows.predict import PROBABILITY_TOLERANCE
-from genre_tf.features.extractor import round_to_float16
 from genre_tf.config import EmbeddingParams, SegmentParams
-from genre_tf.workflows.predict import Predictor
+from genre_tf.core.errors import GenreTfError
 from genre_tf.core.tf import tf
+from genre_tf.features.extractor import round_to_float16
+from genre_tf.io.audio import AudioReader, iter_windows, load_audio
+from genre_tf.workflows.export import export_run, segment_windows
+from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
 
 from .conftest import GTZAN_RUNS
 from .helpers import write_audio

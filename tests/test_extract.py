@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 import genre_tf.io.store as store_module
-from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.config import SegmentParams
 from genre_tf.core.errors import DatasetError, StoreError
+from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.io.store import FeatureStore
 from genre_tf.workflows.events import FileEvents
 from genre_tf.workflows.extract import extract
-from genre_tf.config import SegmentParams
-from genre_tf.io.store import FeatureStore
 
 from .helpers import assert_same_features, compute_feature, sine, write_audio
 
@@ -114,7 +114,7 @@ def test_a_crash_while_committing_leaves_the_old_store_intact(dataset, tmp_path,
 
 def test_changed_parameters_are_refused_until_rebuild(dataset, tmp_path):
     extract(dataset, tmp_path / "fs", FAST)
-    with pytest.raises(StoreError, match="max_seconds: 30.0 -> 6.0.*--rebuild"):
+    with pytest.raises(StoreError, match="max_seconds: 30.0 -> 6.0.*`rebuild`"):
         extract(dataset, tmp_path / "fs", FAST, SegmentParams(max_seconds=6.0))
     result = extract(dataset, tmp_path / "fs", FAST, SegmentParams(max_seconds=6.0), rebuild=True)
     assert result.segments == 18  # 9 clips x 2 segments of the first 6 s

@@ -4,8 +4,8 @@ stated tolerance)."""
 import numpy as np
 import pytest
 
-from genre_tf.features import FEATURES, get_feature, make_extractor
 from genre_tf.config import EmbeddingParams
+from genre_tf.features import FEATURES, get_feature, make_extractor
 
 from .conftest import shared_path
 from .helpers import assert_same_features, sine

@@ -3,10 +3,10 @@ import csv
 import numpy as np
 import pytest
 
+from genre_tf.config import LogMelParams, MfccParams
 from genre_tf.core.errors import ModelUnavailableError
 from genre_tf.features import FEATURES, parse_feature_names
 from genre_tf.features.logmel import log_mel
-from genre_tf.config import LogMelParams, MfccParams
 
 from .helpers import assert_same_features, compute_feature, sine
 
@@ -34,9 +34,9 @@ def test_logmel_is_batch_independent():
 
 @pytest.mark.slow
 def test_logmel_equals_yamnet_third_output(yamnet_handle, gtzan_sample):
-    from genre_tf.io.audio import load_audio, split_segments
-    from genre_tf.features.embedding import load_yamnet
     from genre_tf.config import SegmentParams
+    from genre_tf.features.embedding import load_yamnet
+    from genre_tf.io.audio import load_audio, split_segments
 
     model = load_yamnet(yamnet_handle)
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())
@@ -67,8 +67,8 @@ def test_tf_mfcc_equals_librosa_on_real_clips(gtzan_sample):
     and on signals whose answer is known: silence (every coefficient but the first is 0) and a sine."""
     import librosa
 
-    from genre_tf.io.audio import load_audio, split_segments
     from genre_tf.config import SegmentParams
+    from genre_tf.io.audio import load_audio, split_segments
 
     segments = np.concatenate([split_segments(load_audio(path).samples, SegmentParams())
                                for path in sorted(gtzan_sample.glob("*/*.wav"))]
@@ -83,8 +83,8 @@ def test_tf_mfcc_equals_librosa_on_real_clips(gtzan_sample):
 
 
 def test_hub_embedding_shape_and_known_answers(yamnet_handle):
-    from genre_tf.features.embedding import load_yamnet
     from genre_tf.config import EmbeddingParams
+    from genre_tf.features.embedding import load_yamnet
 
     out = compute_feature("embedding", EmbeddingParams(yamnet_handle), np.stack([np.zeros(48000, np.float32),
                                                                           sine(440, 3, 16000)]))
@@ -107,7 +107,7 @@ def test_hub_embedding_shape_and_known_answers(yamnet_handle):
 def test_missing_local_yamnet_says_how_to_fix(tmp_path):
     from genre_tf.features.embedding import load_yamnet
 
-    with pytest.raises(ModelUnavailableError, match="--yamnet-handle"):
+    with pytest.raises(ModelUnavailableError, match="`yamnet_handle`"):
         load_yamnet(str(tmp_path / "nowhere"))
 
 
@@ -116,7 +116,7 @@ def test_unreachable_hub_handle_says_how_to_work_offline():
 
     with pytest.raises(ModelUnavailableError) as e:
         load_yamnet("https://tfhub.invalid/google/yamnet/1")
-    assert "--yamnet-handle" in str(e.value) and "\n" not in str(e.value)
+    assert "`yamnet_handle`" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_feature_names():

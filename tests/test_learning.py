@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from genre_tf.config import ModelOptions
-from genre_tf.config import FINE_TUNE_LR_FACTOR, TrainConfig
+from genre_tf.config import FINE_TUNE_LR_FACTOR, ModelOptions, TrainConfig
 from genre_tf.workflows.train import train
 
 GENRES = 4  # chance: 0.25

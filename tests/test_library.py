@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from genre_tf.cli import app
 from genre_tf.core.errors import GenreTfError
-from genre_tf.workflows.events import FileEvents
 from genre_tf.io.dataset import find_songs
+from genre_tf.io.prediction_table import _read_rows, PredictionTable
+from genre_tf.workflows.events import FileEvents
 from genre_tf.workflows.library import label_library
 from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
-from genre_tf.io.prediction_table import _read_rows, PredictionTable
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.config import MusicnnParams, SegmentParams
 from genre_tf.core.errors import ModelUnavailableError
 from genre_tf.features import make_extractor
 from genre_tf.features.musicnn import FEATURE_PARTS, FEATURE_SIZE, checkpoint_prefix
-from genre_tf.config import MusicnnParams, SegmentParams
+from genre_tf.io.audio import load_audio, split_segments
 
 from .helpers import compute_feature
 

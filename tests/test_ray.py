@@ -14,13 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
-from genre_tf.core.errors import GenreTfError, StoreError
-from genre_tf.workflows.extract import extract
-from genre_tf.workflows.library import label_library
 from genre_tf.config import EmbeddingParams, RayParams
-from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.core.errors import GenreTfError, StoreError
 from genre_tf.io.prediction_table import _read_rows
 from genre_tf.io.store import FeatureStore
+from genre_tf.workflows.extract import extract
+from genre_tf.workflows.library import label_library
+from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
 
 from .conftest import GTZAN_FEATURES
 from .helpers import assert_same_features, write_audio

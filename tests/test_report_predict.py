@@ -151,7 +151,7 @@ def test_predict_needs_yamnet_for_an_embedding_run(pair_runs, yamnet_handle, tmp
     config = json.loads((run / "config.json").read_text())
     config["store"]["features"]["embedding"]["params"]["handle"] = str(tmp_path / "moved-yamnet")
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(GenreTfError, match="YAMNet not found.*--yamnet-handle"):
+    with pytest.raises(GenreTfError, match="YAMNet not found.*`yamnet_handle`"):
         Predictor(run)
     from genre_tf.config import EmbeddingParams
 

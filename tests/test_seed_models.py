@@ -4,11 +4,10 @@ import json
 import numpy as np
 import pytest
 
+from genre_tf.config import FINE_TUNE_LR_FACTOR, ModelOptions, TrainConfig
 from genre_tf.core.errors import ModelUnavailableError
-from genre_tf.models.transfer import BACKBONE_LAYER
 from genre_tf.models import MODELS, build_model
-from genre_tf.config import ModelOptions
-from genre_tf.config import FINE_TUNE_LR_FACTOR, TrainConfig
+from genre_tf.models.transfer import BACKBONE_LAYER
 
 # With 10 genres on 3 s log-mel (336 x 64): the README's model table.
 from genre_tf.workflows.train import train
@@ -100,7 +99,7 @@ def test_unreachable_imagenet_weights_say_what_to_do(synth_store, tmp_path, monk
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(ModelUnavailableError, match="ImageNet weights for xception could not be downloaded .*"
-                                                    "--backbone-weights PATH .*--backbone-weights none"):
+                                                    "`backbone_weights` PATH .*`backbone_weights` none"):
         build("xception", backbone_weights="imagenet")
 
 

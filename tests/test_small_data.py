@@ -7,9 +7,8 @@ import pytest
 
 from genre_tf.models import MODELS, build_model
 
-from genre_tf.config import ModelOptions
+from genre_tf.config import ModelOptions, TrainConfig
 from genre_tf.io.store import FeatureStore
-from genre_tf.config import TrainConfig
 from genre_tf.training.calibration import recalibrate_batch_norm
 from genre_tf.workflows.train import train
 
@@ -58,9 +57,9 @@ def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sampl
     """Before training, the fine-tunable YAMNet's mean embedding equals the extractor's embeddings."""
     import keras
 
-    from genre_tf.io.audio import load_audio, split_segments
-    from genre_tf.features.logmel import log_mel
     from genre_tf.config import EmbeddingParams, SegmentParams
+    from genre_tf.features.logmel import log_mel
+    from genre_tf.io.audio import load_audio, split_segments
 
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())[:4]
     model = build_model("yamnet", {"logmel": (336, 64)}, 10, {"logmel": (np.zeros(64), np.ones(64))},

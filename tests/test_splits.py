@@ -1,7 +1,7 @@
 import pytest
 
 from genre_tf.core.errors import SplitError
-from genre_tf.io.splits import parse_ratios, random_split, Split, split_from_lists
+from genre_tf.io.splits import Split, parse_ratios, random_split, split_from_lists
 
 
 def clips(genres=3, per_genre=20):

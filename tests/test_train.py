@@ -3,15 +3,14 @@ import json
 import numpy as np
 import pytest
 
+from genre_tf.config import DEFAULT_SEGMENT_SECONDS, TrainConfig, segment_label
 from genre_tf.core.errors import GenreTfError, SplitError, StoreError
-from genre_tf.training.evaluate import evaluate
 from genre_tf.features import INPUT_PRESETS
-from genre_tf.models import MODELS, parse_inputs
-from genre_tf.config import DEFAULT_SEGMENT_SECONDS, segment_label
-from genre_tf.training.data import normalization_stats
 from genre_tf.io.store import FeatureStore
-from genre_tf.config import TrainConfig
-from genre_tf.workflows.train import train, TrainEvents
+from genre_tf.models import MODELS, parse_inputs
+from genre_tf.training.data import normalization_stats
+from genre_tf.training.evaluate import evaluate
+from genre_tf.workflows.train import TrainEvents, train
 
 from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, SEED_CLI_MODELS
 
@@ -39,10 +38,10 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     """The contract of every registered model with every input it takes (trained by `genre-tf train`,
     1 epoch): a complete run whose saved model, reloaded, gives the probabilities training evaluated;
     `predict` labels a clip with it; its export gives predict's probabilities."""
+    from genre_tf.core.tf import tf
     from genre_tf.io.audio import load_audio
     from genre_tf.workflows.export import export_run
     from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
-    from genre_tf.core.tf import tf
 
     trained = pair_runs.get(model, inputs, request)
     run, names = trained.run_dir, parse_inputs(inputs)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from genre_tf.config import EmbeddingParams, embedding_params
 from genre_tf.core.errors import ModelUnavailableError
-from genre_tf.config import embedding_params, EmbeddingParams
 
 from .helpers import compute_feature, sine
 
@@ -18,8 +18,8 @@ def cosine(a, b):
 
 @pytest.mark.slow
 def test_batched_embeddings_equal_the_hub_model(yamnet_handle, yamnet_weights, gtzan_sample):
-    from genre_tf.io.audio import load_audio, split_segments
     from genre_tf.config import SegmentParams
+    from genre_tf.io.audio import load_audio, split_segments
 
     segments = np.concatenate([
         split_segments(load_audio(gtzan_sample / g / f"{g}.00000.wav").samples, SegmentParams())[:4]
@@ -46,7 +46,7 @@ def test_yamnet_table_has_the_published_size():
 def test_weights_file_errors(tmp_path):
     from genre_tf.features import make_extractor
 
-    with pytest.raises(ModelUnavailableError, match="weights not found.*--yamnet-weights"):
+    with pytest.raises(ModelUnavailableError, match="weights not found.*`yamnet_weights`"):
         make_extractor({"embedding": EmbeddingParams(None, str(tmp_path / "none.h5"))})
     import h5py
 
@@ -67,8 +67,8 @@ def test_embedding_source_precedence(monkeypatch, tmp_path):
 
 
 def test_extract_with_batched_yamnet(synth_dataset, yamnet_weights, tmp_path):
-    from genre_tf.workflows.extract import extract
     from genre_tf.io.store import FeatureStore
+    from genre_tf.workflows.extract import extract
 
     result = extract(synth_dataset, tmp_path / "fs", ["embedding"], batch_size=5,
                      feature_params={"embedding": EmbeddingParams(None, yamnet_weights)})

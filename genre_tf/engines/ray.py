@@ -60,7 +60,7 @@ def connected(params: RayParams):
                 "RAY_AUTH_TOKEN, or ~/.ray/auth_token)")
             raise GenreTfError(f"cannot connect to Ray at {params.address or 'the address in $RAY_ADDRESS'} "
                                f"({first_line(e)}){hint}; start a cluster with `ray start --head`, or leave "
-                               "--ray-address out for a local Ray") from None
+                               "`ray_address` out for a local Ray") from None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the caller shows its own, per file
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notices of each execution
@@ -80,7 +80,7 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
     except OSError as e:
         raise GenreTfError(f"cannot connect to Ray at {address} ({e.strerror or first_line(e)}); start a cluster "
-                           "there with `ray start --head`, or leave --ray-address out for a local Ray") from None
+                           "there with `ray start --head`, or leave `ray_address` out for a local Ray") from None
 
 
 class RayEngine:

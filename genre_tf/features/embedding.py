@@ -18,7 +18,7 @@ def load_yamnet(handle: str):
     import tensorflow_hub as hub
 
     if "://" not in handle and not Path(handle).exists():
-        raise ModelUnavailableError(f"YAMNet not found at '{handle}': pass --yamnet-handle DIR (a SavedModel folder) "
+        raise ModelUnavailableError(f"YAMNet not found at '{handle}': pass `yamnet_handle` DIR (a SavedModel folder) "
                                     f"or set {YAMNET_HANDLE_ENV}")
     try:
         return hub.load(handle)
@@ -26,7 +26,7 @@ def load_yamnet(handle: str):
         cause = first_line(e)
         raise ModelUnavailableError(
             f"cannot load YAMNet from '{handle}' ({cause}). Offline? Run `genre-tf download-yamnet` where there "
-            f"is internet and pass --yamnet-handle DIR or set {YAMNET_HANDLE_ENV}=DIR") from None
+            f"is internet and pass `yamnet_handle` DIR or set {YAMNET_HANDLE_ENV}=DIR") from None
 
 
 def download_yamnet(handle: str, weights_url: str, out: str | Path) -> tuple[Path, Path]:

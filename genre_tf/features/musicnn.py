@@ -111,7 +111,7 @@ def checkpoint_prefix(model: str) -> str:
         folder = Path(model).expanduser()
     if not (folder / ".index").is_file():
         raise ModelUnavailableError(f"no musicnn checkpoint in {folder} (expected .index and .data-00000-of-00001); "
-                                    f"--musicnn-model takes {' or '.join(MUSICNN_MODELS)} or such a folder; "
+                                    f"`musicnn_model` takes {' or '.join(MUSICNN_MODELS)} or such a folder; "
                                     f"{INSTALL_HINT}")
     return str(folder.resolve()) + "/"
 

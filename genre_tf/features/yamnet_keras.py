@@ -83,7 +83,7 @@ def load_yamnet_weights(model: keras.Model, path: str | Path) -> None:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelUnavailableError(f"YAMNet weights not found at '{path}': pass --yamnet-weights yamnet.h5 "
+        raise ModelUnavailableError(f"YAMNet weights not found at '{path}': pass `yamnet_weights` yamnet.h5 "
                                     f"(download it from {YAMNET_WEIGHTS_URL})")
     try:
         with h5py.File(path, "r") as f:

@@ -100,7 +100,7 @@ class PredictionTable:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         if not self.lock.acquire():
             raise GenreTfError(f"{self.out}: another run is writing this table (pid {self.lock.holder()}); "
-                               "wait for it to finish, or use another --out")
+                               "wait for it to finish, or use another `out`")
         for folder in (self.out.parent, self.parts):  # what killed writers left behind
             remove_stale_temporaries(folder)
         try:

@@ -99,7 +99,7 @@ class MeanStdPooling(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="genre_tf")
 class Standardize(layers.Layer):
-    """(x - mean) / std with fixed statistics, in training as in inference (a StandardScaler). train.py
+    """(x - mean) / std with fixed statistics, in training as in inference (a StandardScaler). Training
     sets them from the training split before fitting (`calibrate_standardizers`)."""
 
     def build(self, shape):

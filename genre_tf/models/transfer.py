@@ -48,17 +48,17 @@ def backbone_weights_file(name: str, option: str) -> str:
         except Exception as e:  # no network, a proxy, a truncated download: all end the same way
             raise ModelUnavailableError(
                 f"ImageNet weights for {name} could not be downloaded ({type(e).__name__}: {first_line(e, 120)}); "
-                f"pass --backbone-weights PATH to a copy of {url} , or --backbone-weights none to train from scratch") from None
+                f"pass `backbone_weights` PATH to a copy of {url} , or `backbone_weights` none to train from scratch") from None
     path = Path(option).expanduser()
     if not path.is_file():
-        raise ModelUnavailableError(f"{option}: no such backbone weights file (--backbone-weights takes a file, "
+        raise ModelUnavailableError(f"{option}: no such backbone weights file (`backbone_weights` takes a file, "
                                     "imagenet or none)")
     return str(path.resolve())
 
 
 def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOptions):
     """Second seed: an ImageNet network on spectrogram images. With pretrained weights the backbone
-    starts frozen and runs in inference mode (its batch-norm statistics stay ImageNet's); train.py
+    starts frozen and runs in inference mode (its batch-norm statistics stay ImageNet's); training
     unfreezes its top blocks later (fine_tune). From scratch, everything trains from the start."""
     backbone_spec = BACKBONES[name]
     if options.image_size < backbone_spec.min_size:

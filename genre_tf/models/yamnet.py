@@ -19,14 +19,14 @@ YAMNET_HEAD = 256
 def yamnet_weights_file(options: ModelOptions) -> str:
     weights = options.yamnet_weights or os.environ.get(YAMNET_WEIGHTS_ENV)
     if not weights:
-        raise ModelUnavailableError(f"--model yamnet needs YAMNet's weights: pass --yamnet-weights yamnet.h5 or set "
+        raise ModelUnavailableError(f"`model` yamnet needs YAMNet's weights: pass `yamnet_weights` yamnet.h5 or set "
                                     f"{YAMNET_WEIGHTS_ENV} (genre-tf download-yamnet fetches it)")
     return weights
 
 
 def build_yamnet(inputs: dict, n_classes: int, options: ModelOptions):
     """The raw log-mel (YAMNet's own frontend: no normalization) through pretrained YAMNet, frozen and in
-    inference mode; train.py unfreezes its top blocks later (fine_tune)."""
+    inference mode; training (fit.py) unfreezes its top blocks later (fine_tune)."""
     p = LogMelParams()
     network = yamnet_network(p)
     load_yamnet_weights(network, yamnet_weights_file(options))

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..config import FINE_TUNE_LR_FACTOR, TrainConfig
-from ..core.tf import allow_gpu_memory_growth
+from ..core.tf import allow_gpu_memory_growth, deterministic_ops
 from ..models import ModelSpec
 from .calibration import PreciseBatchNorm
 
@@ -25,17 +25,13 @@ def configure_devices(mixed_precision: bool | None) -> dict:
 def training_settings(mixed_precision: bool) -> None:
     """Mixed precision and deterministic ops while training; the caller's settings afterwards (a
     library call must not change the process it runs in)."""
-    from tensorflow.python.framework import config as tf_config  # the public API has no way back
-
-    policy, deterministic = keras.mixed_precision.global_policy(), tf_config.is_op_determinism_enabled()
+    policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
-    tf_config.enable_op_determinism()  # the same seed and data give the same run
     try:
-        yield
+        with deterministic_ops():
+            yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
-        if not deterministic:
-            tf_config.disable_op_determinism()
 
 
 class BestEpoch(keras.callbacks.Callback):

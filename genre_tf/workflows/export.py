@@ -27,10 +27,11 @@ from pathlib import Path
 
 from ..core.errors import GenreTfError, first_line, parse_names
 from ..core.files import write_atomic
+from ..core.provenance import library_versions
 from ..config import EXPORT_FORMATS, SegmentParams
 from .predict import PROBABILITY_TOLERANCE, Predictor
 from ..core.native import native_stderr_silenced
-from ..core.tf import tf
+from ..core.tf import freeze_variables, tf
 
 SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
 SIGNATURE = "serve"
@@ -93,12 +94,10 @@ def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
     they suffice, else with TF ops (Flex, a larger runtime); the record says which, or why neither
     converted. A frozen function's outputs lose their names: LiteRT calls them output_0, ... in the
     order the record lists."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     loaded = tf.saved_model.load(str(saved_model))
     serve = loaded.signatures[SIGNATURE]
     try:
-        frozen = convert_variables_to_constants_v2(serve)
+        frozen = freeze_variables(serve)
     except ValueError as e:  # Keras' LSTM assigns a variable inside its loop
         return None, {"file": None, "ops": None, "not_converted": {"freezing the weights": first_line(e, 300)}}
     outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
@@ -119,14 +118,13 @@ def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
 
 
 def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
-    from .. import __version__
 
     run = predictor.run
     return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.labels,
             "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),
             "feature_params": {n: dataclasses.asdict(f.params) for n, f in predictor.extractor.features.items()},
             "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats),
-            "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE, "genre_tf_version": __version__}
+            "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE, "genre_tf_version": library_versions()["genre-tf"]}
 
 
 def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] = EXPORT_FORMATS) -> ExportResult:
@@ -135,7 +133,7 @@ def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] =
     out = Path(out)
     formats = parse_names(",".join(formats), "`formats`", EXPORT_FORMATS)
     if out.exists() and not (out / RECORD_FILE).is_file():
-        raise GenreTfError(f"{out} exists and is not a genre-tf export; choose another --out")
+        raise GenreTfError(f"{out} exists and is not a genre-tf export; choose another `out`")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".incomplete-{out.name}."))
     try:

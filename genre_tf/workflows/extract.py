@@ -1,7 +1,7 @@
 """`genre-tf extract`: a folder of labelled clips -> a feature store, resumably.
 
 Three steps: plan (what the store lacks, what an interrupted run already did), run (decode and
-compute, one shard per finished clip) and commit (store.py consolidates the shards and the rows kept
+compute, one shard per finished clip) and commit (io/store.py consolidates the shards and the rows kept
 from the previous store into a new generation). A run interrupted at any point resumes from its
 shards; `genre-tf extract --store S` alone finishes it, with the data and features it remembers.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, DECODE_WORKERS, ENGINES, EXTRACT_BATCH_SIZE, \
-    RayParams, SegmentParams, as_dict
+from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, ENGINES, EXTRACT_BATCH_SIZE,
+                      RayParams, SegmentParams, as_dict)
 from ..core.errors import StoreError, first_line, require
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine
@@ -103,14 +103,14 @@ def _plan(interrupted: Plan | None, old: Manifest | None, data, features, segmen
     if interrupted and interrupted != Plan(plan.data, plan.segment_params, {**interrupted.features, **requested}):
         raise StoreError(f"an interrupted extraction of {interrupted.data} ({', '.join(interrupted.features)}, "
                          f"max {interrupted.segment_params['max_seconds']:g} s) is unfinished in this store and "
-                         f"asked for something else; finish it with `{command}`, or discard it with --rebuild")
+                         f"asked for something else; finish it with `{command}`, or discard it with `rebuild`")
     if old:
         _check_compatible(old, plan)
     return Plan(data, plan.segment_params, {**(interrupted.features if interrupted else {}), **plan.features})
 
 
 def _check_compatible(old: Manifest, plan: Plan) -> None:
-    hint = "use --rebuild to recompute everything, or another --store"
+    hint = "use `rebuild` to recompute everything, or another `store`"
     if old.data != plan.data:
         raise StoreError(f"store was built from {old.data}, not {plan.data}; {hint}")
     if old.segment_params != plan.segment_params:

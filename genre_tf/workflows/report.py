@@ -197,8 +197,8 @@ def latest_ranking(reports_dir: str | Path) -> Path:
     """The run that `predict --run best` means: the best run of the newest report."""
     reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []
     if not reports:
-        raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass --run DIR")
+        raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass a run folder as `run`")
     best = json.loads(reports[-1].read_text()).get("best")
     if not best:
-        raise GenreTfError(f"{reports[-1]}: the last report ranks no run; pass --run DIR")
+        raise GenreTfError(f"{reports[-1]}: the last report ranks no run; pass a run folder as `run`")
     return Path(best)
