@@ -34,3 +34,59 @@ def compute_feature(name: str, params, segments):
     from genre_tf.features import make_extractor
 
     return make_extractor({name: params}, dtype="float32")(segments)[name]
+
+
+def styled_clips(folder: Path, genres: int, clips: int, seconds: float, seed: int = 0) -> dict[str, list[Path]]:
+    """Synthetic music of distinct styles (genre-tf's synth): {genre: its WAV clips}."""
+    from genre_tf.workflows.synth import synthesize
+
+    paths = synthesize(folder, genres=genres, clips=clips, seconds=seconds, seed=seed)
+    by_genre: dict[str, list[Path]] = {}
+    for path in paths:
+        by_genre.setdefault(path.parent.name, []).append(path)
+    return by_genre
+
+
+def convert(source: Path, target: Path) -> Path:
+    """The clip re-encoded in the format `target` names (.mp3, .flac, .ogg)."""
+    samples, rate = sf.read(source, dtype="float32")
+    formats = {".mp3": ("MP3", None), ".flac": ("FLAC", None), ".ogg": ("OGG", "VORBIS")}
+    kind, subtype = formats[target.suffix]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(target, samples, rate, format=kind, subtype=subtype)
+    return target
+
+
+def tag_genre(path: Path, *genres: str) -> None:
+    """Write the genre tag: ID3 TCON (one frame with these values), or Vorbis/FLAC GENRE comments."""
+    if path.suffix == ".mp3":
+        from mutagen.id3 import ID3, TCON, ID3NoHeaderError
+
+        try:
+            tags = ID3(path)
+        except ID3NoHeaderError:
+            tags = ID3()
+        tags.delall("TCON")
+        tags.add(TCON(encoding=3, text=list(genres)))
+        tags.save(path)
+    else:
+        import mutagen
+
+        audio = mutagen.File(path)
+        audio["genre"] = list(genres)
+        audio.save()
+
+
+def write_fma_tracks(path: Path, rows: list[tuple[int, str | None, str, str]]) -> Path:
+    """FMA's tracks.csv as released: a two-row column header (track/set/... over genre_top/split/
+    subset/...), the track_id row, then (track id, genre_top, split, subset) per track, with a few of
+    the other columns FMA has."""
+    import pandas as pd
+
+    columns = pd.MultiIndex.from_tuples([("album", "title"), ("set", "split"), ("set", "subset"),
+                                         ("track", "genre_top"), ("track", "title")])
+    frame = pd.DataFrame([(f"album {t}", split, subset, genre, f"track {t}") for t, genre, split, subset in rows],
+                         index=pd.Index([t for t, *_ in rows], name="track_id"), columns=columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path)
+    return path

@@ -73,6 +73,22 @@ def test_an_interrupted_ray_extraction_resumes(ray_local, dataset, tmp_path):
     assert extract(dataset, tmp_path / "fs", FAST).up_to_date  # the local engine sees the ray store as its own
 
 
+def test_a_store_labelled_by_a_csv_is_the_same_on_ray_and_relabels_there_without_recomputing(ray_local, dataset,
+                                                                                            tmp_path):
+    rows = [f"{p.relative_to(dataset)},{'loud' if p.parent.name == 'rock' else 'soft'},{('train', 'valid', 'test')[k % 3]}"
+            for k, p in enumerate(sorted(dataset.rglob("*.wav")))]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(["path,genre,split", *rows]) + "\n")
+    on_ray = extract(dataset, tmp_path / "ray", ["mfcc"], engine="ray", labels=str(labels))
+    extract(dataset, tmp_path / "local", ["mfcc"], labels=str(labels))
+    assert on_ray.extracted == 9 and FeatureStore(tmp_path / "ray").genres == ["loud", "soft"]
+    assert_same_stores(FeatureStore(tmp_path / "ray"), FeatureStore(tmp_path / "local"), ["mfcc"])
+    assert FeatureStore(tmp_path / "ray").label_splits() == FeatureStore(tmp_path / "local").label_splits()
+    labels.write_text(labels.read_text().replace(",loud,", ",soft,", 1))
+    again = extract(dataset, tmp_path / "ray", engine="ray")
+    assert again.extracted == 0 and list(FeatureStore(tmp_path / "ray").index.clip_genres().values()).count("loud") == 2
+
+
 def test_bad_files_are_reported_and_skipped_on_ray_as_locally(ray_local, dataset, tmp_path):
     (dataset / "rock" / "empty.wav").write_bytes(b"")
     (dataset / "rock" / "notes.wav").write_text("not audio " * 50)

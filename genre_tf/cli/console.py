@@ -78,17 +78,18 @@ def default(value) -> str:
 
 class FileProgress:
     """Shows a pass over many files (extraction, labelling songs) on the terminal: a progress bar
-    with files/s and ETA, one line per problem."""
+    with files/s and ETA, one line per problem (arguments named by their flags, as errors are)."""
+
     def __init__(self, action: str, unit: str):
         self.progress = progress_bar()
         self.action, self.unit = action, unit
         self.task = None
 
     def info(self, message):
-        say(message, err)
+        say(with_flags(message), err)
 
     def warn(self, message):
-        say(message, self.progress.console if self.task is not None else err, "[yellow]warning:[/]")
+        say(with_flags(message), self.progress.console if self.task is not None else err, "[yellow]warning:[/]")
 
     def start(self, total):
         self.progress.start()
@@ -103,7 +104,7 @@ class FileProgress:
         self._advance()
 
     def clip_failed(self, clip, error):
-        say(error, self.progress.console, "[red]skipped:[/]")
+        say(with_flags(error), self.progress.console, "[red]skipped:[/]")
         self._advance()
 
     def close(self):
@@ -115,7 +116,7 @@ class TrainProgress:
     """Shows training: one line per epoch."""
 
     def info(self, message):
-        say(message, err)
+        say(with_flags(message), err)
 
     def epoch(self, fold, epoch, epochs, logs, seconds):
         prefix = f"fold {fold} " if fold else ""

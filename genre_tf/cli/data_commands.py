@@ -7,8 +7,8 @@ import typer
 from rich.table import Table
 
 from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_SEGMENT_SECONDS, DEFAULT_STORE,
-                      EXTRACT_BATCH_SIZE, YAMNET_HUB_HANDLE, MusicnnParams, RayParams, SegmentParams,
-                      embedding_params, segment_params)
+                      EXTRACT_BATCH_SIZE, FMA_SUBSETS, MIN_CLIPS_PER_GENRE, YAMNET_HUB_HANDLE, MusicnnParams,
+                      RayParams, SegmentParams, embedding_params, segment_params)
 from ..features import FEATURES
 from .app import ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, app
 from .console import FileProgress, cli_errors, default, print_table, say
@@ -17,7 +17,8 @@ from .console import FileProgress, cli_errors, default, print_table, say
 @app.command()
 @cli_errors("the clips finished so far are kept; rerun `genre-tf extract --store STORE` to finish")
 def extract(
-    data: Path = typer.Option(None, help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg."
+    data: Path = typer.Option(None, help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg, or the audio --labels "
+                              "describes."
                               + default(f"the store's own, else {DEFAULT_DATA}")),
     store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder."),
     features: str = typer.Option(None, help=f"Comma list of features: {', '.join(FEATURES)}."
@@ -34,6 +35,17 @@ def extract(
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in "
                                           "its own <store>/<N>s/."),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
+    labels: str = typer.Option(None, help="Where the genres come from: fma (FMA's tracks.csv), tags (each file's "
+                               "genre tag, files at any depth) or a labels CSV (path,genre[,split])."
+                               + default("the store's, else genre folders: <data>/<genre>/<clip>")),
+    fma_metadata: Path = typer.Option(None, help="--labels fma: the folder of tracks.csv."
+                                      + default("fma_metadata/ beside or inside --data")),
+    fma_subset: str = typer.Option(None, help=f"--labels fma: {', '.join(FMA_SUBSETS)} (each holds the ones "
+                                   f"before it)." + default(FMA_SUBSETS[0])),
+    genre_map: Path = typer.Option(None, help="--labels tags: a CSV from,to merging genre aliases (an empty to "
+                                   "drops the genre)."),
+    min_clips: int = typer.Option(None, help="--labels tags: genres with fewer clips are dropped."
+                                  + default(MIN_CLIPS_PER_GENRE)),
     engine: str = ENGINE_OPTION,
     ray_address: str = RAY_ADDRESS_OPTION,
     ray_actors: int = RAY_ACTORS_OPTION,
@@ -42,6 +54,7 @@ def extract(
     """Decode every clip, cut it into segments (3 s) and cache the features in a store. With only
     --store, finishes an interrupted extraction or updates the store from its own data folder."""
     from ..features import parse_feature_names
+    from ..io.labels import label_source
     from ..workflows.extract import extract as run_extract
 
     params = {}
@@ -54,7 +67,8 @@ def extract(
         result = run_extract(data, store, parse_feature_names(features) if features else None,
                              segment_params(segment_seconds, max_seconds), params, rebuild=rebuild, events=events,
                              batch_size=batch_size, workers=workers, engine=engine,
-                             ray=RayParams(ray_address, ray_actors, ray_gpus))
+                             ray=RayParams(ray_address, ray_actors, ray_gpus),
+                             labels=label_source(labels, data, fma_metadata, fma_subset, genre_map, min_clips))
     finally:
         events.close()
     if result.up_to_date:

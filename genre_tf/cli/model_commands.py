@@ -34,8 +34,9 @@ def train(
     patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without improvement."),
     split_ratios: str = typer.Option(",".join(f"{r:g}" for r in DEFAULT_RATIOS),
                                      help="train,valid,test fractions of clips, per genre."),
-    split_lists: str = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios), or "
-                                    f"a built-in split: {', '.join(BUILTIN_SPLITS)}."),
+    split_lists: str = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios), "
+                                    f"a built-in split: {', '.join(BUILTIN_SPLITS)}, or labels (or fma): the split "
+                                    "the store's labels carry (a labels CSV's split column, FMA's official one)."),
     cv: int = typer.Option(TrainConfig.cv, help="K-fold cross-validation over clips, stratified by genre (0: off)."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
                                          help="Float16 compute." + default("on with a GPU, off on CPU")),

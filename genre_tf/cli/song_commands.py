@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..config import ENGINES, EXPORT_FORMATS, TOP_GENRES, RayParams, ServeParams
+from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, RayParams, ServeParams
 from ..core.errors import GenreTfError, parse_names, require
 from .app import (ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, REPORTS_OPTION, RUN_OPTION,
                   YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, yamnet_override)
@@ -45,6 +45,9 @@ def predict(
                              "per song; resumable: songs already in it are skipped."),
     windows: bool = typer.Option(False, "--windows", help="With --out: one row per window too, in a "
                                  "second table beside it (predictions.windows.parquet for predictions.parquet)."),
+    compare_tags: bool = typer.Option(False, "--compare-tags", help="With --out: each song's genre tag beside "
+                                      "its prediction; lists the songs whose tag a confident prediction "
+                                      f"(≥ {TAG_DISAGREEMENT_CONFIDENCE:.0%}) disagrees with. Tags are never written."),
     engine: str = ENGINE_OPTION,
     ray_address: str = RAY_ADDRESS_OPTION,
     ray_actors: int = RAY_ACTORS_OPTION,
@@ -59,10 +62,11 @@ def predict(
     if table is not None:
         require(not json_output, "--json prints and --out writes a table: choose one")
         require(len(songs) == 1 and songs[0].is_dir(), "--out labels every song under one folder: give one folder")
-        return label_folder(songs[0], table, run, reports, top, hop, windows, engine,
+        return label_folder(songs[0], table, run, reports, top, hop, windows, compare_tags, engine,
                             RayParams(ray_address, ray_actors, ray_gpus), yamnet)
     require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
-    require(not windows, "--windows goes with --out (a table of every song under a folder)")
+    require(not windows and not compare_tags,
+            f"{'--windows' if windows else '--compare-tags'} goes with --out (a table of every song under a folder)")
     for song in songs:
         require(not song.is_dir(), f"{song}: a folder; label every song under it with --out predictions.parquet "
                                    "(or .csv)")
@@ -101,19 +105,26 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
 
 
 def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
-                 engine: str, ray: RayParams, yamnet) -> None:
+                 compare_tags: bool, engine: str, ray: RayParams, yamnet) -> None:
     """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
     from ..workflows.library import label_library
     from ..workflows.report import resolve_run
 
     events = FileProgress("labelling", "songs")
     try:
-        result = label_library(resolve_run(run, reports), folder, table, hop, windows, top, engine, ray, yamnet, events)
+        result = label_library(resolve_run(run, reports), folder, table, hop, windows, top, engine, ray, yamnet, events,
+                               compare_tags=compare_tags)
     finally:
         events.close()
     written = f"{result.out}" + (f" and {result.windows_out}" if result.windows_out else "")
     say(f"{result.songs} songs in {written}; {result.labelled - len(result.failed)} labelled now, "
         f"{len(result.failed)} failed (their rows say why), {result.kept} kept from before; {result.seconds:.1f} s")
+    if compare_tags:
+        say(f"{len(result.disagreements)} songs whose tag disagrees with a prediction at least "
+            f"{TAG_DISAGREEMENT_CONFIDENCE:.0%} sure (column tag_disagrees), the most confident first"
+            + (":" if result.disagreements else ""))
+        for path, tag, genre, probability in result.disagreements:
+            say(f"  {path}: tagged {tag}, predicted {genre} {probability:.0%}")
     if result.failed and len(result.failed) == result.labelled:
         raise typer.Exit(1)
 

@@ -19,6 +19,15 @@ MAX_FILES_AHEAD = 64  # decoded files waiting at most in the local engine, howev
 WINDOW_BATCH = 32  # windows of songs featurized and classified at a time
 TOP_GENRES = 3  # genres shown per song, and columns of a prediction table
 
+# Where a dataset's labels come from (`labels`): genre folders (the default), a CSV of path,genre[,split],
+# FMA's tracks.csv, or each file's own genre tag.
+LABEL_KINDS = ("folders", "csv", "fma", "tags")
+FMA_SUBSETS = ("small", "medium", "large")  # each holds the one before it
+MIN_CLIPS_PER_GENRE = 5  # `labels="tags"`: smaller genres are dropped (too few to split, or to learn)
+# `predict FOLDER --out T --compare-tags`: a song is flagged when its tag disagrees with a prediction
+# at least this confident.
+TAG_DISAGREEMENT_CONFIDENCE = 0.5
+
 # Where extraction and library labelling run: this process, or a Ray cluster.
 ENGINES = ("local", "ray")
 EXPORT_FORMATS = ("saved_model", "tflite")

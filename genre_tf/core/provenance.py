@@ -5,7 +5,8 @@ import datetime
 import platform
 from importlib import metadata
 
-_LIBRARIES = ("genre-tf", "tensorflow", "keras", "tensorflow-hub", "librosa", "soundfile", "numpy", "scikit-learn")
+_LIBRARIES = ("genre-tf", "tensorflow", "keras", "tensorflow-hub", "librosa", "soundfile", "numpy", "scikit-learn",
+              "pandas", "mutagen")
 
 
 def library_versions() -> dict[str, str]:

@@ -9,6 +9,7 @@ file fails where it is decoded, and the others go on.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Callable, ContextManager, Iterator, Protocol
 
 import numpy as np
@@ -31,6 +32,14 @@ class Finished:
     error: str | None
     compute_seconds: float  # time the model spent on its windows
     decode_seconds: float  # local: time the model waited for its decoding; Ray: decoding-task time
+    digest: str | None = None  # audio_digest of its windows, where they are one array (extraction's are)
+
+
+def audio_digest(windows: np.ndarray) -> str | None:
+    """A digest of decoded audio, to tell a file whose bytes changed but whose audio did not (a retagged
+    song). Only where the windows are one contiguous array: a song's overlapping windows, a view of it
+    for labelling, would be copied whole to be hashed, and labelling needs no digest."""
+    return hashlib.sha1(windows.data).hexdigest() if windows.flags.c_contiguous and windows.size else None
 
 
 class Engine(Protocol):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import DECODE_WORKERS, MAX_FILES_AHEAD
 from ..core.errors import file_failure, require
-from .base import ComputeFactory, Decode, Finished
+from .base import ComputeFactory, Decode, Finished, audio_digest
 
 
 @dataclasses.dataclass
@@ -29,6 +29,7 @@ class _Decoded:
     windows: np.ndarray
     notes: list[str]
     error: str | None
+    digest: str | None = None
     waited: float = 0.0  # seconds the model waited for this file's decoding
     parts: list[dict] = dataclasses.field(default_factory=list)  # its windows' results, batch by batch
     computed: int = 0  # windows in parts
@@ -37,13 +38,14 @@ class _Decoded:
     def finished(self) -> Finished:
         arrays = {name: np.concatenate([part[name] for part in self.parts]) for name in self.parts[0]} \
             if self.parts else {}
-        return Finished(self.item, self.starts, arrays, self.notes, self.error, self.compute_seconds, self.waited)
+        return Finished(self.item, self.starts, arrays, self.notes, self.error, self.compute_seconds, self.waited,
+                        self.digest)
 
 
 def _decode(item: int, path: str, decode: Decode) -> _Decoded:
     try:
         starts, windows, notes = decode(path)
-        return _Decoded(item, starts, windows, notes, None)
+        return _Decoded(item, starts, windows, notes, None, audio_digest(windows))
     except Exception as e:  # one bad file never stops a run over a thousand
         return _Decoded(item, np.zeros(0), np.zeros((0, 0), np.float32), [], file_failure(path, e))
 

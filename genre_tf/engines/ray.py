@@ -27,7 +27,7 @@ import numpy as np
 from ..core.errors import GenreTfError, file_failure, first_line, require
 from ..core.native import native_stderr_silenced
 from ..config import RayParams
-from .base import ComputeFactory, Decode, Finished
+from .base import ComputeFactory, Decode, Finished, audio_digest
 
 WAVEFORM = "waveform"
 OUT = "out:"  # prefix of the columns an actor computes, apart from the bookkeeping ones
@@ -156,12 +156,14 @@ def _decode_rows(row: dict, decode: Decode, samples: int) -> list[dict]:
     path, started = str(row["path"]), time.perf_counter()
     try:
         starts, windows, notes = decode(path)
-        error = ""
+        error, digest = "", audio_digest(windows) or ""
     except Exception as e:  # one bad file never stops a run over a thousand
         starts, windows, notes, error = np.zeros(1), np.zeros((1, samples), np.float32), [], file_failure(path, e)
+        digest = ""
     seconds = (time.perf_counter() - started) / len(windows)
     return [{"item": row["item"], "part": k, "parts": len(windows), "start": float(start), WAVEFORM: window,
-             "notes": "\n".join(notes) if k == 0 else "", "error": error, "decode_seconds": seconds}
+             "notes": "\n".join(notes) if k == 0 else "", "error": error, "digest": digest if k == 0 else "",
+             "decode_seconds": seconds}
             for k, (start, window) in enumerate(zip(starts, windows))]
 
 
@@ -208,4 +210,4 @@ def _finished(item: int, rows: list[dict]) -> Finished:
                     {name[len(OUT):]: np.stack([row[name] for row in rows]) for name in names},
                     str(first["notes"]).split("\n") if first["notes"] else [], str(first["error"]) or None,
                     float(sum(row["compute_seconds"] for row in rows)),
-                    float(sum(row["decode_seconds"] for row in rows)))
+                    float(sum(row["decode_seconds"] for row in rows)), str(first["digest"]) or None)

@@ -23,6 +23,7 @@ class Dataset:
     root: Path
     clips: list[Clip]
     problems: list[str]  # one line each: files and folders that were passed over, and why
+    splits: dict[str, str] = dataclasses.field(default_factory=dict)  # clip id -> train|valid|test, if labelled so
 
     @property
     def genres(self) -> list[str]:

@@ -28,14 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import TOP_GENRES
+from ..config import TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES
 from ..core.errors import GenreTfError, require
 from ..core.files import Lock, atomic_path, remove_stale_temporaries, write_atomic
+from .tags import genre_key
 
 FORMATS = (".parquet", ".csv")
 PART_SONGS = 200  # songs per part file, at most
 PART_SECONDS = 30.0  # a part is written at least this often while songs come in
-_INTEGER_COLUMNS = {"size", "mtime_ns", "windows", "window"}
+_INTEGER_COLUMNS = {"size", "mtime_ns", "windows", "window", "tag_disagrees"}
 _FLOAT_COLUMNS = {"hop_seconds", "start_seconds"}
 _FLOAT_PREFIXES = ("p_", "probability_")
 
@@ -181,18 +182,24 @@ class PredictionTable:
         write_atomic(self.parts / f"part-{number:06d}.json", json.dumps(record))
         self._pending = []
 
-    def write(self, present: set[str], top: int) -> list[dict]:
+    def write(self, present: set[str], top: int, tags: dict[str, str] | None = None) -> list[dict]:
         """The table of the songs in `present` (those still in the folder), sorted by path, with their
-        `top` genres; then the parts are removed. Returns the song rows."""
+        `top` genres; then the parts are removed. Returns the song rows. With `tags` ({path: the genre
+        its tag names, or ""}), two more columns: `tag`, and `tag_disagrees` (1 where the tag names
+        another of the run's genres than a prediction at least TAG_DISAGREEMENT_CONFIDENCE sure)."""
         self.flush()
         paths = sorted(p for p in self.songs if p in present)
         songs = [self._with_top(self.songs[p], top) for p in paths]
+        if tags is not None:
+            known = {genre_key(g) for g in self.labels}
+            songs = [{**row, "tag": tags.get(row["path"], ""),
+                      "tag_disagrees": int(_disagrees(row, tags.get(row["path"]), known))} for row in songs]
         if self.settings["windows"]:
             _write_rows(self.windows_out, [row for p in paths for row in self.window_rows[p]],
                         ["path", "window", "start_seconds", *self._probability_columns()])
         columns = ["path", *[f"{k}_{i}" for i in range(1, top + 1) for k in ("genre", "probability")],
                    *self._probability_columns(), "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds"]
-        _write_rows(self.out, songs, columns)
+        _write_rows(self.out, songs, columns + (["tag", "tag_disagrees"] if tags is not None else []))
         shutil.rmtree(self.parts, ignore_errors=True)
         return songs
 
@@ -206,6 +213,12 @@ class PredictionTable:
             probability, genre = ranked[i] if i < len(ranked) else (None, None)
             cells.update({f"genre_{i + 1}": genre or "", f"probability_{i + 1}": probability})
         return {**row, **cells}
+
+
+def _disagrees(row: dict, tag: str | None, known: set[str]) -> bool:
+    """A tag naming another genre the run knows (one it does not know is no evidence) than a confident prediction."""
+    return bool(tag and not row["error"] and row["probability_1"] >= TAG_DISAGREEMENT_CONFIDENCE
+                and genre_key(tag) in known and genre_key(tag) != genre_key(row["genre_1"]))
 
 
 def _number(value) -> float | None:

@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import GenreTfError
+from ..config import LABEL_KINDS, segment_label
 from ..core.files import Lock
-from ..config import segment_label
+from .labels import LabelSource
+from .splits import LABEL_SPLITS
 
 INCOMPLETE_PREFIX = ".incomplete-"
 MODEL_FILE = "model.keras"
@@ -83,13 +85,17 @@ class Run:
         t = self.config["train"]
         if t["cv"]:
             return f"{t['cv']}-fold CV, seed {t['seed']}"
+        if t["split_lists"] in LABEL_SPLITS:
+            return "the labels' own split"
         if t["split_lists"]:
             return f"lists {t['split_lists']}"
         return f"random {'/'.join(str(r) for r in t['split_ratios'])}, seed {t['seed']}"
 
     def group(self) -> tuple[str, str]:
-        """Runs are only comparable on the same data and the same split."""
-        return self.config["store"]["data"], self.split_description()
+        """Runs are only comparable on the same data, labelled the same way, and the same split."""
+        source = LabelSource.of_record(self.config["store"].get("labels"))  # runs before label sources: folders
+        labels = "" if source.kind == LABEL_KINDS[0] else f" (labels: {source.describe()})"
+        return self.config["store"]["data"] + labels, self.split_description()
 
     def value(self, level: str, metric: str) -> float:
         v = self.metrics[level][metric]

@@ -117,6 +117,22 @@ def _list_file(directory: Path, part: str) -> Path:
     return matches[0]
 
 
+# `split_lists` names for the split a store's labels carry (a labels CSV's split column, FMA's official
+# set.split): "fma" reads better in FMA's case and means the same.
+LABEL_SPLITS = ("labels", "fma")
+
+
+def split_from_labels(parts: dict[str, str], clip_genres: dict[str, str], source: str) -> Split:
+    """The split a store's labels carry: {clip id: train|valid|test}; clips without one are excluded.
+    `source`: where the labels came from, recorded with the split."""
+    if not parts:
+        raise SplitError(f"the store's labels ({source}) carry no split; use a labels CSV with a split column, "
+                         "FMA's tracks.csv, or another `split_lists`")
+    chosen = {p: sorted(c for c in clip_genres if parts.get(c) == p) for p in PARTS}
+    return Split(**chosen, excluded=sorted(c for c in clip_genres if c not in parts), missing=[],
+                 source={"kind": "labels", "labels": source})
+
+
 # Split lists that ship with genre-tf, by the name `--split-lists` accepts for them.
 BUILTIN_SPLITS = {"gtzan-filtered": Path(__file__).parents[1] / "data" / "gtzan_filtered"}
 

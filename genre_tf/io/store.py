@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from ..core.errors import StoreError
 from ..core.files import Lock, remove_stale_temporaries, save_npz_atomic, write_atomic
 from ..config import DEFAULT_SEGMENT_SECONDS, segment_label
 from ..core.provenance import library_versions, now_iso
+from .labels import LabelSource
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -48,9 +51,19 @@ class FeatureEntry:
 @dataclasses.dataclass
 class ClipEntry:
     genre: str
-    fingerprint: dict  # path, genre, size, mtime_ns: a clip whose file changed is extracted again
+    fingerprint: dict  # path, size, mtime_ns, audio (its digest): a clip whose audio changed is extracted again
     start: int  # first row
     count: int  # segments
+    split: str | None = None  # train|valid|test where its labels say (a labels CSV's split column, FMA's)
+
+
+def same_file(a: dict, b: dict) -> bool:
+    """Whether two clip fingerprints are of the same file with the same audio: unchanged (size and
+    mtime), or changed but decoding to the same audio (`audio`: its digest; a retagged song). The label
+    is not part of it (stores before label sources kept the genre in it): a relabelled clip keeps its
+    features."""
+    unchanged = a.get("size") == b.get("size") and a.get("mtime_ns") == b.get("mtime_ns")
+    return a.get("path") == b.get("path") and (unchanged or bool(a.get("audio")) and a.get("audio") == b.get("audio"))
 
 
 @dataclasses.dataclass
@@ -66,6 +79,11 @@ class Manifest:
     skipped: list[dict]  # {"clip_id", "fingerprint", "message"}: bad files, not retried while unchanged
     library_versions: dict
     format_version: int = FORMAT_VERSION
+    labels: dict | None = None  # the label source's record (io/labels.py); None: genre folders
+
+    @property
+    def label_source(self) -> str:
+        return LabelSource.of_record(self.labels).describe()
 
     @property
     def segments(self) -> int:
@@ -97,6 +115,7 @@ class Plan:
     data: str
     segment_params: dict
     features: dict[str, dict]  # name -> parameters, the store's and the new ones
+    labels: dict | None = None  # the label source's record
 
     @classmethod
     def read(cls, path: Path) -> "Plan | None":
@@ -166,6 +185,7 @@ class _Source:
     shard: Path
     shard_features: set[str]
     count: int
+    split: str | None
 
 
 class StoreWriter:
@@ -205,7 +225,9 @@ class StoreWriter:
         write_atomic(self.partial / PLAN, json.dumps(dataclasses.asdict(plan), indent=1))
 
     def _shard(self, clip_id: str) -> Path:
-        return self.partial / f"{clip_id}.npz"
+        """A clip id may be a relative path (a labels CSV, a tagged library): quoted into one file name."""
+        name = quote(clip_id, safe="")
+        return self.partial / f"{name if len(name) <= 200 else hashlib.sha1(clip_id.encode()).hexdigest()}.npz"
 
     def shard_features(self, clip_id: str, fingerprint: dict) -> set[str]:
         """Features an interrupted run already saved for this clip (none if its file changed since)."""
@@ -214,17 +236,17 @@ class StoreWriter:
             return set()
         try:
             with np.load(shard) as z:
-                return set(z.files) - {"fingerprint"} if json.loads(str(z["fingerprint"])) == fingerprint else set()
+                return set(z.files) - {"fingerprint"} if same_file(json.loads(str(z["fingerprint"])), fingerprint) else set()
         except (OSError, ValueError, KeyError):
             return set()  # a damaged shard: the clip is extracted again
 
     def save_shard(self, clip_id: str, fingerprint: dict, arrays: dict[str, np.ndarray]) -> None:
         save_npz_atomic(self._shard(clip_id), fingerprint=json.dumps(fingerprint), **arrays)
 
-    def commit(self, old: Manifest | None, clips: list[tuple[str, str, dict]], plan: Plan, dtypes: dict[str, str],
-               skipped: list[dict]) -> Manifest:
+    def commit(self, old: Manifest | None, clips: list[tuple[str, str, dict, str | None]], plan: Plan,
+               dtypes: dict[str, str], skipped: list[dict]) -> Manifest:
         """Write a new generation from the old store's rows and the shards, then the manifest; then
-        remove the old generation and the shards. `clips`: (clip id, genre, fingerprint) in order."""
+        remove the old generation and the shards. `clips`: (clip id, genre, fingerprint, split) in order."""
         sources = self._sources(old, clips, plan, {s["clip_id"] for s in skipped})
         if not sources:
             self.discard_partial()  # it holds no finished clip
@@ -233,14 +255,14 @@ class StoreWriter:
         features = self._write_arrays(generation, old, sources, plan.features, dtypes)
         clip_table, start = {}, 0
         for s in sources:
-            clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count)
+            clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count, s.split)
             start += s.count
         index_file = f"segments.{generation}.csv"
         SegmentIndex(np.array([s.clip_id for s in sources for _ in range(s.count)], dtype=str),
                      np.array([s.genre for s in sources for _ in range(s.count)], dtype=str),
                      np.concatenate([np.arange(s.count) for s in sources])).write(self.root / index_file)
         manifest = Manifest(generation, old.created if old else now_iso(), now_iso(), plan.data, plan.segment_params,
-                            features, index_file, clip_table, skipped, library_versions())
+                            features, index_file, clip_table, skipped, library_versions(), labels=plan.labels)
         write_atomic(self.root / MANIFEST, manifest.to_json())
         # The new manifest is committed: earlier generations and the shards are garbage now.
         for path in self._generation_files():
@@ -258,17 +280,17 @@ class StoreWriter:
 
     def _sources(self, old: Manifest | None, clips, plan: Plan, skipped_ids: set[str]) -> list[_Source]:
         sources = []
-        for clip_id, genre, fingerprint in clips:
+        for clip_id, genre, fingerprint, split in clips:
             if clip_id in skipped_ids:
                 continue
             kept = old.clips.get(clip_id) if old else None
-            kept = kept if kept and kept.fingerprint == fingerprint else None
+            kept = kept if kept and same_file(kept.fingerprint, fingerprint) else None
             shard, shard_features, count = self._shard(clip_id), set(), kept.count if kept else 0
             if shard.exists():
                 with np.load(shard) as z:
                     shard_features = set(z.files) & set(plan.features)
                     count = len(z[next(iter(shard_features))])
-            sources.append(_Source(clip_id, genre, fingerprint, kept, shard, shard_features, count))
+            sources.append(_Source(clip_id, genre, fingerprint, kept, shard, shard_features, count, split))
         return sources
 
     def _write_arrays(self, generation: int, old: Manifest | None, sources: list[_Source], params: dict[str, dict],
@@ -332,6 +354,10 @@ class FeatureStore:
             raise StoreError(f"{self.root}: store has no '{name}' feature (it has {', '.join(self.feature_names) or 'none'}); "
                              f"run `genre-tf extract --features {name}` with the same --store and --segment-seconds")
         return np.load(self.root / self.manifest.features[name].file, mmap_mode="r")
+
+    def label_splits(self) -> dict[str, str]:
+        """{clip id: train|valid|test} where the store's labels carry a split (a CSV's column, FMA's)."""
+        return {c: e.split for c, e in self.manifest.clips.items() if e.split}
 
     @property
     def genres(self) -> list[str]:

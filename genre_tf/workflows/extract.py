@@ -23,10 +23,12 @@ from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_ST
 from ..core.errors import StoreError, first_line, require
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine
+from ..engines.base import audio_digest
 from ..features import get_feature, make_extractor
 from ..io.audio import load_audio, split_segments
-from ..io.dataset import Clip, discover
-from ..io.store import Manifest, Plan, StoreWriter, extract_command, segment_folder
+from ..io.dataset import Clip
+from ..io.labels import LabelSource, label_source, read_labelled
+from ..io.store import Manifest, Plan, StoreWriter, extract_command, same_file, segment_folder
 from .events import FileEvents
 
 
@@ -58,24 +60,31 @@ class _Work:
     todo: list[tuple[Clip, dict, list[str]]]  # clip, fingerprint, features it needs
     skipped: list[dict]
     resumed: int
-    changed: bool  # anything to commit: clips to extract or drop, features to add, new bad files
+    changed: bool  # anything to commit: clips to extract or drop, features to add, new bad files, new labels
+    splits: dict[str, str]  # clip id -> train|valid|test, where the labels say
+    relabelled: int  # clips kept whose label or split changed
 
 
 def extract(data: str | Path | None = None, store: str | Path = DEFAULT_STORE, features: list[str] | None = None,
             segment: SegmentParams = SegmentParams(), feature_params: dict[str, object] | None = None,
             rebuild: bool = False, events: FileEvents = FileEvents(), batch_size: int = EXTRACT_BATCH_SIZE,
-            workers: int = DECODE_WORKERS, engine: str = ENGINES[0], ray: RayParams = RayParams()) -> ExtractResult:
-    """Bring the store of `segment`'s length up to date with the clips under `data`. `data`, `features`
-    and feature parameters not given come from the store's interrupted run, else from the store.
-    `engine` "ray" computes on a Ray cluster (`ray`: which, and how); `workers` is the local engine's."""
+            workers: int = DECODE_WORKERS, engine: str = ENGINES[0], ray: RayParams = RayParams(),
+            labels: LabelSource | str | None = None) -> ExtractResult:
+    """Bring the store of `segment`'s length up to date with the clips under `data`. `data`, `features`,
+    feature parameters and `labels` not given come from the store's interrupted run, else from the store.
+    `labels`: where the genres come from (io/labels.py: "fma", "tags", a labels CSV, or a LabelSource;
+    default genre folders). `engine` "ray" computes on a Ray cluster (`ray`: which, and how); `workers`
+    is the local engine's."""
     require(batch_size >= 1, f"`batch_size` must be at least 1, not {batch_size}")
+    if isinstance(labels, str):
+        labels = label_source(labels, data)
     runner = make_engine(engine, workers, ray)
     started = time.perf_counter()
     with StoreWriter(segment_folder(store, segment.segment_seconds)) as writer:
         if rebuild:
             writer.discard_partial()
         old = None if rebuild else writer.manifest()
-        plan = _plan(writer.plan(), old, data, features, segment, feature_params or {},
+        plan = _plan(writer.plan(), old, data, features, segment, feature_params or {}, labels,
                      extract_command(store, segment.segment_seconds))
         work = _find_work(writer, old, plan, events)
         if old and not work.changed:
@@ -83,30 +92,34 @@ def extract(data: str | Path | None = None, store: str | Path = DEFAULT_STORE, f
             return _result(writer.root, old, work, started, {}, up_to_date=True, engine=runner.name)
         writer.start(plan)
         timing = _run(runner, writer, plan, segment, work, events, batch_size)
-        manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id]) for c in work.clips], plan,
+        manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id], work.splits.get(c.clip_id))
+                                       for c in work.clips], plan,
                                  {n: get_feature(n).dtype for n in plan.features}, work.skipped)
     return _result(writer.root, manifest, work, started, timing, up_to_date=False, engine=runner.name)
 
 
 def _plan(interrupted: Plan | None, old: Manifest | None, data, features, segment: SegmentParams,
-          feature_params: dict, command: str) -> Plan:
+          feature_params: dict, labels: LabelSource | None, command: str) -> Plan:
     """The extraction to do: what was asked, completed from the interrupted run, the store and the
     defaults, in that order. An interrupted run that asked for something else is never overwritten."""
     remembered = interrupted or old
     data = str(Path(data or (remembered.data if remembered else DEFAULT_DATA)).resolve())
+    labels = (labels or LabelSource.of_record(remembered.labels if remembered else None)).record()
     names = list(features or (interrupted.features if interrupted else old.features if old else DEFAULT_FEATURES))
     stored = {n: e.params for n, e in old.features.items()} if old else {}
     earlier = {**stored, **(interrupted.features if interrupted else {})}
     requested = {n: as_dict(feature_params[n]) if n in feature_params
                  else earlier.get(n) or as_dict(get_feature(n).default_params()) for n in names}
-    plan = Plan(data, as_dict(segment), {**stored, **requested})
-    if interrupted and interrupted != Plan(plan.data, plan.segment_params, {**interrupted.features, **requested}):
+    plan = Plan(data, as_dict(segment), {**stored, **requested}, labels)
+    if interrupted and (interrupted.data, interrupted.segment_params, LabelSource.of_record(interrupted.labels),
+                        interrupted.features) != (plan.data, plan.segment_params, LabelSource.of_record(labels),
+                                                  {**interrupted.features, **requested}):
         raise StoreError(f"an interrupted extraction of {interrupted.data} ({', '.join(interrupted.features)}, "
                          f"max {interrupted.segment_params['max_seconds']:g} s) is unfinished in this store and "
                          f"asked for something else; finish it with `{command}`, or discard it with `rebuild`")
     if old:
         _check_compatible(old, plan)
-    return Plan(data, plan.segment_params, {**(interrupted.features if interrupted else {}), **plan.features})
+    return Plan(data, plan.segment_params, {**(interrupted.features if interrupted else {}), **plan.features}, labels)
 
 
 def _check_compatible(old: Manifest, plan: Plan) -> None:
@@ -120,18 +133,34 @@ def _check_compatible(old: Manifest, plan: Plan) -> None:
     for name, params in plan.features.items():
         if name in old.features and old.features[name].params != params:
             raise StoreError(f"'{name}' was extracted with other parameters ({old.features[name].params}); {hint}")
+    was, asked = LabelSource.of_record(old.labels).kind, LabelSource.of_record(plan.labels).kind
+    if was != asked:
+        raise StoreError(f"the store's labels come from {was}, not {asked}; {hint}")
 
 
 def _fingerprint(clip: Clip) -> dict:
-    """The file's fingerprint, with where it is and its label: a clip whose any of these change is extracted again."""
-    return {"path": str(clip.path.resolve()), "genre": clip.genre, **fingerprint(clip.path)}
+    """The file's fingerprint and where it is (`same_file`: a clip whose file changes is extracted again)."""
+    return {"path": str(clip.path.resolve()), **fingerprint(clip.path)}
+
+
+def _same_audio(old: dict, clip: Clip, segment: SegmentParams) -> bool:
+    """Whether a file whose bytes changed (a retagged song) still decodes to the audio `old` was
+    extracted from: decoded again (cheap, beside computing its features) and compared by digest."""
+    if not old.get("audio") or old.get("path") != str(clip.path.resolve()):
+        return False
+    try:
+        return audio_digest(_segments(str(clip.path), segment)[1]) == old["audio"]
+    except Exception:  # an unreadable file now: extracting it says why
+        return False
 
 
 def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: FileEvents) -> _Work:
-    dataset = discover(plan.data)
+    source = LabelSource.of_record(plan.labels)
+    dataset = read_labelled(plan.data, source)
     for problem in dataset.problems:
         events.warn(problem)
-    events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres: "
+    labels = "" if source == LabelSource() else f" (labels: {source.describe()})"
+    events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres{labels}: "
                 + ", ".join(f"{g} {n}" for g, n in dataset.counts().items()))
     # Stat each file once: the commit must decide "kept or re-extracted" exactly as planned here.
     clips, fingerprints = [], {}
@@ -142,14 +171,20 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
         except OSError as e:  # gone or unreadable since discovery
             events.warn(f"{clip.path}: skipped, cannot be read ({first_line(e)})")
     old_skipped = {s["fingerprint"]["path"]: s for s in old.skipped} if old else {}
-    todo, skipped, resumed = [], [], 0
+    todo, skipped, resumed, relabelled = [], [], 0, 0
+    segment = SegmentParams(**plan.segment_params)
     for clip in clips:
         fp = fingerprints[clip.clip_id]
         kept = old.clips.get(clip.clip_id) if old else None
-        needed = [n for n in plan.features if not (kept and kept.fingerprint == fp and n in old.features)]
+        if kept and (same_file(kept.fingerprint, fp) or _same_audio(kept.fingerprint, clip, segment)):
+            fp["audio"] = kept.fingerprint.get("audio")  # carried on, for the next change of this file
+        else:
+            kept = None
+        relabelled += bool(kept) and (kept.genre, kept.split) != (clip.genre, dataset.splits.get(clip.clip_id))
+        needed = [n for n in plan.features if not (kept and n in old.features)]
         if not needed:
             continue
-        if fp["path"] in old_skipped and old_skipped[fp["path"]]["fingerprint"] == fp:
+        if fp["path"] in old_skipped and same_file(old_skipped[fp["path"]]["fingerprint"], fp):
             skipped.append(old_skipped[fp["path"]])  # same bad file as last time: do not retry
         elif set(needed) <= writer.shard_features(clip.clip_id, fp):
             resumed += 1
@@ -161,8 +196,12 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
         events.info(f"resuming: {resumed} clips already extracted by an interrupted run")
     if removed:
         events.info(f"{len(removed)} clips no longer in {plan.data} are dropped from the store")
-    changed = bool(todo or resumed or removed or new_features) or len(skipped) != len(old.skipped if old else [])
-    return _Work(clips, fingerprints, todo, skipped, resumed, changed)
+    if relabelled:
+        events.info(f"{relabelled} clips relabelled: the index changes, their features are kept")
+    changed = bool(todo or resumed or removed or new_features or relabelled) \
+        or len(skipped) != len(old.skipped if old else []) \
+        or bool(old and LabelSource.of_record(old.labels) != source)
+    return _Work(clips, fingerprints, todo, skipped, resumed, changed, dataset.splits, relabelled)
 
 
 @dataclasses.dataclass
@@ -215,7 +254,9 @@ def _run(engine: Engine, writer: StoreWriter, plan: Plan, segment: SegmentParams
                             compute, batch_size, segment.segment_samples, events.info) as finished:
         events.start(len(work.todo))
         for done in finished:
-            item = _Extracted(*work.todo[done.item], notes=done.notes, error=done.error)
+            clip, fp, needed = work.todo[done.item]
+            fp["audio"] = done.digest  # the same dict as work.fingerprints': the commit records it
+            item = _Extracted(clip, fp, needed, notes=done.notes, error=done.error)
             if not item.error:
                 item.keep(done.arrays)
             timing["compute"] += done.compute_seconds

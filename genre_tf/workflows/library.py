@@ -23,6 +23,7 @@ from ..engines import Engine, LocalEngine, make_engine
 from ..io.dataset import find_songs
 from ..io.prediction_table import Prediction, PredictionTable, check_out
 from ..io.runs import load_run
+from ..io.tags import TagProblem, read_genres
 from .events import FileEvents
 from .predict import Classifier, all_song_windows, check_hop
 
@@ -36,6 +37,9 @@ class LibraryResult:
     kept: int  # from an earlier run
     failed: list[str]  # why, for each song of this run that could not be labelled
     seconds: float
+    # compare_tags: songs whose tag disagrees with a confident prediction, the most confident first:
+    # (path, tagged genre, predicted genre, probability)
+    disagreements: list[tuple[str, str, str, float]] = dataclasses.field(default_factory=list)
 
 
 # What labelling yields for each song, in the order the engine finishes them: (its index in the list
@@ -65,9 +69,12 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
 def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_seconds: float | None = None,
                   windows: bool = False, top: int = TOP_GENRES, engine: str = ENGINES[0],
                   ray: RayParams = RayParams(), yamnet: EmbeddingParams | None = None,
-                  events: FileEvents = FileEvents(), workers: int = DECODE_WORKERS) -> LibraryResult:
+                  events: FileEvents = FileEvents(), workers: int = DECODE_WORKERS,
+                  compare_tags: bool = False) -> LibraryResult:
     """Label every song under `folder` with the run in `run_dir` into the table `out`; per-window rows
-    too with `windows`. `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
+    too with `windows`. `yamnet` replaces the run's YAMNet source (moved or unreachable). `compare_tags`:
+    each song's genre tag beside its prediction, and the songs whose tag a confident prediction
+    disagrees with (genre-tf never writes tags)."""
     started = time.perf_counter()
     runner = make_engine(engine, workers, ray)
     require(top >= 1, f"`top` must be at least 1, not {top}")
@@ -97,9 +104,24 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
                     events.clip_failed(song, error)
                 else:
                     events.clip_done(song, len(prediction.window_starts))
-        rows = table.write(set(fingerprints), top)
+        rows = table.write(set(fingerprints), top, _tags(folder, fingerprints, events) if compare_tags else None)
+    disagreements = sorted(((r["path"], r["tag"], r["genre_1"], r["probability_1"]) for r in rows
+                            if r.get("tag_disagrees")), key=lambda d: (-d[3], d[0]))
     return LibraryResult(Path(out), table.windows_out if windows else None, len(rows), len(todo),
-                         len(fingerprints) - len(todo), failed, time.perf_counter() - started)
+                         len(fingerprints) - len(todo), failed, time.perf_counter() - started, disagreements)
+
+
+def _tags(folder: Path, songs, events: FileEvents) -> dict[str, str]:
+    """{song: the first genre its tag names, or ""}; a tag that cannot be read is one warning."""
+    tags = {}
+    for song in songs:
+        try:
+            genres = read_genres(folder / song)
+        except TagProblem as e:
+            events.warn(f"{folder / song}: {e}")
+            genres = []
+        tags[song] = genres[0] if genres else ""
+    return tags
 
 
 def _fingerprints(folder: Path, paths: list[Path], events: FileEvents) -> dict[str, dict]:

@@ -16,7 +16,8 @@ from ..config import TrainConfig, segment_label
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
 from ..io.runs import MODEL_FILE, RunWriter
-from ..io.splits import PARTS, Split, check_split, cv_splits, random_split, split_from_lists
+from ..io.splits import (LABEL_SPLITS, PARTS, Split, check_split, cv_splits, random_split, split_from_labels,
+                         split_from_lists)
 from ..io.store import FeatureStore
 from ..models import build_model, get_model
 from ..training.calibration import calibrate_standardizers
@@ -78,14 +79,20 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     return metrics, model.count_params(), epoch_seconds
 
 
-def _splits(config: TrainConfig, clip_genres: dict[str, str], genres: list[str]) -> list[Split]:
-    """The CV folds, the listed split or the random one; each checked before any training."""
+def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str], genres: list[str],
+            events: TrainEvents) -> list[Split]:
+    """The CV folds, the labels' split, the listed split or the random one; each checked before any training."""
     if config.cv:
         splits = cv_splits(clip_genres, config.cv, config.seed)
+    elif config.split_lists in LABEL_SPLITS:
+        splits = [split_from_labels(store.label_splits(), clip_genres, store.manifest.label_source)]
     elif config.split_lists:
         splits = [split_from_lists(config.split_lists, clip_genres)]
     else:
         splits = [random_split(clip_genres, config.split_ratios, config.seed)]
+        if store.label_splits():
+            events.info(f"the store's labels ({store.manifest.label_source}) carry a split; this run splits at random "
+                        "(`split_lists` labels uses theirs)")
     for split in splits:
         check_split(split, clip_genres, genres, untested=config.untested)
     return splits
@@ -102,7 +109,7 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     genres = store.genres
     labels = np.searchsorted(genres, store.index.genres)
     clip_genres = store.index.clip_genres()
-    splits = _splits(config, clip_genres, genres)
+    splits = _splits(config, store, clip_genres, genres, events)
     devices = configure_devices(config.mixed_precision)
     events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
                 + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv
@@ -136,7 +143,7 @@ def _run_config(config: TrainConfig, name: str, store: FeatureStore, genres: lis
     return {
         "name": name,
         "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
-        "store": {"generation": store.manifest.generation, "data": store.manifest.data,
+        "store": {"generation": store.manifest.generation, "data": store.manifest.data, "labels": store.manifest.labels,
                   "segment_params": store.manifest.segment_params,
                   "features": {n: dataclasses.asdict(store.manifest.features[n]) for n in config.inputs}},
         "labels": genres,

@@ -1,0 +1,138 @@
+"""Where a dataset's labels come from: one `LabelSource` of four kinds, read into a `Dataset`.
+
+    folders   <data>/<genre>/<clip>: the genre is the folder (dataset.py; the default)
+    csv       a CSV of path,genre[,split] (label_csv.py)
+    fma       FMA's tracks.csv: track.genre_top, and its official split (fma.py)
+    tags      every audio file under <data>, at any depth, labelled by its own genre tag (tags.py)
+
+A store records its source (`LabelSource.record`): relabelling (an edited CSV, a retagged song, a new
+genre map) changes the index, not the features; another kind of source needs a new store.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+from ..config import FMA_SUBSETS, LABEL_KINDS, MIN_CLIPS_PER_GENRE
+from ..core.errors import DatasetError, require
+from ..core.files import fingerprint
+from .dataset import Clip, Dataset, discover, find_songs
+from .fma import find_tracks_csv, read_fma
+from .label_csv import read_label_csv
+from .tags import TagProblem, genre_key, names_by_key, read_genre_map, read_genres
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSource:
+    kind: str = LABEL_KINDS[0]
+    file: str | None = None  # csv: the labels CSV; fma: its tracks.csv (absolute)
+    fma_subset: str | None = None  # fma: small, medium or large
+    genre_map: str | None = None  # tags: a CSV of from,to (absolute)
+    min_clips: int | None = None  # tags: smaller genres are dropped
+
+    def __post_init__(self):
+        require(self.kind in LABEL_KINDS, f"`labels` must be {', '.join(LABEL_KINDS[1:])}, a labels CSV or "
+                                          f"nothing (genre folders), not '{self.kind}'")
+        require(self.min_clips is None or self.min_clips >= 1, f"`min_clips` must be at least 1, not {self.min_clips}")
+
+    @classmethod
+    def of_record(cls, record: dict | None) -> "LabelSource":
+        """A store's record of its source (None: a store from before labels had sources: folders)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (record or {}).items() if k in fields})
+
+    def record(self) -> dict:
+        """What a store keeps: the source and its files' fingerprints (a relabelled file shows)."""
+        files = {name: fingerprint(path) for name, path in (("file", self.file), ("genre_map", self.genre_map))
+                 if path and Path(path).is_file()}
+        return {**dataclasses.asdict(self), "fingerprints": files}
+
+    def describe(self) -> str:
+        """'csv labels.csv', 'fma small', 'tags', 'folders': where the labels came from, for reports."""
+        detail = {"csv": self.file and Path(self.file).name, "fma": self.fma_subset,
+                  "tags": self.genre_map and f"map {Path(self.genre_map).name}"}.get(self.kind)
+        return " ".join(filter(None, [self.kind, detail]))
+
+
+def label_source(labels: str | None, data: str | Path | None = None, fma_metadata: str | Path | None = None,
+                 fma_subset: str | None = None, genre_map: str | Path | None = None,
+                 min_clips: int | None = None) -> LabelSource | None:
+    """`labels` as the CLI and the API take it: None (the store's source, else folders), 'folders',
+    'fma', 'tags', or the path of a labels CSV."""
+    require(labels == "fma" or not (fma_metadata or fma_subset), "`fma_metadata` and `fma_subset` go with `labels` fma")
+    require(labels == "tags" or not (genre_map or min_clips), "`genre_map` and `min_clips` go with `labels` tags")
+    if labels is None:
+        return None
+    if labels == "fma":
+        require(fma_subset is None or fma_subset in FMA_SUBSETS,
+                f"`fma_subset` must be {', '.join(FMA_SUBSETS)}, not '{fma_subset}'")
+        tracks = find_tracks_csv(Path(data or "."), fma_metadata)
+        return LabelSource("fma", str(tracks), fma_subset or FMA_SUBSETS[0])
+    if labels == "tags":
+        return LabelSource("tags", genre_map=_absolute(genre_map), min_clips=min_clips or MIN_CLIPS_PER_GENRE)
+    if labels == "folders":
+        return LabelSource()
+    require(Path(labels).suffix.lower() == ".csv",
+            f"`labels` must be {', '.join(LABEL_KINDS[1:])} or a labels CSV (.csv), not '{labels}'")
+    require(Path(labels).is_file(), f"`labels` {labels}: no such file")
+    return LabelSource("csv", _absolute(labels))
+
+
+def _absolute(path: str | Path | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
+
+
+def read_labelled(data: str | Path, source: LabelSource) -> Dataset:
+    """The clips under `data` and their labels from `source`. Raises DatasetError where none is usable."""
+    root = Path(data)
+    if source.kind == "folders":
+        return discover(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: {'not a folder' if root.exists() else 'data folder does not exist'}")
+    if source.kind == "csv":
+        rows, problems = read_label_csv(source.file, root)
+    elif source.kind == "fma":
+        rows, problems = read_fma(root, Path(source.file), source.fma_subset)
+    else:
+        rows, problems = _tagged(root, source)
+    if not rows:
+        raise DatasetError(f"{root}: no usable labelled clips ({source.describe()}"
+                           + (f"; first problem: {problems[0]}" if problems else "") + ")")
+    clips = [Clip(clip_id, genre, path) for clip_id, genre, path, _ in rows]
+    return Dataset(root, clips, problems, {clip_id: split for clip_id, _, _, split in rows if split})
+
+
+def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path, None]], list[str]]:
+    """Every audio file under `root` with its first genre tag, normalized, mapped and kept where its
+    genre has `min_clips` clips; one line per file or genre passed over."""
+    songs, problems = find_songs(root)
+    first, several, untagged = {}, 0, 0
+    for song in songs:
+        try:
+            genres = read_genres(song)
+        except TagProblem as e:
+            problems.append(f"{song}: skipped, {e}")
+            continue
+        if not genres:
+            problems.append(f"{song}: skipped, no genre tag")
+            untagged += 1
+            continue
+        several += len({genre_key(g) for g in genres}) > 1
+        first[song] = genres[0]
+    names = names_by_key(list(first.values()))
+    mapping = read_genre_map(source.genre_map) if source.genre_map else {}
+    labels = {song: mapping.get(genre_key(g), names.get(genre_key(g))) for song, g in first.items()}
+    dropped = sum(1 for song, g in first.items() if genre_key(g) in mapping and mapping[genre_key(g)] is None)
+    counts = Counter(label for label in labels.values() if label)
+    for genre, n in sorted(counts.items()):
+        if n < source.min_clips:
+            problems.append(f"genre {genre}: {n} clips, fewer than `min_clips` ({source.min_clips}); dropped")
+    if untagged:
+        problems.append(f"{root}: {untagged} files have no genre tag; skipped")
+    if several:
+        problems.append(f"{root}: {several} files have several genres in their tag; the first is used")
+    if dropped:
+        problems.append(f"{root}: {dropped} files' genres are dropped by the genre map")
+    return [(song.relative_to(root).as_posix(), label, song, None) for song, label in labels.items()
+            if label and counts[label] >= source.min_clips], problems
