@@ -31,7 +31,7 @@ def read_genres(path: str | Path) -> list[str]:
     try:
         audio = mutagen.File(path, easy=True)  # easy: one `genre` key for every format; ID3 numbers resolved
     except Exception as e:  # mutagen's errors for damaged tags are many kinds
-        raise TagProblem(f"tag cannot be read ({type(e).__name__}: {first_line(e, 120)})") from None
+        raise TagProblem(f"tag cannot be read ({first_line(e, 120) if str(e).strip() else 'damaged'})") from None
     if audio is None or audio.tags is None:
         return []
     genres = []

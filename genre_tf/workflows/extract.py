@@ -195,7 +195,8 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
     if resumed:
         events.info(f"resuming: {resumed} clips already extracted by an interrupted run")
     if removed:
-        events.info(f"{len(removed)} clips no longer in {plan.data} are dropped from the store")
+        events.info(f"{len(removed)} clips are no longer in the dataset (gone from {plan.data}, or no longer "
+                    "labelled) and are dropped from the store")
     if relabelled:
         events.info(f"{relabelled} clips relabelled: the index changes, their features are kept")
     changed = bool(todo or resumed or removed or new_features or relabelled) \
