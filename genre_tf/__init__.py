@@ -24,12 +24,6 @@ Names are imported on first use, so that `import genre_tf` (and `genre-tf --help
 TensorFlow.
 """
 import importlib
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("genre-tf")  # pyproject.toml's, its one home
-except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-    __version__ = "unknown"
 
 # Public name -> the module that defines it.
 _API = {
@@ -54,9 +48,12 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name not in _API:
+    if name == "__version__":  # pyproject.toml's, its one home; read on use (metadata is slow to import)
+        value = importlib.import_module(".core.provenance", __name__).library_versions()["genre-tf"]
+    elif name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    else:
         raise AttributeError(f"module 'genre_tf' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
     globals()[name] = value  # the next access does not come here
     return value
 

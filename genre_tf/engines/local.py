@@ -89,6 +89,7 @@ class LocalEngine:
         in order) once its last window is computed."""
         waiting: deque[_Decoded] = deque()  # files not given back yet, in order
         batch: list[tuple[_Decoded, int, int]] = []  # the next batch: (file, first window, end)
+        filled = 0  # windows in it
 
         def compute() -> None:
             windows = np.concatenate([file.windows[a:b] for file, a, b in batch])
@@ -110,11 +111,12 @@ class LocalEngine:
             waiting.append(file)
             start = 0 if not file.error else len(file.windows)
             while start < len(file.windows):
-                end = min(len(file.windows), start + batch_size - sum(b - a for _, a, b in batch))
+                end = min(len(file.windows), start + batch_size - filled)
                 batch.append((file, start, end))
-                start = end
-                if sum(b - a for _, a, b in batch) == batch_size:
+                start, filled = end, filled + end - start
+                if filled == batch_size:
                     compute()
+                    filled = 0
                     yield from ready()
             yield from ready()
         if batch:

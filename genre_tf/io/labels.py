@@ -35,6 +35,8 @@ class LabelSource:
         require(self.kind in LABEL_KINDS, f"`labels` must be {', '.join(LABEL_KINDS[1:])}, a labels CSV or "
                                           f"nothing (genre folders), not '{self.kind}'")
         require(self.min_clips is None or self.min_clips >= 1, f"`min_clips` must be at least 1, not {self.min_clips}")
+        require(self.fma_subset in (None, *FMA_SUBSETS),
+                f"`fma_subset` must be {', '.join(FMA_SUBSETS)}, not '{self.fma_subset}'")
 
     @classmethod
     def of_record(cls, record: dict | None) -> "LabelSource":
@@ -65,8 +67,6 @@ def label_source(labels: str | None, data: str | Path | None = None, fma_metadat
     if labels is None:
         return None
     if labels == "fma":
-        require(fma_subset is None or fma_subset in FMA_SUBSETS,
-                f"`fma_subset` must be {', '.join(FMA_SUBSETS)}, not '{fma_subset}'")
         tracks = find_tracks_csv(Path(data or "."), fma_metadata)
         return LabelSource("fma", str(tracks), fma_subset or FMA_SUBSETS[0])
     if labels == "tags":
@@ -120,10 +120,11 @@ def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path,
             continue
         several += len({genre_key(g) for g in genres}) > 1
         first[song] = genres[0]
-    names = names_by_key(list(first.values()))
-    mapping = read_genre_map(source.genre_map) if source.genre_map else {}
-    labels = {song: mapping.get(genre_key(g), names.get(genre_key(g))) for song, g in first.items()}
-    dropped = sum(1 for song, g in first.items() if genre_key(g) in mapping and mapping[genre_key(g)] is None)
+    keys = {song: genre_key(g) for song, g in first.items()}
+    mapping = read_genre_map(source.genre_map) if source.genre_map else {}  # a None label drops the genre
+    names = {**names_by_key(list(first.values())), **mapping}
+    labels = {song: names.get(key) for song, key in keys.items()}
+    dropped = sum(1 for key in keys.values() if key in mapping and mapping[key] is None)
     counts = Counter(label for label in labels.values() if label)
     for genre, n in sorted(counts.items()):
         if n < source.min_clips:

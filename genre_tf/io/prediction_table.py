@@ -75,7 +75,6 @@ class Prediction:
                             for s, p in zip(self.window_starts, self.window_probabilities)]}
 
 
-
 def check_out(out: Path) -> None:
     require(out.suffix.lower() in FORMATS, f"`out` {out}: must end in {' or '.join(FORMATS)}")
 

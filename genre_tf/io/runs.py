@@ -24,7 +24,6 @@ import numpy as np
 from ..core.errors import GenreTfError
 from ..config import LABEL_KINDS, segment_label
 from ..core.files import Lock
-from .labels import LabelSource
 from .splits import LABEL_SPLITS
 
 INCOMPLETE_PREFIX = ".incomplete-"
@@ -93,6 +92,8 @@ class Run:
 
     def group(self) -> tuple[str, str]:
         """Runs are only comparable on the same data, labelled the same way, and the same split."""
+        from .labels import LabelSource  # here: its readers import the audio libraries, which `report` needs not
+
         source = LabelSource.of_record(self.config["store"].get("labels"))  # runs before label sources: folders
         labels = "" if source.kind == LABEL_KINDS[0] else f" (labels: {source.describe()})"
         return self.config["store"]["data"] + labels, self.split_description()

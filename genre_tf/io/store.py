@@ -63,7 +63,8 @@ def same_file(a: dict, b: dict) -> bool:
     is not part of it (stores before label sources kept the genre in it): a relabelled clip keeps its
     features."""
     unchanged = a.get("size") == b.get("size") and a.get("mtime_ns") == b.get("mtime_ns")
-    return a.get("path") == b.get("path") and (unchanged or bool(a.get("audio")) and a.get("audio") == b.get("audio"))
+    same_audio = bool(a.get("audio")) and a.get("audio") == b.get("audio")
+    return a.get("path") == b.get("path") and (unchanged or same_audio)
 
 
 @dataclasses.dataclass
@@ -82,7 +83,8 @@ class Manifest:
     labels: dict | None = None  # the label source's record (io/labels.py); None: genre folders
 
     @property
-    def label_source(self) -> str:
+    def label_description(self) -> str:
+        """Where the labels came from, in words ('fma small')."""
         return LabelSource.of_record(self.labels).describe()
 
     @property

@@ -25,13 +25,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..config import EXPORT_FORMATS, SegmentParams
 from ..core.errors import GenreTfError, first_line, parse_names
 from ..core.files import write_atomic
-from ..core.provenance import library_versions
-from ..config import EXPORT_FORMATS, SegmentParams
-from .predict import PROBABILITY_TOLERANCE, Predictor
 from ..core.native import native_stderr_silenced
+from ..core.provenance import library_versions
 from ..core.tf import freeze_variables, tf
+from .predict import PROBABILITY_TOLERANCE, Predictor
 
 SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
 SIGNATURE = "serve"
@@ -118,7 +118,6 @@ def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
 
 
 def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
-
     run = predictor.run
     return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.labels,
             "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),

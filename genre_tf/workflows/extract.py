@@ -143,13 +143,13 @@ def _fingerprint(clip: Clip) -> dict:
     return {"path": str(clip.path.resolve()), **fingerprint(clip.path)}
 
 
-def _same_audio(old: dict, clip: Clip, segment: SegmentParams) -> bool:
-    """Whether a file whose bytes changed (a retagged song) still decodes to the audio `old` was
-    extracted from: decoded again (cheap, beside computing its features) and compared by digest."""
-    if not old.get("audio") or old.get("path") != str(clip.path.resolve()):
+def _same_audio(old: dict, new: dict, segment: SegmentParams) -> bool:
+    """Whether a file whose bytes changed (a retagged song) still decodes to the audio it was extracted
+    from (fingerprints `old` and `new`): decoded again (cheap, beside its features), compared by digest."""
+    if not old.get("audio") or old.get("path") != new["path"]:
         return False
     try:
-        return audio_digest(_segments(str(clip.path), segment)[1]) == old["audio"]
+        return audio_digest(_segments(new["path"], segment)[1]) == old["audio"]
     except Exception:  # an unreadable file now: extracting it says why
         return False
 
@@ -176,7 +176,7 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
     for clip in clips:
         fp = fingerprints[clip.clip_id]
         kept = old.clips.get(clip.clip_id) if old else None
-        if kept and (same_file(kept.fingerprint, fp) or _same_audio(kept.fingerprint, clip, segment)):
+        if kept and (same_file(kept.fingerprint, fp) or _same_audio(kept.fingerprint, fp, segment)):
             fp["audio"] = kept.fingerprint.get("audio")  # carried on, for the next change of this file
         else:
             kept = None

@@ -85,13 +85,13 @@ def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str
     if config.cv:
         splits = cv_splits(clip_genres, config.cv, config.seed)
     elif config.split_lists in LABEL_SPLITS:
-        splits = [split_from_labels(store.label_splits(), clip_genres, store.manifest.label_source)]
+        splits = [split_from_labels(store.label_splits(), clip_genres, store.manifest.label_description)]
     elif config.split_lists:
         splits = [split_from_lists(config.split_lists, clip_genres)]
     else:
         splits = [random_split(clip_genres, config.split_ratios, config.seed)]
         if store.label_splits():
-            events.info(f"the store's labels ({store.manifest.label_source}) carry a split; this run splits at random "
+            events.info(f"the store's labels ({store.manifest.label_description}) carry a split; this run splits at random "
                         "(`split_lists` labels uses theirs)")
     for split in splits:
         check_split(split, clip_genres, genres, untested=config.untested)
