@@ -1,28 +1,35 @@
-"""Every model that fits the data, on real music, with K-fold cross-validation over clips, next to two
+"""Every model that fits the data, on real music, with K-fold cross-validation over clips, next to
 simple baselines computed on the same folds.
 
     python scripts/bench_real.py --work bench-real            # the real GTZAN clips in ../shared
     python scripts/bench_real.py --data data/music --work w   # your own collection
+    python scripts/bench_real.py --work bench-real --only logreg:musicnn,linear:musicnn --ablation
 
 Steps, each resumable (rerun the same command after an interruption): a folder of links to the clips
 (nothing is copied), `extract` of every feature, `train --cv K` of each model/input pair not yet in
-<work>/runs, then the baselines and the table (markdown, printed and written to <work>/results.md).
+<work>/runs, the baselines (kept in <work>/baselines.json), then the table (markdown, printed and
+written to <work>/results.md). `--ablation` adds the pooled heads without refit (<work>/runs-no-refit)
+and on a store of overlapping segments (<work>/features-hop<H>, <work>/runs-hop<H>).
 
-Baselines (scikit-learn, trained on each fold's train+valid clips, scored on its test clips like the
-models): logistic regression on the mean YAMNet embedding of each segment, and on musicnn's (MSD)
-mean and max pools. Clip level: the mean of a clip's segment probabilities, as for the models.
+Baselines (scikit-learn's own pipeline, written independently of genre-tf: StandardScaler and
+LogisticRegression, trained on each fold's train+valid clips and scored on its test clips like the
+models): on every stored musicnn (MSD) value, pools and penultimate layer, the strongest simple
+baseline; on the mean YAMNet embedding of each segment, both with C chosen by GridSearchCV over folds
+of clips; and the earlier one, musicnn's pools at C 0.01. Clip level: the mean of a clip's segment
+probabilities, as for the models.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from genre_tf.config import EmbeddingParams, MusicnnParams, TrainConfig
+from genre_tf.config import EmbeddingParams, ExactFitParams, MusicnnParams, TrainConfig, segment_params
 from genre_tf.io.runs import scan_runs
 from genre_tf.io.splits import cv_splits
 from genre_tf.io.store import FeatureStore
@@ -34,9 +41,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL_CLIPS = (SHARED / "data" / "gtzan-excerpts", SHARED / "data" / "gtzan-sample")
 FEATURES = ["embedding", "logmel", "mfcc", "musicnn"]
 # Cheap pooled heads first, then the pretrained-network models, then the from-scratch ones (slowest).
-PAIRS = [("linear", "musicnn"), ("linear", "embedding"), ("linear", "embedding,musicnn"), ("mlp", "musicnn"),
-         ("mlp", "embedding,musicnn"), ("cnn", "embedding"), ("lstm", "embedding"), ("combined", "embedding,mfcc"),
-         ("yamnet", "logmel"), ("cnn", "mfcc"), ("dong", "logmel"), ("cnn5", "logmel"), ("cnn", "logmel")]
+PAIRS = [("logreg", "musicnn"), ("logreg", "embedding,musicnn"), ("linear", "musicnn"), ("linear", "embedding"),
+         ("linear", "embedding,musicnn"), ("mlp", "musicnn"), ("mlp", "embedding,musicnn"), ("cnn", "embedding"),
+         ("lstm", "embedding"), ("combined", "embedding,mfcc"), ("yamnet", "logmel"), ("cnn", "mfcc"),
+         ("dong", "logmel"), ("cnn5", "logmel"), ("cnn", "logmel")]
+# The ablation: each change to the heads undone, one at a time (`--ablation`).
+NO_REFIT = [("linear", "musicnn"), ("linear", "embedding,musicnn"), ("mlp", "musicnn"), ("mlp", "embedding,musicnn")]
+HOP_PAIRS = [("logreg", "musicnn"), ("logreg", "embedding,musicnn"), ("linear", "musicnn"), ("mlp", "musicnn"),
+             ("mlp", "embedding,musicnn")]
 
 
 def link_clips(sources: list[Path], music: Path) -> None:
@@ -49,27 +61,58 @@ def link_clips(sources: list[Path], music: Path) -> None:
                 link.symlink_to(clip.resolve())
 
 
-def baselines(store: FeatureStore, k: int, seed: int) -> dict[str, dict]:
+def _logistic_regression(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float | None, seed: int):
+    """scikit-learn's own pipeline, written independently of genre-tf's exact head: standardized, then
+    L-BFGS logistic regression; C fixed, or chosen from ExactFitParams' grid by held-out log loss over
+    5 folds of clips (GridSearchCV, StratifiedGroupKFold) and refit on every training clip."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=c or 1.0, max_iter=5000))
+    if c is not None:
+        return pipeline.fit(x, labels)
+    search = GridSearchCV(pipeline, {"logisticregression__C": list(ExactFitParams().cs)}, scoring="neg_log_loss",
+                          cv=StratifiedGroupKFold(5, shuffle=True, random_state=seed), n_jobs=2)
+    with warnings.catch_warnings():  # a genre with fewer training clips than inner folds
+        warnings.simplefilter("ignore", UserWarning)
+        return search.fit(x, labels, groups=groups).best_estimator_
+
+
+BASELINES = {  # name -> (the vector of a segment, from the store's arrays; C, None: chosen by inner CV)
+    "mean YAMNet embedding + logistic regression (C by inner CV)":
+        (lambda store: np.asarray(store.array("embedding"), np.float32).mean(1), None),
+    "musicnn (MSD) every stored value (pools + penultimate) + logistic regression (C by inner CV)":
+        (lambda store: np.asarray(store.array("musicnn"), np.float32), None),
+    "musicnn (MSD) mean+max pools + logistic regression (C 0.01, the earlier baseline)":
+        (lambda store: np.asarray(store.array("musicnn"), np.float32)[:, :1506], 0.01),
+}
+STRONGEST = 1  # the baseline the issue's targets are measured against
+
+
+def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: Path) -> dict[str, dict]:
+    """Each baseline trained on each fold's train+valid clips and scored on its test clips, like the
+    models; kept in `saved` (a rerun reuses it)."""
     labels = np.searchsorted(store.genres, store.index.genres)
-    vectors = {"mean YAMNet embedding + logistic regression": np.asarray(store.array("embedding"), np.float32).mean(1),
-               "musicnn (MSD) mean+max pools + logistic regression":
-                   np.asarray(store.array("musicnn"), np.float32)[:, :1506]}
-    results = {}
-    for name, x in vectors.items():
-        folds = []
+    clip_ids = store.index.clip_ids
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    for name in names:
+        if name in results:
+            continue
+        (vector, c), folds, seconds = BASELINES[name], [], []
+        x = vector(store)
         for split in cv_splits(store.index.clip_genres(), k, seed):
             train_rows, test_rows = store.index.rows_of(split.train + split.valid), store.index.rows_of(split.test)
-            classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=5000))
-            classifier.fit(x[train_rows], labels[train_rows])
+            started = time.perf_counter()
+            classifier = _logistic_regression(x[train_rows], labels[train_rows], clip_ids[train_rows], c, seed)
+            seconds.append(time.perf_counter() - started)
             probabilities = np.zeros((len(test_rows), len(store.genres)))
             probabilities[:, classifier.classes_] = classifier.predict_proba(x[test_rows])
-            folds.append(evaluate(probabilities, labels[test_rows], store.index.clip_ids[test_rows]))
-        results[name] = summarize_folds(folds)
-    return results
+            folds.append(evaluate(probabilities, labels[test_rows], clip_ids[test_rows]))
+        results[name] = {**summarize_folds(folds), "fold_seconds": float(np.mean(seconds))}
+        saved.write_text(json.dumps(results, indent=1))
+    return {name: results[name] for name in names}
 
 
 def cell(metrics: dict, level: str) -> str:
@@ -77,44 +120,79 @@ def cell(metrics: dict, level: str) -> str:
     return f"{value['mean']:.3f} ± {value['std']:.3f}"
 
 
-def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [default: the real clips in ../shared]."),
-         work: Path = typer.Option(Path("bench-real"), help="Work folder: links, store, runs, results."),
-         yamnet_weights: Path = typer.Option(SHARED / "models" / "yamnet" / "yamnet.h5", help="yamnet.h5."),
-         cv: int = typer.Option(5), epochs: int = typer.Option(30), patience: int = typer.Option(8),
-         batch_size: int = typer.Option(32), seed: int = typer.Option(0),
-         only: str = typer.Option(None, help="Comma list of model:input pairs (inputs joined by +).")):
-    pairs = [(m, i.replace("+", ",")) for m, i in (p.split(":") for p in only.split(","))] if only else PAIRS
-    music, store_dir, runs_dir = work / "music", work / "features", work / "runs"
-    link_clips(data or list(REAL_CLIPS), music)
-    extract(music, store_dir, FEATURES, feature_params={"embedding": EmbeddingParams(None, str(yamnet_weights)),
-                                                        "musicnn": MusicnnParams()})
-    store = FeatureStore(store_dir)
-    os.environ.setdefault("GENRE_TF_YAMNET_WEIGHTS", str(yamnet_weights))
+def _train_missing(pairs: list[tuple[str, str]], store_dir: Path, runs_dir: Path, refit: bool | None,
+                   settings: dict) -> None:
+    """`train --cv K` of each pair not yet in runs_dir (rerunning the script resumes)."""
     done = {(r.model, ",".join(r.inputs)) for r in scan_runs(runs_dir)[0]} if runs_dir.exists() else set()
     for model, inputs in pairs:
         if (model, inputs) in done:
             continue
         started = time.perf_counter()
         train(TrainConfig(inputs=tuple(inputs.split(",")), model=model, store=str(store_dir), runs_dir=str(runs_dir),
-                          epochs=epochs, patience=patience, batch_size=batch_size, seed=seed, cv=cv))
-        print(f"{model} on {inputs}: {time.perf_counter() - started:.0f} s", flush=True)
+                          refit=refit, **settings))
+        print(f"{model} on {inputs} ({runs_dir.name}): {time.perf_counter() - started:.0f} s", flush=True)
 
-    runs = sorted(scan_runs(runs_dir)[0], key=lambda r: -r.value("clip", "accuracy"))
-    rows = [(r.model, "+".join(r.inputs), f"{r.config['parameters']:,}", f"{r.config['epoch_seconds']:.2f}",
-             cell(r.metrics, "clip"), cell(r.metrics, "segment")) for r in runs]
-    rows += [("baseline", name, "-", "-", cell(m, "clip"), cell(m, "segment"))
-             for name, m in baselines(store, cv, seed).items()]
+
+def _run_rows(runs_dir: Path, variant: str, cv: int) -> list[tuple]:
+    rows = []
+    for r in scan_runs(runs_dir)[0] if runs_dir.exists() else []:
+        refit = r.config["train"].get("refit")
+        fit = "exact" if r.model == "logreg" else "SGD, refit" if refit else "SGD"
+        rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config['parameters']:,}",
+                     f"{r.config['train_seconds'] / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
+                     r.value("clip", "accuracy")))
+    return rows
+
+
+def _baseline_rows(store: FeatureStore, variant: str, cv: int, seed: int, names: list[str], saved: Path) -> list[tuple]:
+    return [("baseline", name, variant, "exact", "-", f"{m['fold_seconds']:.1f}", cell(m, "clip"), cell(m, "segment"),
+             m["clip"]["accuracy"]["mean"]) for name, m in baselines(store, cv, seed, names, saved).items()]
+
+
+def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [default: the real clips in ../shared]."),
+         work: Path = typer.Option(Path("bench-real"), help="Work folder: links, store, runs, results."),
+         yamnet_weights: Path = typer.Option(SHARED / "models" / "yamnet" / "yamnet.h5", help="yamnet.h5."),
+         cv: int = typer.Option(5), epochs: int = typer.Option(30), patience: int = typer.Option(8),
+         batch_size: int = typer.Option(32), seed: int = typer.Option(0),
+         only: str = typer.Option(None, help="Comma list of model:input pairs (inputs joined by +)."),
+         features: str = typer.Option(",".join(FEATURES), help="Features to extract (the pairs' inputs)."),
+         ablation: bool = typer.Option(False, help="Also the heads without refit and on segments every 1.5 s."),
+         hop: float = typer.Option(1.5, help="--ablation: the hop of the overlapping store (seconds).")):
+    pairs = [(m, i.replace("+", ",")) for m, i in (p.split(":") for p in only.split(","))] if only else PAIRS
+    music = work / "music"
+    link_clips(data or list(REAL_CLIPS), music)
+    os.environ.setdefault("GENRE_TF_YAMNET_WEIGHTS", str(yamnet_weights))
+    settings = {"epochs": epochs, "patience": patience, "batch_size": batch_size, "seed": seed, "cv": cv}
+    params = {"embedding": EmbeddingParams(None, str(yamnet_weights)), "musicnn": MusicnnParams()}
+    names = features.split(",")
+    extract(music, work / "features", names, feature_params=params)
+    store = FeatureStore(work / "features")
+    _train_missing(pairs, work / "features", work / "runs", None, settings)
+    rows = _run_rows(work / "runs", "", cv) + _baseline_rows(store, "", cv, seed, list(BASELINES),
+                                                            work / "baselines.json")
+    if ablation:
+        _train_missing([p for p in NO_REFIT if p in pairs], work / "features", work / "runs-no-refit", False, settings)
+        rows += _run_rows(work / "runs-no-refit", "no refit", cv)
+        hop_store = work / f"features-hop{hop:g}"
+        extract(music, hop_store, ["embedding", "musicnn"], segment_params(hop_seconds=hop), feature_params=params)
+        _train_missing([p for p in HOP_PAIRS if p in pairs], hop_store, work / f"runs-hop{hop:g}", None, settings)
+        rows += _run_rows(work / f"runs-hop{hop:g}", f"hop {hop:g} s", cv)
+        rows += _baseline_rows(FeatureStore(hop_store), f"hop {hop:g} s", cv, seed, [list(BASELINES)[STRONGEST]],
+                               work / f"baselines-hop{hop:g}.json")
+
     genres = store.index.clip_genres()
     lines = [f"{len(genres)} real clips ({len(store)} segments of 3 s), {len(store.genres)} genres; {cv}-fold CV "
              f"over clips (seed {seed}), mean ± std over folds; at most {epochs} epochs, patience {patience}, "
-             f"batch {batch_size}.", "",
-             "| model | input | parameters | s/epoch | clip acc | segment acc |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in sorted(rows, key=lambda row: row[4], reverse=True)]
+             f"batch {batch_size}. Clip accuracy: the mean of a clip's segment probabilities (with a hop, over every "
+             "overlapping window of the clip, as `predict --hop` does); segment accuracy over the same windows.", "",
+             "| model | input | variant | fit | parameters | train s/fold | clip acc | segment acc |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row[:-1]) + " |" for row in sorted(rows, key=lambda row: -row[-1])]
     text = "\n".join(lines) + "\n"
     (work / "results.md").write_text(text)
-    (work / "results.json").write_text(json.dumps([dict(zip(("model", "input", "parameters", "epoch_seconds",
-                                                             "clip_accuracy", "segment_accuracy"), row))
-                                                   for row in rows], indent=1))
+    (work / "results.json").write_text(json.dumps([dict(zip(("model", "input", "variant", "fit", "parameters",
+                                                             "fold_seconds", "clip_accuracy", "segment_accuracy",
+                                                             "clip_accuracy_mean"), row)) for row in rows], indent=1))
     print(text)
 
 

@@ -211,7 +211,7 @@ PAIR_OPTIONS = {"resnet50": ["--backbone-weights", "none", "--image-size", "32"]
 # the big networks (resnet50, xception, unet, yamnet) among them, are marked slow.
 QUICK_PAIRS = {("lstm", "mfcc"), ("cnn", "mfcc"), ("cnn", "logmel"), ("cnn", "embedding"), ("combined", "nospec"),
                ("cnn5", "logmel"), ("dong", "logmel"), ("linear", "mfcc"), ("linear", "embedding,logmel,mfcc,musicnn"),
-               ("mlp", "musicnn")}
+               ("mlp", "musicnn"), ("logreg", "musicnn"), ("logreg", "embedding,logmel,mfcc,musicnn")}
 # The pairs test_cli's seed-model test reports on (one xdist group, so that they are trained once).
 SEED_CLI_MODELS = ("resnet50", "unet")
 

@@ -152,7 +152,7 @@ def test_seed_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth
 
 
 def test_segment_length_must_be_usable(tmp_path):
-    one_line_error(runner.invoke(app, ["extract", "--segment-seconds", "0.5"]), "--segment-seconds must be at least 1")
+    one_line_error(runner.invoke(app, ["extract", "--segment-seconds", "0.5"]), "--segment-seconds must be between 1 and 60 s")
 
 
 def test_file_names_with_brackets_are_printed_as_they_are(tmp_path):

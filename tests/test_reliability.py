@@ -44,7 +44,8 @@ def test_any_legal_file_name_survives_extract_train_report_predict(nasty_dataset
     index = FeatureStore(store).index
     assert sorted(set(index.clip_ids.tolist())) == sorted(f"{n} {g}" for n in NASTY_NAMES for g in ("low", "high"))
     result = runner.invoke(app, ["train", "--input", "mfcc", "--model", "linear", "--store", str(store),
-                                 "--runs", str(runs), "--epochs", "2", "--split-ratios", "0.5,0.25,0.25"])
+                                 "--runs", str(runs), "--epochs", "30", "--batch-size", "4", "--lr", "0.01",
+                                 "--split-ratios", "0.5,0.25,0.25"])  # trained enough to tell the genres apart
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["report", "--runs", str(runs), "--reports", str(reports)]).exit_code == 0
     songs = [str(nasty_dataset / "low" / "-dash low.wav"), str(nasty_dataset / "high" / "two\nlines high.wav")]
@@ -150,18 +151,35 @@ def test_an_interrupted_train_says_nothing_was_saved(synth_store, tmp_path, monk
 IMPOSSIBLE_OPTIONS = [
     (["extract", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["extract", "--workers", "0"], "--workers must be at least 1"),
-    (["extract", "--max-seconds", "0"], "--max-seconds must be positive"),
-    (["extract", "--segment-seconds", "0.5"], "--segment-seconds must be at least 1"),
+    (["extract", "--max-seconds", "0"], "--max-seconds must be a positive number of seconds"),
+    (["extract", "--max-seconds", "inf"], "--max-seconds must be a positive number of seconds, not inf"),
+    (["extract", "--segment-seconds", "0.5"], "--segment-seconds must be between 1 and 60 s"),
+    (["extract", "--segment-seconds", "nan"], "--segment-seconds must be between 1 and 60 s"),
+    (["extract", "--segment-seconds", "inf"], "--segment-seconds must be between 1 and 60 s"),
+    (["extract", "--segment-seconds", "1e9"], "--segment-seconds must be between 1 and 60 s"),
+    (["extract", "--hop", "0"], "--hop must be between"),
+    (["extract", "--hop", "4"], "--hop must be at most the segment length (3 s)"),
+    (["extract", "--features", ""], "--features: no name given"),
     (["train", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "--batch-size", "-4"], "--batch-size must be at least 1"),
     (["train", "--patience", "0"], "--patience must be at least 1"),
-    (["train", "--lr", "0"], "--lr must be positive"),
+    (["train", "--lr", "0"], "--lr must be a positive number"),
+    (["train", "--lr", "inf"], "--lr must be a positive number, not inf"),
+    (["train", "--seed", "-1"], "--seed must be between 0 and 2**32 - 1"),
     (["train", "--cv", "1"], "--cv needs at least 2 folds"),
     (["train", "--frozen-epochs", "0"], "--frozen-epochs must be at least 1"),
     (["train", "--image-size", "8"], "--image-size must be at least 32"),
     (["train", "--split-ratios", "0.5,0.5,0.5"], "summing to 1"),
     (["synth", "--clips", "0"], "--clips must be at least 1"),
     (["synth", "--genres", "11"], "--genres must be between 1 and 10"),
+    (["synth", "--seconds", "nan"], "--seconds must be between 1 and 3600, not nan"),
+    (["synth", "--seconds", "1e-9"], "--seconds must be between 1 and 3600"),
+    (["synth", "--seed", "-1"], "--seed must be between 0 and 2**32 - 1"),
+    (["serve", "--port", "-1"], "--port must be between 1 and 65535"),
+    (["serve", "--port", "99999"], "--port must be between 1 and 65535"),
+    (["serve", "--host", ""], "--host must name an address"),
+    (["serve", "--max-upload-mb", "inf"], "--max-upload-mb must be a positive number"),
+    (["serve", "--max-audio-seconds", "0"], "--max-audio-seconds must be a positive number"),
 ]
 
 
@@ -170,7 +188,8 @@ def test_impossible_option_values_get_one_line(synth_dataset, synth_store, tmp_p
     command, options = args[0], args[1:]
     context = {"extract": ["--data", str(synth_dataset), "--store", str(tmp_path / "fs"), "--features", "mfcc"],
                "train": ["--input", "mfcc", "--model", "cnn", "--store", str(synth_store), "--runs", str(tmp_path)],
-               "synth": ["--out", str(tmp_path / "s")]}[command]
+               "synth": ["--out", str(tmp_path / "s")],
+               "serve": ["--run", str(tmp_path / "no-run")]}[command]  # options are checked before the run
     one_line_error(runner.invoke(app, [command, *context, *options]), message)
 
 

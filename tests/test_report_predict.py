@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from genre_tf.cli import app
 from genre_tf.core.errors import AudioError, GenreTfError
 from genre_tf.workflows.predict import Predictor
-from genre_tf.workflows.report import as_csv, as_json, as_markdown, latest_ranking, rank_runs, write_report
+from genre_tf.workflows.report import as_csv, as_json, as_markdown, rank_runs, resolve_run, write_report
 
 from .conftest import copy_runs
 from .helpers import sine, write_audio
@@ -61,7 +61,7 @@ def test_report_formats_and_files(runs, tmp_path):
     assert {"results.md", "results.csv", "ranking.json", "overview.png"} <= names
     assert sum(n.startswith("confusion-") for n in names) == sum(n.startswith("curves-") for n in names) == 4
     assert all((folder / n).stat().st_size > 10_000 for n in names if n.endswith(".png"))  # real figures
-    assert latest_ranking(tmp_path / "reports") == report.best.path
+    assert resolve_run("best", tmp_path / "reports") == report.best.path
 
 
 def test_report_cli(runs, tmp_path):
@@ -195,7 +195,7 @@ def test_predict_memory_stays_flat_for_long_files(runs, tmp_path):
     assert abs(peaks[10] - peaks[2]) < 30, peaks
 
 
-def test_predict_cli_with_the_best_run_of_the_last_report(runs, synth_dataset, tmp_path):
+def test_predict_cli_with_the_best_run_of_the_last_report(runs, synth_dataset, tmp_path, monkeypatch):
     root, made = runs
     reports = tmp_path / "reports"
     assert runner.invoke(app, ["report", "--runs", str(root), "--reports", str(reports)]).exit_code == 0
@@ -209,5 +209,13 @@ def test_predict_cli_with_the_best_run_of_the_last_report(runs, synth_dataset, t
     as_json_result = runner.invoke(app, ["predict", str(song), "--run", str(made[(("mfcc",), "cnn", False)]), "--json"])
     data = json.loads(as_json_result.stdout)
     assert len(data) == 1 and len(data[0]["windows"]) == 3 and set(data[0]["genres"]) == {"ambient", "rock", "techno"}
-    no_report = runner.invoke(app, ["predict", str(song), "--reports", str(tmp_path / "none")])
-    assert no_report.exit_code == 1 and "run `genre-tf report` first" in no_report.stderr
+    # No report yet: `--run best` ranks the finished runs (in saved_models/, train's default) and says which.
+    monkeypatch.chdir(tmp_path)
+    nothing = runner.invoke(app, ["predict", str(song), "--reports", "none"])
+    assert nothing.exit_code == 1 and "no report in none and no tested run in saved_models to rank" in nothing.stderr
+    copy_runs([made[key] for key in made], tmp_path / "saved_models")
+    ranked = runner.invoke(app, ["predict", str(song), "--reports", "none"])
+    best = rank_runs(tmp_path / "saved_models").best.path
+    assert ranked.exit_code == 0, ranked.output
+    assert f"no report in none: ranked the {len(made)} tested runs in saved_models by clip accuracy and picked " \
+           f"saved_models/{best.name}" in " ".join(ranked.stderr.split())

@@ -1,5 +1,5 @@
 """serve: the JSON API and the page, on a run trained on real music; the page in a real browser."""
-import io
+import contextlib
 import json
 import os
 import re
@@ -32,7 +32,8 @@ def predictor(gtzan_runs) -> Predictor:
 
 @pytest.fixture(scope="module")
 def client(predictor) -> TestClient:
-    return TestClient(create_app(predictor, ServeParams(max_upload_mb=4.0)))
+    with TestClient(create_app(predictor, ServeParams(max_upload_mb=4.0))) as client:  # runs the app's lifespan
+        yield client
 
 
 def upload(client, path: Path, endpoint: str = "/api/predict", **params):
@@ -83,16 +84,116 @@ def test_bad_uploads_get_a_4xx_with_one_line_and_the_server_keeps_working(client
     assert upload(client, gtzan_sample / "jazz" / "jazz.00000.wav").status_code == 200
 
 
-def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off(tmp_path):
-    """A chunked body declares no length: the upload is counted as it is saved, and refused past the limit."""
-    from fastapi import HTTPException, UploadFile
+def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off_while_it_streams(predictor):
+    """A chunked body declares no length: on a real server (127.0.0.1), it is counted as it arrives and
+    refused with 413 once over the limit (2 MB here): a client sending 1 GB is cut off after a few MB,
+    which are never stored in full."""
+    with live(create_app(predictor, ServeParams(max_upload_mb=2))) as port:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+        connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+                           b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
+        connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        sent, chunk = 0, b"\0" * (1 << 20)
+        try:
+            while sent < 1 << 30:
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:  # the server answered and closed the connection (or stopped reading)
+            pass
+        answer = connection.recv(65536)
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"larger than the limit of 2 MB" in answer
+    assert sent < 32 << 20
 
-    from genre_tf.serving.server import Upload
 
-    with pytest.raises(HTTPException) as refused:
-        Upload(UploadFile(io.BytesIO(b"x" * 3000), filename="big.wav"), limit_bytes=2000)
-    assert refused.value.status_code == 413
-    assert not list(Path(tempfile.gettempdir()).glob("genre-tf-upload-*/big.wav"))  # nothing left behind
+def _wav_declaring(rate: int, seconds_of_data: float, path: Path) -> Path:
+    """A 16-bit mono WAV whose header says `rate` Hz: a small file that claims hours of audio at 1 Hz."""
+    frames = np.random.default_rng(0).integers(-3000, 3000, int(seconds_of_data * 16000), dtype=np.int16)
+    data = frames.tobytes()
+    header = (b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+              + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + rate.to_bytes(4, "little")
+              + (rate * 2).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
+              + b"data" + len(data).to_bytes(4, "little"))
+    path.write_bytes(header + data)
+    return path
+
+
+def test_audio_longer_than_the_cap_is_refused_from_its_header_and_while_decoding(predictor, gtzan_sample, tmp_path):
+    """The per-request cap on decoded audio (`max_audio_seconds`): a 1.5 MB WAV whose header says 1 Hz
+    (750,000 s) and a long constant FLAC are refused with 413 before any decoding, and a good song is
+    answered right after each; a source whose header understates its length stops while decoding."""
+    from genre_tf.core.errors import AudioError
+    from genre_tf.io.audio import AudioReader
+
+    one_hertz = _wav_declaring(1, 47, tmp_path / "one-hertz.wav")  # 1.5 MB of samples
+    constant = write_audio(tmp_path / "constant.flac", np.full(16000 * 200, 0.25, np.float32), 16000)
+    good = gtzan_sample / "jazz" / "jazz.00000.wav"
+    with TestClient(create_app(predictor, ServeParams(max_audio_seconds=60))) as capped:
+        for path, length in ((one_hertz, "752,000 s"), (constant, "200 s")):
+            for endpoint in ("/api/predict", "/api/predict/stream"):
+                response = upload(capped, path, endpoint)
+                assert response.status_code == 413, response.text
+                assert response.json()["detail"] == (f"{path.name}: longer than the limit of 60 s of audio (its "
+                                                      f"header says {length})")
+                assert upload(capped, good).status_code == 200
+    reader = AudioReader(constant, max_seconds=300)
+    reader.frames = 16000 * 10  # a header that understates the length (compressed streams estimate it)
+    reader.max_seconds = 30
+    with pytest.raises(AudioError, match="longer than the limit of 30 s of audio \\(found while decoding\\)"):
+        for _ in reader.blocks(16000):
+            pass
+
+
+@pytest.mark.parametrize("filename", ["a\x00b.wav", "x" * 300 + ".wav", ".", "..", "/", "../../etc/passwd",
+                                      "名前 with spaces.wav", "new\nline.flac"])
+def test_an_upload_name_never_reaches_a_path(client, gtzan_sample, filename):
+    """Whatever the client calls its file, the server saves it under a name of its own: a real song
+    under a hostile name is labelled (never a 500), and the name shown is printable and bounded."""
+    with open(gtzan_sample / "rock" / "rock.00000.wav", "rb") as f:
+        response = client.post("/api/predict", files={"file": (filename, f, "audio/wav")})
+    assert response.status_code == 200, response.text
+    shown = response.json()["file"]
+    assert shown.isprintable() and 0 < len(shown) <= 121 and "/" not in shown and "\x00" not in shown
+
+
+def test_a_request_whose_client_left_stops_its_work_and_leaves_no_file(predictor, gtzan_sample, tmp_path):
+    """Cancellation (the client went away, or the server is stopping) ends the song's work at its next
+    batch; every upload's folder is inside one server folder, removed when the server stops."""
+    import threading
+
+    from fastapi import UploadFile
+
+    from genre_tf.serving.server import Cancelled, SongLabeler, Upload
+
+    root = tmp_path / "uploads"
+    root.mkdir()
+    with open(gtzan_sample / "rock" / "rock.00000.wav", "rb") as f:
+        song = Upload(UploadFile(f, filename="rock.wav"), 10 ** 8, root, 600)
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(Cancelled):
+        SongLabeler(predictor, ServeParams()).label(song, False, cancelled=cancelled)
+    song.remove()
+    assert not list(root.iterdir())
+    before = set(Path(tempfile.gettempdir()).glob("genre-tf-uploads-*"))
+    with TestClient(create_app(predictor, ServeParams())) as live:
+        (folder,) = set(Path(tempfile.gettempdir()).glob("genre-tf-uploads-*")) - before
+        assert upload(live, gtzan_sample / "rock" / "rock.00000.wav").status_code == 200
+        assert not list(folder.iterdir())  # each request's folder goes with its answer
+    assert not folder.exists()  # the server's, when it stops
+
+
+def test_serve_refuses_an_empty_host_and_out_of_range_numbers():
+    from genre_tf.core.errors import GenreTfError
+
+    for params, message in (({"host": ""}, "`host` must name an address"), ({"port": 0}, "`port` must be between"),
+                            ({"port": 99999}, "`port` must be between"),
+                            ({"max_upload_mb": float("inf")}, "`max_upload_mb` must be a positive number"),
+                            ({"max_audio_seconds": -1}, "`max_audio_seconds` must be a positive number")):
+        with pytest.raises(GenreTfError, match=message):
+            ServeParams(**params)
 
 
 def test_page_and_info(client, predictor):
@@ -101,6 +202,7 @@ def test_page_and_info(client, predictor):
     assert not re.search(r"""(src|href)=["']?(https?:)?//|fetch\(["'`]https?:""", page.text)  # works offline
     info = client.get("/api/info").json()
     assert info["genres"] == predictor.labels and info["max_upload_mb"] == 4.0
+    assert info["max_audio_seconds"] == ServeParams.max_audio_seconds
 
 
 # --- the page in a real browser -------------------------------------------------------------------
@@ -118,22 +220,30 @@ def _browser_or_skip():
     pytest.skip("no browser: apt install chromium, and pip install playwright (make test installs playwright)")
 
 
-@pytest.fixture(scope="module")
-def server(gtzan_runs):
+@contextlib.contextmanager
+def live(app):
+    """`app` served by uvicorn on 127.0.0.1 (a free port) in a thread: yields the port."""
     import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(Predictor(gtzan_runs["combined"]), ServeParams(port=port))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(gtzan_runs):
+    with live(create_app(Predictor(gtzan_runs["combined"]))) as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 @pytest.mark.slow

@@ -49,9 +49,18 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     assert run.name.startswith("-".join(filter(None, ["+".join(names), model, segment_label(seconds)])) + "-")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
                                                     "model.keras", "normalization.npz", "split.json"]
-    history = json.loads((run / "history.json").read_text())
-    assert history["epochs_run"] == 1 and history["best_epoch"] == 1
-    assert set(history["epochs"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    history, spec = json.loads((run / "history.json").read_text()), MODELS[model]
+    if spec.exact:  # fit on every non-test clip, its L2 strength chosen over folds of them
+        assert history["exact"]["C"] in history["exact"]["cs"] and history["exact"]["converged"]
+        assert history["exact"]["examples"] == 6 * 3 and "fit in" in trained.stdout  # 2 clips per genre
+    else:
+        assert history["epochs_run"] == 1 and history["best_epoch"] == 1
+        assert set(history["epochs"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+        # Refit (the pooled heads' default): the best epoch's count again, on train+valid (2 clips per genre).
+        assert ("refit" in history) == spec.refit
+        if spec.refit:
+            assert history["refit"]["epochs"] == 1 and history["refit"]["segments"] == 6 * 3
+            assert len(history["refit"]["history"]) == 1 and "val_loss" not in history["refit"]["history"][0]
     metrics = json.loads((run / "metrics.json").read_text())
     per_clip = 3 if seconds == 3 else 1  # 7.6 s clips: 3 segments of 3 s, or 1 of 6 s
     assert metrics["segment"]["count"] == 3 * per_clip and metrics["clip"]["count"] == 3  # 1 test clip per genre
@@ -61,7 +70,8 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     assert saved["train"]["seed"] == 0 and saved["parameters"] > 0 and f"{saved['parameters']:,} parameters" in \
         trained.stdout
     assert saved["store"]["segment_params"]["segment_samples"] == seconds * 16000
-    assert tuple(saved["train"]["augment"]) == MODELS[model].augment  # the model's default, recorded
+    assert tuple(saved["train"]["augment"]) == spec.augment  # the model's default, recorded
+    assert saved["train"]["refit"] == spec.refit  # likewise
     # Reloaded, the saved model takes raw features (normalization is inside) and gives the test
     # probabilities that training evaluated with the model in memory.
     predictor = Predictor(run)
@@ -199,11 +209,11 @@ def test_input_presets():
 def test_class_weights_are_balanced_on_the_training_split(synth_store, tmp_path, monkeypatch):
     import keras
 
-    seen = {}
+    seen = []
     real_fit = keras.Model.fit
 
     def spy(self, *args, **kwargs):
-        seen.update(kwargs.get("class_weight") or {})
+        seen.append(kwargs.get("class_weight"))
         return real_fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spy)
@@ -215,5 +225,7 @@ def test_class_weights_are_balanced_on_the_training_split(synth_store, tmp_path,
     (lists / "test.txt").write_text("rock/rock.00002.wav\ntechno/techno.00002.wav\n")
     train(config(synth_store, tmp_path, inputs=("mfcc",), model="linear", epochs=1, class_weights=True,
                  split_lists=str(lists)))
-    # 12 training segments: ambient 6, rock 3, techno 3 -> n / (classes x count)
-    assert seen == pytest.approx({0: 12 / 18, 1: 12 / 9, 2: 12 / 9})
+    # 12 training segments: ambient 6, rock 3, techno 3 -> n / (classes x count); then the refit's, on
+    # train+valid (21 segments: ambient 9, rock 6, techno 6).
+    assert seen[0] == pytest.approx({0: 12 / 18, 1: 12 / 9, 2: 12 / 9})
+    assert seen[1] == pytest.approx({0: 21 / 27, 1: 21 / 18, 2: 21 / 18}) and len(seen) == 2

@@ -120,5 +120,7 @@ class TrainProgress:
 
     def epoch(self, fold, epoch, epochs, logs, seconds):
         prefix = f"fold {fold} " if fold else ""
-        say(f"{prefix}epoch {epoch}/{epochs}  loss {logs['loss']:.3f}  acc {logs['accuracy']:.3f}  "
-            f"val_loss {logs['val_loss']:.3f}  val_acc {logs['val_accuracy']:.3f}  {seconds:.1f} s", err)
+        # A refit's epochs have no valid clips to score.
+        valid = f"val_loss {logs['val_loss']:.3f}  val_acc {logs['val_accuracy']:.3f}  " if "val_loss" in logs else ""
+        say(f"{prefix}epoch {epoch}/{epochs}  loss {logs['loss']:.3f}  acc {logs['accuracy']:.3f}  {valid}"
+            f"{seconds:.1f} s", err)

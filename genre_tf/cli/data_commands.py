@@ -34,6 +34,9 @@ def extract(
     max_seconds: float = typer.Option(SegmentParams.max_seconds, help="Clips are trimmed to this length."),
     segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Segment length; each length is kept in "
                                           "its own <store>/<N>s/."),
+    hop: float = typer.Option(None, help="Seconds between segment starts: less than --segment-seconds cuts "
+                              "overlapping segments from the same clips (more to train on; a clip's segments stay "
+                              "on one side of every split)." + default("the segment length, no overlap")),
     rebuild: bool = typer.Option(False, help="Discard the store and extract everything again."),
     labels: str = typer.Option(None, help="Where the genres come from: fma (FMA's tracks.csv), tags (each file's "
                                "genre tag, files at any depth) or a labels CSV (path,genre[,split])."
@@ -64,8 +67,8 @@ def extract(
         params["musicnn"] = MusicnnParams(musicnn_model)
     events = FileProgress("extracting", "clips")
     try:
-        result = run_extract(data, store, parse_feature_names(features) if features else None,
-                             segment_params(segment_seconds, max_seconds), params, rebuild=rebuild, events=events,
+        result = run_extract(data, store, parse_feature_names(features) if features is not None else None,
+                             segment_params(segment_seconds, max_seconds, hop), params, rebuild=rebuild, events=events,
                              batch_size=batch_size, workers=workers, engine=engine,
                              ray=RayParams(ray_address, ray_actors, ray_gpus),
                              labels=label_source(labels, data, fma_metadata, fma_subset, genre_map, min_clips))

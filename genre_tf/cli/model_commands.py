@@ -51,6 +51,9 @@ def train(
     frozen_epochs: int = typer.Option(TrainConfig.frozen_epochs, help="resnet50/xception/yamnet with pretrained "
                                       "weights: epochs with the backbone frozen before its top blocks are fine-tuned "
                                       "at a tenth of --lr."),
+    refit: bool = typer.Option(None, "--refit/--no-refit", help="Once the valid clips have chosen the epoch, train "
+                               "again on train+valid for that many epochs (the test clips are never seen)."
+                               + default("on for linear and mlp, off for the others")),
 ):
     """Train one model on one feature set (or several) and evaluate it on the test clips."""
     from ..models import parse_inputs
@@ -64,13 +67,14 @@ def train(
                          split_lists=split_lists, cv=cv, mixed_precision=mixed_precision,
                          segment_seconds=segment_seconds, augment=parse_augment(augment),
                          options=ModelOptions(backbone_weights, image_size, yamnet_weights),
-                         frozen_epochs=frozen_epochs)
+                         frozen_epochs=frozen_epochs, refit=refit)
     result = run_train(config, TrainProgress())
     if result.metrics:
         show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
     else:
         say("no test split: this final run is untested (validation picked its epoch); report lists it apart", err)
-    say(f"{result.parameters:,} parameters, {result.epoch_seconds:.1f} s per epoch; saved in {result.run_dir}")
+    speed = f"fit in {result.epoch_seconds:.1f} s" if result.exact else f"{result.epoch_seconds:.1f} s per epoch"
+    say(f"{result.parameters:,} parameters, {speed}; saved in {result.run_dir}")
 
 
 def show_metrics(metrics: dict, title: str) -> None:

@@ -11,7 +11,7 @@ from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_G
 from ..core.errors import GenreTfError, parse_names, require
 from .app import (ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, REPORTS_OPTION, RUN_OPTION,
                   YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, yamnet_override)
-from .console import FileProgress, cli_errors, default, err, out, say
+from .console import FileProgress, cli_errors, default, err, out, say, with_flags
 
 
 def describe_run(run, models: int) -> None:
@@ -20,12 +20,18 @@ def describe_run(run, models: int) -> None:
     say(f"run {run.path} ({'+'.join(run.inputs)} / {run.model}{folds})", err)
 
 
+def chosen_run(run: str, reports: Path) -> Path:
+    """--run's folder: as given, or 'best' (the last report's, else the finished runs ranked now: said)."""
+    from ..workflows.report import resolve_run
+
+    return resolve_run(run, reports, info=lambda message: say(with_flags(message), err))
+
+
 def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_weights: str | None):
     """The run behind --run, ready to label audio; says which it is."""
     from ..workflows.predict import Predictor
-    from ..workflows.report import resolve_run
 
-    predictor = Predictor(resolve_run(run, reports), yamnet_override(yamnet_handle, yamnet_weights))
+    predictor = Predictor(chosen_run(run, reports), yamnet_override(yamnet_handle, yamnet_weights))
     describe_run(predictor.run, len(predictor.models))
     return predictor
 
@@ -78,9 +84,8 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
     """`predict FILE...`: each song's top genres printed (or all, as JSON) in the order given."""
     from ..io.runs import load_run
     from ..workflows.library import label_songs
-    from ..workflows.report import resolve_run
 
-    run_dir = resolve_run(run, reports)
+    run_dir = chosen_run(run, reports)
     chosen = load_run(run_dir)
     describe_run(chosen, len(chosen.model_files))
     results, failed = [], 0
@@ -108,11 +113,11 @@ def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, h
                  compare_tags: bool, engine: str, ray: RayParams, yamnet) -> None:
     """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
     from ..workflows.library import label_library
-    from ..workflows.report import resolve_run
 
+    run_dir = chosen_run(run, reports)
     events = FileProgress("labelling", "songs")
     try:
-        result = label_library(resolve_run(run, reports), folder, table, hop, windows, top, engine, ray, yamnet, events,
+        result = label_library(run_dir, folder, table, hop, windows, top, engine, ray, yamnet, events,
                                compare_tags=compare_tags)
     finally:
         events.close()
@@ -164,6 +169,8 @@ def serve(
     host: str = typer.Option(ServeParams.host, help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(ServeParams.port, help="Port to listen on."),
     max_upload_mb: float = typer.Option(ServeParams.max_upload_mb, help="Largest upload accepted."),
+    max_audio_seconds: float = typer.Option(ServeParams.max_audio_seconds, help="Longest song accepted (seconds of "
+                                            "audio; checked from its header, and while decoding)."),
     yamnet_handle: str = YAMNET_HANDLE_OPTION,
     yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
 ):
@@ -172,7 +179,7 @@ def serve(
         from ..serving.server import serve as run_server
     except ImportError as e:
         raise GenreTfError(f"serve needs its extra: pip install 'genre-tf[serve]' ({e.name} is missing)") from None
-    params = ServeParams(host=host, port=port, max_upload_mb=max_upload_mb)
+    params = ServeParams(host=host, port=port, max_upload_mb=max_upload_mb, max_audio_seconds=max_audio_seconds)
     predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
     say(f"genre-tf is listening on http://{host}:{port}/ (Ctrl-C stops it)", err)
     run_server(predictor, params)

@@ -19,7 +19,7 @@ from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, D
                       EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, LABEL_KINDS, MAX_FILES_AHEAD,
                       MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH, RayParams,
                       ServeParams, SynthParams)
-from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, AugmentParams,
+from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, AugmentParams, ExactFitParams,
                        MaskParams, ModelOptions, TrainConfig, parse_augment)
 
 
@@ -29,7 +29,7 @@ def as_dict(params) -> dict:
 
 __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA", "DEFAULT_FEATURES",
            "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
-           "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "FINE_TUNE_LR_FACTOR",
+           "ENGINES", "ExactFitParams", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "FINE_TUNE_LR_FACTOR",
            "FMA_SUBSETS", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MIN_CLIPS_PER_GENRE",
            "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
            "PRECISE_BN_BATCHES", "RayParams", "SegmentParams", "ServeParams", "SynthParams",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..core.errors import require
 
@@ -54,10 +55,20 @@ class ServeParams:
     host: str = "127.0.0.1"  # this machine only; 0.0.0.0 to share it on a network
     port: int = 7860  # Gradio's, the field's habit for such pages
     max_upload_mb: float = 50.0  # about 5 min of CD-quality WAV, 50 min of 128 kbit/s MP3
+    # Audio decoded per request, at most: a small upload can declare hours (a 1 Hz header, a long constant
+    # FLAC); checked from the header before decoding and enforced while decoding.
+    max_audio_seconds: float = 1200.0
     spectrogram_seconds: float = 600.0  # the page draws the log-mel of at most this much of a song
+    # A stopping server waits this long for requests in progress, then cancels them.
+    shutdown_seconds: float = 3.0
 
     def __post_init__(self):
-        require(self.max_upload_mb > 0, f"`max_upload_mb` must be positive, not {self.max_upload_mb:g}")
+        require(bool(self.host.strip()), "`host` must name an address (127.0.0.1 for this machine, 0.0.0.0 for "
+                                         "every interface), not an empty string")
+        require(1 <= self.port <= 65535, f"`port` must be between 1 and 65535, not {self.port}")
+        for argument in ("max_upload_mb", "max_audio_seconds"):
+            value = getattr(self, argument)
+            require(math.isfinite(value) and value > 0, f"`{argument}` must be a positive number, not {value:g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,3 +80,9 @@ class SynthParams:
     seconds: float = 30.0
     seed: int = 0
     sample_rate: int = 22050
+
+    def __post_init__(self):
+        require(self.clips >= 1, f"`clips` must be at least 1, not {self.clips}")
+        require(math.isfinite(self.seconds) and 1 <= self.seconds <= 3600,
+                f"`seconds` must be between 1 and 3600, not {self.seconds:g}")
+        require(0 <= self.seed < 2 ** 32, f"`seed` must be between 0 and 2**32 - 1, not {self.seed}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..core.errors import parse_names, require
 from .audio import DEFAULT_SEGMENT_SECONDS
@@ -71,6 +72,18 @@ FINE_TUNE_LR_FACTOR = 0.1
 PRECISE_BN_BATCHES = 50
 
 
+@dataclasses.dataclass(frozen=True)
+class ExactFitParams:
+    """The exact linear head (`logreg`): L-BFGS logistic regression, its inverse L2 strength C chosen
+    from `cs` by cross-validation over the training clips (`inner_folds`, grouped by clip) on held-out
+    log loss, then refit on them all."""
+
+    cs: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+    inner_folds: int = 5
+    max_iter: int = 2000
+    tol: float = 1e-4  # L-BFGS' gradient tolerance (scikit-learn's default)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     inputs: tuple[str, ...]
@@ -92,6 +105,9 @@ class TrainConfig:
     augment: tuple[str, ...] | None = None  # training-batch augmentations; None: the model's default
     options: ModelOptions = ModelOptions()  # what some builders read: backbone weights, image size, yamnet.h5
     frozen_epochs: int = 5  # pretrained models (transfer, yamnet): epochs before fine-tuning
+    # After the best epoch is found on the valid clips, train again on train+valid for that many epochs
+    # (the test clips are never seen); None: the model's default (models/registry.py).
+    refit: bool | None = None
 
     @property
     def untested(self) -> bool:
@@ -106,6 +122,8 @@ class TrainConfig:
                 f"`monitor` must be val_loss or val_accuracy, not '{self.monitor}'")
         for argument, value in (("epochs", self.epochs), ("batch_size", self.batch_size), ("patience", self.patience)):
             require(value >= 1, f"`{argument}` must be at least 1, not {value}")
-        require(self.learning_rate > 0, f"`learning_rate` must be positive, not {self.learning_rate:g}")
+        require(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+                f"`learning_rate` must be a positive number, not {self.learning_rate:g}")
         require(self.cv == 0 or self.cv >= 2, f"`cv` needs at least 2 folds, not {self.cv}")
+        require(0 <= self.seed < 2 ** 32, f"`seed` must be between 0 and 2**32 - 1, not {self.seed}")
         require(not (self.cv and self.split_lists), "`cv` makes its own folds; it cannot be combined with `split_lists`")

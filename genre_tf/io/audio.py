@@ -114,9 +114,11 @@ class AudioReader:
     bounded whatever the file's length. Blocks are resampled by a streaming resampler: the
     concatenated blocks equal a one-shot resampling of the whole signal."""
 
-    def __init__(self, source: AudioSource):
+    def __init__(self, source: AudioSource, max_seconds: float | None = None):
+        """`max_seconds`: the most audio this reader will decode (a server's cap per request): a longer
+        source is refused from its header, and decoding stops with an error past it (a header can lie)."""
         _check_file(source)
-        self.source, self.name, self.notes = source, _name(source), []
+        self.source, self.name, self.notes, self.max_seconds = source, _name(source), [], max_seconds
         if hasattr(source, "seek"):
             source.seek(0)
         try:
@@ -129,6 +131,11 @@ class AudioReader:
             raise AudioError(self.name, f"not a readable audio file ({cause})") from None
         if isinstance(source, (str, os.PathLike)):
             self._check_name_and_header(Path(source))
+        if max_seconds is not None and self.frames > max_seconds * self.source_rate:
+            raise AudioError(self.name, self._too_long(f"its header says {self.frames / self.source_rate:,.0f} s"))
+
+    def _too_long(self, what: str) -> str:
+        return f"longer than the limit of {self.max_seconds:g} s of audio ({what})"
 
     def _check_name_and_header(self, path: Path) -> None:
         expected = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
@@ -146,10 +153,14 @@ class AudioReader:
         frames = -1 if max_seconds is None else int(np.ceil(max_seconds * self.source_rate))
         resampler = None if self.source_rate == sample_rate else soxr.ResampleStream(
             self.source_rate, sample_rate, 1, dtype="float32", quality="HQ")  # = librosa's soxr_hq
+        cap, decoded = None if self.max_seconds is None else self.max_seconds * self.source_rate, 0
         try:
             with sf.SoundFile(self.source) as f:
                 for block in f.blocks(blocksize=int(block_seconds * self.source_rate), frames=frames,
                                       dtype="float32", always_2d=True):
+                    decoded += len(block)
+                    if cap is not None and decoded > cap:
+                        raise AudioError(self.name, self._too_long("found while decoding"))
                     if not np.isfinite(block).all():
                         raise AudioError(self.name, "contains NaN or infinite samples")
                     mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
@@ -226,7 +237,7 @@ def window_view(samples: np.ndarray, params: SegmentParams, hop: int | None = No
 
 
 def split_segments(samples: np.ndarray, params: SegmentParams) -> np.ndarray:
-    """(num_samples,) -> (n, segment_samples): consecutive windows, trimmed to max_seconds, the
-    last zero-padded if it holds at least `min_remainder` of a segment (always, for a short clip)."""
+    """(num_samples,) -> (n, segment_samples): windows every `params.hop` samples, trimmed to max_seconds,
+    the last zero-padded if it holds at least `min_remainder` of a segment (always, for a short clip)."""
     trimmed = samples[: int(round(params.max_seconds * params.sample_rate))]
-    return np.stack([w for _, w in iter_windows([trimmed], params)]).astype(np.float32)
+    return np.stack([w for _, w in iter_windows([trimmed], params, params.hop)]).astype(np.float32)

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,28 @@ def _read_json(path: Path):
         raise GenreTfError(f"unreadable {path.name} ({e})") from None
 
 
+def _check_fold(folder: Path, runs_dir: Path) -> None:
+    """What using a fold's model needs is there and whole: the model archive and the split."""
+    model = folder / MODEL_FILE
+    where = folder.relative_to(runs_dir)
+    if not model.exists():
+        raise GenreTfError(f"missing {where}/{MODEL_FILE}")
+    if not zipfile.is_zipfile(model):  # a truncated archive has no central directory
+        raise GenreTfError(f"damaged {where}/{MODEL_FILE} (not a whole Keras archive)")
+    split = _read_json(folder / "split.json")
+    if not isinstance(split, dict) or not all(isinstance(split.get(p), list) for p in ("train", "valid", "test")):
+        raise GenreTfError(f"damaged {where}/split.json (no train, valid and test lists)")
+
+
+def _finite(value) -> bool:
+    """Every number in a metrics tree is finite (NaN scores come from a diverged or damaged run)."""
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return not isinstance(value, float) or np.isfinite(value)
+
+
 def load_run(path: str | Path) -> Run:
     """A finished run, or GenreTfError saying what is wrong with it."""
     path = Path(path)
@@ -130,15 +153,16 @@ def load_run(path: str | Path) -> Run:
             else [path]
         histories = [_read_json(d / "history.json") for d in fold_dirs]
         for d in fold_dirs:
-            if not (d / MODEL_FILE).exists():
-                raise GenreTfError(f"missing {d.relative_to(path.parent)}/{MODEL_FILE}")
+            _check_fold(d, path.parent)
+        if not isinstance(metrics, dict):
+            raise GenreTfError("damaged metrics.json (not a JSON object)")
         run = Run(path, config, metrics, histories, [d / MODEL_FILE for d in fold_dirs])
         run.group()  # every field the report reads is there
-        if run.tested:
-            run.value("clip", "accuracy")
+        if run.tested and not all(_finite(metrics[level]) for level in ("segment", "clip")):
+            raise GenreTfError("damaged metrics.json (a score is not a number)")
     except GenreTfError as e:
         raise GenreTfError(f"{path}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise GenreTfError(f"{path}: damaged run ({type(e).__name__}: {e})") from None
     return run
 

@@ -22,14 +22,15 @@ import io
 import json
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from ..core.errors import StoreError
+from ..core.errors import GenreTfError, StoreError, first_line
 from ..core.files import Lock, remove_stale_temporaries, save_npz_atomic, write_atomic
-from ..config import DEFAULT_SEGMENT_SECONDS, segment_label
+from ..config import DEFAULT_SEGMENT_SECONDS, SegmentParams, as_dict, segment_label
 from ..core.provenance import library_versions, now_iso
 from .labels import LabelSource
 
@@ -67,6 +68,12 @@ def same_file(a: dict, b: dict) -> bool:
     return a.get("path") == b.get("path") and (unchanged or same_audio)
 
 
+def segment_record(record: dict) -> dict:
+    """A store's segment parameters with every current field (a store from before `hop_samples` has none:
+    its segments did not overlap, the default)."""
+    return as_dict(SegmentParams(**record))
+
+
 @dataclasses.dataclass
 class Manifest:
     generation: int
@@ -98,16 +105,35 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         try:
             raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError) as e:
             raise StoreError(f"{path}: unreadable manifest ({e}); extract again with --rebuild") from None
+        if not isinstance(raw, dict):
+            raise StoreError(f"{path}: damaged manifest (not a JSON object); extract again with --rebuild")
         if raw.get("format_version") != FORMAT_VERSION:
             raise StoreError(f"{path}: store format {raw.get('format_version')} is not {FORMAT_VERSION}; "
                              "extract again with --rebuild")
         try:
-            return cls(**{**raw, "features": {n: FeatureEntry(**f) for n, f in raw["features"].items()},
-                          "clips": {c: ClipEntry(**e) for c, e in raw["clips"].items()}})
-        except (KeyError, TypeError) as e:
-            raise StoreError(f"{path}: damaged manifest ({e}); extract again with --rebuild") from None
+            manifest = cls(**{**raw, "segment_params": segment_record(raw["segment_params"]),
+                              "features": {n: FeatureEntry(**f) for n, f in raw["features"].items()},
+                              "clips": {c: ClipEntry(**e) for c, e in raw["clips"].items()}})
+            manifest._check_types()
+            return manifest
+        except (KeyError, TypeError, AttributeError, ValueError, GenreTfError) as e:
+            raise StoreError(f"{path}: damaged manifest ({first_line(e) or type(e).__name__}); "
+                             "extract again with --rebuild") from None
+
+    def _check_types(self) -> None:
+        """Every field a reader relies on has its type (a hand-edited or damaged file fails here, in one line)."""
+        for name, entry in self.features.items():
+            if not (isinstance(entry.file, str) and isinstance(entry.dtype, str) and isinstance(entry.shape, list)
+                    and all(isinstance(n, int) and n > 0 for n in entry.shape)):
+                raise ValueError(f"feature '{name}' has a bad file, dtype or shape")
+        for clip_id, clip in self.clips.items():
+            if not (isinstance(clip.genre, str) and isinstance(clip.fingerprint, dict) and isinstance(clip.start, int)
+                    and isinstance(clip.count, int) and clip.start >= 0 and clip.count > 0):
+                raise ValueError(f"clip '{clip_id}' has a bad genre, fingerprint, start or count")
+        if not isinstance(self.index_file, str) or not isinstance(self.skipped, list):
+            raise ValueError("bad index_file or skipped")
 
 
 @dataclasses.dataclass
@@ -122,8 +148,9 @@ class Plan:
     @classmethod
     def read(cls, path: Path) -> "Plan | None":
         try:
-            return cls(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
+            raw = json.loads(path.read_text())
+            return cls(**{**raw, "segment_params": segment_record(raw["segment_params"])})
+        except (OSError, ValueError, TypeError, KeyError, GenreTfError):
             return None  # no plan, or the half of one: the shards beside it cannot be trusted
 
 
@@ -157,7 +184,7 @@ class SegmentIndex:
                 rows = list(csv.DictReader(f))
             return cls(np.array([r["clip_id"] for r in rows], dtype=str), np.array([r["genre"] for r in rows], dtype=str),
                        np.array([int(r["segment"]) for r in rows], dtype=np.int32))
-        except (OSError, KeyError, ValueError, csv.Error) as e:
+        except (OSError, KeyError, ValueError, TypeError, csv.Error) as e:
             raise StoreError(f"{path}: unreadable segment index ({e}); extract again with --rebuild") from None
 
 
@@ -221,6 +248,10 @@ class StoreWriter:
     def discard_partial(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)
 
+    def has_shards(self) -> bool:
+        """Whether an unfinished extraction saved any clip (else its plan holds nothing worth finishing)."""
+        return self.partial.is_dir() and any(self.partial.glob("*.npz"))
+
     def start(self, plan: Plan) -> None:
         """Begin (or go on with) the extraction `plan`; the caller has refused a different one."""
         self.partial.mkdir(exist_ok=True)
@@ -239,8 +270,8 @@ class StoreWriter:
         try:
             with np.load(shard) as z:
                 return set(z.files) - {"fingerprint"} if same_file(json.loads(str(z["fingerprint"])), fingerprint) else set()
-        except (OSError, ValueError, KeyError):
-            return set()  # a damaged shard: the clip is extracted again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return set()  # a damaged shard (cut short, empty): the clip is extracted again
 
     def save_shard(self, clip_id: str, fingerprint: dict, arrays: dict[str, np.ndarray]) -> None:
         save_npz_atomic(self._shard(clip_id), fingerprint=json.dumps(fingerprint), **arrays)
@@ -343,6 +374,28 @@ class FeatureStore:
             raise StoreError(f"{self.root}: no feature store here{held}; run `{command} --data FOLDER` first")
         self.manifest = Manifest.read(manifest_path)
         self.index = SegmentIndex.read(self.root / self.manifest.index_file)
+        self._check(segment_seconds)
+
+    def _damaged(self, what: str, cause: str) -> StoreError:
+        return StoreError(f"{what}: damaged store ({cause}); extract again with --rebuild")
+
+    def _check(self, segment_seconds: float) -> None:
+        """The manifest, the index and the folder agree: a store cut short or edited by hand is refused
+        here, in one line, instead of training on misaligned rows."""
+        manifest, where = self.manifest, self.root / MANIFEST
+        samples = manifest.segment_params["segment_samples"]
+        if samples != round(segment_seconds * manifest.segment_params["sample_rate"]):
+            raise self._damaged(where, f"segments of {samples} samples in the folder of {segment_seconds:g} s ones")
+        if len(self.index) != manifest.segments:
+            raise self._damaged(self.root / manifest.index_file,
+                                f"{len(self.index)} rows where the manifest counts {manifest.segments} segments")
+        expected = np.empty(len(self.index), dtype=object)
+        for clip_id, clip in manifest.clips.items():
+            if clip.start + clip.count > len(self.index):
+                raise self._damaged(where, f"clip '{clip_id}' lies past the index's end")
+            expected[clip.start:clip.start + clip.count] = clip_id
+        if not np.array_equal(expected.astype(str), self.index.clip_ids):
+            raise self._damaged(self.root / manifest.index_file, "its rows do not match the manifest's clips")
 
     @property
     def feature_names(self) -> list[str]:
@@ -355,7 +408,18 @@ class FeatureStore:
         if name not in self.manifest.features:
             raise StoreError(f"{self.root}: store has no '{name}' feature (it has {', '.join(self.feature_names) or 'none'}); "
                              f"run `genre-tf extract --features {name}` with the same --store and --segment-seconds")
-        return np.load(self.root / self.manifest.features[name].file, mmap_mode="r")
+        entry = self.manifest.features[name]
+        path = self.root / entry.file
+        try:
+            array = np.load(path, mmap_mode="r")
+        except FileNotFoundError:
+            raise self._damaged(path, "the feature file is missing") from None
+        except (OSError, ValueError, EOFError) as e:  # truncated, not an .npy, an object array
+            raise self._damaged(path, first_line(e)) from None
+        if array.shape != (len(self.index), *entry.shape) or str(array.dtype) != entry.dtype:
+            raise self._damaged(path, f"holds {array.dtype} {array.shape}, the manifest says {entry.dtype} "
+                                      f"{(len(self.index), *entry.shape)}")
+        return array
 
     def label_splits(self) -> dict[str, str]:
         """{clip id: train|valid|test} where the store's labels carry a split (a CSV's column, FMA's)."""

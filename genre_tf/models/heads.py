@@ -24,6 +24,12 @@ def build_linear(inputs: dict, n_classes: int, options: ModelOptions):
                         kernel_regularizer=regularizers.l2(LINEAR_L2))(pooled(inputs))
 
 
+def build_logreg(inputs: dict, n_classes: int, options: ModelOptions):
+    """Softmax regression on the pooled inputs, its weights set by an exact convex fit (training/exact.py)
+    rather than by gradient steps: no regularizer here, the fit chooses its own L2 strength."""
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(pooled(inputs))
+
+
 def build_mlp(inputs: dict, n_classes: int, options: ModelOptions):
     """One hidden layer with dropout on the pooled inputs."""
     x = layers.Dropout(MLP_DROPOUT / 2)(pooled(inputs))

@@ -9,7 +9,7 @@ from typing import Callable
 from ..config import ModelOptions
 from ..core.errors import GenreTfError, parse_names
 from ..features import FEATURES, INPUT_PRESETS
-from .heads import build_linear, build_mlp
+from .heads import build_linear, build_logreg, build_mlp
 from .networks import (CNN_TRUNK_OF_FEATURE, build_cnn, build_cnn5, build_combined, build_dong, build_lstm,
                        build_unet)
 from .transfer import BACKBONES, build_transfer, unfreeze_top_blocks
@@ -31,6 +31,8 @@ class ModelSpec:
     # unless --backbone-weights none; the fine-tuned YAMNet always.
     pretrained: Callable[[ModelOptions], bool] = lambda options: False
     normalize: bool = True  # inputs standardized with training statistics; YAMNet takes its own log-mel
+    exact: bool = False  # weights from a convex fit (training/exact.py), not from epochs of gradient steps
+    refit: bool = False  # default --refit: train again on train+valid for the best epoch's count
 
 
 SPECTROGRAM = ("logmel",)
@@ -53,8 +55,11 @@ MODELS: dict[str, ModelSpec] = {
        for name in BACKBONES},
     "yamnet": ModelSpec(build_yamnet, "YAMNet fine-tuned: pretrained network on log-mel patches, new head", False,
                         SPECTROGRAM, fine_tune=unfreeze_yamnet_top, pretrained=lambda options: True, normalize=False),
-    "linear": ModelSpec(build_linear, "softmax regression with L2 on pooled features (mean and std over time)", True),
-    "mlp": ModelSpec(build_mlp, "one hidden layer with dropout on pooled features", True),
+    "linear": ModelSpec(build_linear, "softmax regression with L2 on pooled features (mean and std over time)", True,
+                        refit=True),
+    "logreg": ModelSpec(build_logreg, "the same softmax regression fit exactly (L-BFGS, L2 chosen by cross-validation "
+                        "over the training clips)", True, exact=True),
+    "mlp": ModelSpec(build_mlp, "one hidden layer with dropout on pooled features", True, refit=True),
 }
 
 

@@ -17,14 +17,16 @@ A bad upload is refused before any work, with a one-line `detail`: 400 no file o
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import queue
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator
 
 import numpy as np
 
@@ -39,11 +41,15 @@ from ..workflows.predict import Predictor
 PAGE = Path(__file__).parent / "web" / "index.html"
 CHUNK = 1 << 20
 MULTIPART_OVERHEAD = 64 << 10  # form boundaries and headers around the file in a request body
+MAX_NAME = 120  # characters of a client's file name shown in messages
+DISCONNECT_POLL = 0.2  # seconds between checks that a request's client is still there
 
 
 def _status(error: AudioError) -> int:
     if error.cause.startswith(("not a readable audio file", "not an MP3 stream")):
         return 415
+    if error.cause.startswith("longer than the limit"):
+        return 413
     return 400 if error.cause.startswith("empty file") else 422
 
 
@@ -51,19 +57,29 @@ def _refuse(error: AudioError, name: str) -> HTTPException:
     return HTTPException(_status(error), f"{name}: {error.cause}")  # the user's file name, not our temporary one
 
 
-class Upload:
-    """An uploaded file saved to a temporary folder under its own name (its extension tells MP3 apart),
-    checked for size, for being audio and for not being silent before any work."""
+def display_name(filename: str) -> str:
+    """The client's file name as messages show it: its last part, control characters dropped, at most
+    MAX_NAME characters. It never reaches a path: the upload is saved under a name of our own."""
+    name = "".join(c for c in filename.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable()).strip()
+    return (name[:MAX_NAME] + "…" if len(name) > MAX_NAME else name) or "upload"
 
-    def __init__(self, file: UploadFile | None, limit_bytes: int):
+
+class Upload:
+    """An uploaded file saved in the server's upload folder as `upload<extension>` (the extension, when it
+    is an audio one, tells MP3 apart), checked for size, length, being audio and not being silent before
+    any work."""
+
+    def __init__(self, file: UploadFile | None, limit_bytes: int, root: Path, max_seconds: float):
         if file is None or not file.filename:
             raise HTTPException(400, "no file uploaded: send one as the multipart field 'file'")
-        self.name = Path(file.filename).name
-        self.folder = Path(tempfile.mkdtemp(prefix="genre-tf-upload-"))
-        self.path = self.folder / self.name
+        self.name = display_name(file.filename)
+        suffix = Path(self.name).suffix.lower()
+        self.folder = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+        self.path = self.folder / ("upload" + (suffix if suffix in AUDIO_EXTENSIONS else ""))
+        self.max_seconds = max_seconds
         try:
             self._save(file, limit_bytes)
-            reader = AudioReader(self.path)
+            reader = AudioReader(self.path, max_seconds)
             check_level(self.name, reader.peak(reader.source_rate), [])  # silence: refused before any work
         except AudioError as e:
             self.remove()
@@ -85,6 +101,10 @@ class Upload:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class Cancelled(Exception):
+    """The client went away, or the server is stopping: the song's work ends at the next batch."""
+
+
 class SongLabeler:
     """A run's Predictor behind a lock (one song at a time through the model), and the page's result."""
 
@@ -98,10 +118,18 @@ class SongLabeler:
                 "folds": len(self.predictor.models), "window_seconds": self.predictor.segment.segment_seconds,
                 "max_upload_mb": self.params.max_upload_mb, "formats": list(AUDIO_EXTENSIONS)}
 
-    def label(self, upload: Upload, spectrogram: bool, progress=None) -> dict:
+    def label(self, upload: Upload, spectrogram: bool, progress=None, cancelled: threading.Event | None = None) -> dict:
+        """The result for an upload; `cancelled`, once set, stops the work at its next batch of windows."""
+        def step(done: float) -> None:
+            if cancelled is not None and cancelled.is_set():
+                raise Cancelled()
+            if progress:
+                progress(done)
+
         try:
             with self._lock:
-                prediction = self.predictor.predict(upload.path, progress=progress)
+                step(0.0)  # cancelled while waiting for the model
+                prediction = self.predictor.predict(upload.path, progress=step, max_seconds=upload.max_seconds)
         except AudioError as e:
             raise _refuse(e, upload.name) from None
         result = {**prediction.to_dict(), "file": upload.name, "run": self.info()}
@@ -121,39 +149,54 @@ class SongLabeler:
         return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def _events(labeler: SongLabeler, upload: Upload) -> Iterator[str]:
-    """NDJSON lines: progress while `predict` works in a thread, then the result or the error."""
-    events: queue.Queue = queue.Queue()
+async def _until_done(request: Request, done: threading.Event, cancelled: threading.Event) -> None:
+    """Waits for `done`, polling the connection: a client that went away cancels the work."""
+    while not done.is_set():
+        if await request.is_disconnected():
+            cancelled.set()
+            return
+        await asyncio.sleep(DISCONNECT_POLL)
 
-    def work():
+
+def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, events: queue.Queue, cancelled: threading.Event,
+          done: threading.Event, progress: bool) -> threading.Thread:
+    """Labels the upload in a thread; puts progress (if asked), then the result or the error, on `events`."""
+    def run():
         try:
-            events.put({"result": labeler.label(upload, True, lambda done: events.put({"progress": done}))})
+            report = (lambda fraction: events.put({"progress": fraction})) if progress else None
+            events.put({"result": labeler.label(upload, spectrogram, report, cancelled)})
+        except Cancelled:
+            events.put({"error": "cancelled", "status": 499})
         except HTTPException as e:
             events.put({"error": e.detail, "status": e.status_code})
         except GenreTfError as e:
             events.put({"error": str(e), "status": 500})
         finally:
             upload.remove()
+            done.set()
             events.put(None)
 
-    threading.Thread(target=work, daemon=True).start()
-    yield json.dumps({"progress": 0.0}) + "\n"
-    while (event := events.get()) is not None:
-        yield json.dumps(event) + "\n"
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> FastAPI:
     labeler = SongLabeler(predictor, params)
     limit = int(params.max_upload_mb * 1e6)
-    app = FastAPI(title="genre-tf", summary="Label a song's genre with a trained genre-tf run.")
+    uploads = Path(tempfile.mkdtemp(prefix="genre-tf-uploads-"))  # every upload's folder, removed on shutdown
+    stopping = threading.Event()  # set on shutdown: work in progress is cancelled
 
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next):
-        """Before the body is read: a declared length over the limit is refused at once."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-            return JSONResponse({"detail": f"upload larger than the limit of {params.max_upload_mb:g} MB"}, 413)
-        return await call_next(request)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            yield
+        finally:
+            stopping.set()
+            shutil.rmtree(uploads, ignore_errors=True)
+
+    app = FastAPI(title="genre-tf", summary="Label a song's genre with a trained genre-tf run.", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=limit + MULTIPART_OVERHEAD, max_upload_mb=params.max_upload_mb)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -161,25 +204,103 @@ def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> Fas
 
     @app.get("/api/info")
     def info() -> dict:
-        return labeler.info()
+        return {**labeler.info(), "max_audio_seconds": params.max_audio_seconds}
+
+    async def _upload(file: UploadFile | None) -> Upload:
+        return await asyncio.to_thread(Upload, file, limit, uploads, params.max_audio_seconds)
 
     @app.post("/api/predict")
-    def predict(file: UploadFile | None = File(None), spectrogram: bool = False) -> dict:
-        upload = Upload(file, limit)
-        try:
-            return labeler.label(upload, spectrogram)
-        finally:
-            upload.remove()
+    async def predict(request: Request, file: UploadFile | None = File(None), spectrogram: bool = False):
+        upload = await _upload(file)
+        events, cancelled, done = queue.Queue(), _Cancellation(stopping), threading.Event()
+        _work(labeler, upload, spectrogram, events, cancelled, done, progress=False)
+        await _until_done(request, done, cancelled)
+        outcome = await asyncio.to_thread(events.get)
+        if "result" in outcome:
+            return outcome["result"]
+        return JSONResponse({"detail": outcome["error"]}, outcome["status"])
 
     @app.post("/api/predict/stream")
-    def predict_stream(file: UploadFile | None = File(None)) -> StreamingResponse:
-        return StreamingResponse(_events(labeler, Upload(file, limit)), media_type="application/x-ndjson")
+    async def predict_stream(request: Request, file: UploadFile | None = File(None)) -> StreamingResponse:
+        upload = await _upload(file)
+        events, cancelled, done = queue.Queue(), _Cancellation(stopping), threading.Event()
+        _work(labeler, upload, True, events, cancelled, done, progress=True)
+
+        async def lines() -> AsyncIterator[str]:
+            watcher = asyncio.create_task(_until_done(request, done, cancelled))
+            try:
+                yield json.dumps({"progress": 0.0}) + "\n"
+                while (event := await asyncio.to_thread(events.get)) is not None:
+                    yield json.dumps(event) + "\n"
+            finally:
+                cancelled.set()  # a client that stops reading stops the work
+                watcher.cancel()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return app
 
 
+class _Cancellation(threading.Event):
+    """A request's cancellation: set by its own watcher, or already when the server is stopping."""
+
+    def __init__(self, stopping: threading.Event):
+        super().__init__()
+        self.stopping = stopping
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.stopping.is_set()
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413, whether its length is declared
+    (refused before reading) or not (chunked: counted while it streams, refused once over)."""
+
+    def __init__(self, app, limit: int, max_upload_mb: float):
+        self.app, self.limit, self.max_upload_mb = app, limit, max_upload_mb
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        # Connection: close, so that the server stops reading (and the client stops sending) the rest.
+        refusal = JSONResponse({"detail": f"upload larger than the limit of {self.max_upload_mb:g} MB"}, 413,
+                               headers={"Connection": "close"})
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await refusal(scope, receive, send)
+        received, over, answered = 0, False, False
+
+        async def counted():
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}  # the app stops reading; nothing more is stored
+            return message
+
+        async def guarded(message):
+            nonlocal answered
+            if over:  # whatever the app answers to a body cut short, the answer is 413
+                if not answered:
+                    answered = True
+                    await refusal(scope, receive, send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not over:
+                raise
+        if over and not answered:
+            await refusal(scope, receive, send)
+
+
 def serve(predictor: Predictor, params: ServeParams = ServeParams()) -> None:
-    """Run the page until Ctrl-C."""
+    """Run the page until Ctrl-C or SIGTERM (work in progress is cancelled after `shutdown_seconds`)."""
     import uvicorn
 
-    uvicorn.run(create_app(predictor, params), host=params.host, port=params.port, log_level="warning")
+    uvicorn.run(create_app(predictor, params), host=params.host, port=params.port, log_level="warning",
+                timeout_graceful_shutdown=params.shutdown_seconds)

@@ -91,7 +91,12 @@ def extract(data: str | Path | None = None, store: str | Path = DEFAULT_STORE, f
             writer.discard_partial()
             return _result(writer.root, old, work, started, {}, up_to_date=True, engine=runner.name)
         writer.start(plan)
-        timing = _run(runner, writer, plan, segment, work, events, batch_size)
+        try:
+            timing = _run(runner, writer, plan, segment, work, events, batch_size)
+        except BaseException:
+            if not writer.has_shards():  # failed before any clip was saved (a mistyped model): nothing to finish,
+                writer.discard_partial()  # so no plan is left to refuse the corrected command
+            raise
         manifest = writer.commit(old, [(c.clip_id, c.genre, work.fingerprints[c.clip_id], work.splits.get(c.clip_id))
                                        for c in work.clips], plan,
                                  {n: get_feature(n).dtype for n in plan.features}, work.skipped)
@@ -235,7 +240,7 @@ def _segments(path: str, segment: SegmentParams) -> tuple[np.ndarray, np.ndarray
     """A clip's segment starts (seconds), its segments, and its notes; raises AudioError for a bad file."""
     audio = load_audio(path, segment.sample_rate, segment.max_seconds)
     segments = split_segments(audio.samples, segment)
-    return np.arange(len(segments)) * segment.segment_seconds, segments, audio.notes
+    return np.arange(len(segments)) * segment.hop_seconds, segments, audio.notes
 
 
 def _warm_extractor(params: dict[str, object], samples: int):

@@ -36,7 +36,10 @@ def confusion_matrix_png(matrix, labels: list[str], title: str, path: Path) -> N
 
 
 def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
-    """Loss and accuracy per epoch, train vs valid, the best epoch marked (every fold for CV)."""
+    """Loss and accuracy per epoch, train vs valid, the best epoch marked, and a refit's epochs on
+    train+valid after it (every fold for CV); an exact head's choice of L2 strength instead."""
+    if all("exact" in h for h in histories):
+        return _regularization_png(histories, title, path)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for k, history in enumerate(histories):
         epochs = [e["epoch"] for e in history["epochs"]]
@@ -46,6 +49,10 @@ def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
                                   alpha=0.9 if k == 0 else 0.5)
             ax.plot(epochs, [e[f"val_{metric}"] for e in history["epochs"]], "--", color=train_line.get_color(),
                     label=f"valid{suffix}", alpha=0.9 if k == 0 else 0.5)
+            if "refit" in history:
+                refit = history["refit"]["history"]
+                ax.plot([e["epoch"] for e in refit], [e[metric] for e in refit], "-.", color=train_line.get_color(),
+                        label=f"refit on train+valid{suffix}", alpha=0.9 if k == 0 else 0.5)
             best = history["best_epoch"]
             ax.axvline(best, color=train_line.get_color(), linestyle=":", alpha=0.7)
             # Transfer models: where fine-tuning began, at a lower learning rate (older runs lack it).
@@ -109,3 +116,22 @@ def log_mel_png(spectrogram: np.ndarray, seconds: float, max_columns: int = 1600
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _regularization_png(histories: list[dict], title: str, path: Path) -> None:
+    """An exact head: held-out log loss of each L2 strength over the inner folds, the chosen one marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, history in enumerate(histories):
+        fit = history["exact"]
+        line, = ax.semilogx(fit["cs"], fit["inner_cv_log_loss"], "o-", alpha=0.9 if k == 0 else 0.5,
+                            label=f"fold {k + 1}" if len(histories) > 1 else "inner CV")
+        ax.plot([fit["C"]], [fit["inner_cv_log_loss"][fit["cs"].index(fit["C"])]], "*", markersize=12,
+                color=line.get_color())
+    ax.set_xlabel("C (inverse L2 strength)")
+    ax.set_ylabel("held-out log loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{title}\nexact fit: C chosen by cross-validation over the training clips (star)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

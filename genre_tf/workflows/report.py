@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
-from ..core.errors import GenreTfError
+from ..core.errors import GenreTfError, first_line
 from ..core.files import new_timestamped_folder
 from ..io.runs import Run, scan_runs
 
@@ -95,11 +95,19 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
 
 
+def _epochs_cell(histories: list[dict]) -> str:
+    """best/run epochs (the mean over folds), '+refit' for a refit on train+valid; 'exact' for an exact fit."""
+    if any("exact" in h for h in histories):
+        return "exact"
+    best = [h["best_epoch"] for h in histories]
+    ran = [h["epochs_run"] for h in histories]
+    cell = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
+    return cell + (" +refit" if any("refit" in h for h in histories) else "")
+
+
 def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
     """The cells of COLUMNS for one run; compact (for a terminal) drops the run name and shortens."""
-    best = [h["best_epoch"] for h in run.histories]
-    ran = [h["epochs_run"] for h in run.histories]
-    epochs = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
+    epochs = _epochs_cell(run.histories)
     parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
     cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
              *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS]]
@@ -188,17 +196,31 @@ def _summed_fold_matrix(run: Run):
     return np.sum([f["clip"]["confusion_matrix"] for f in run.metrics["folds"]], axis=0).tolist()
 
 
-def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS) -> Path:
-    """A run directory, or 'best': the top run of the newest report in `reports_dir`."""
-    return latest_ranking(reports_dir) if run == BEST_RUN else Path(run)
-
-
-def latest_ranking(reports_dir: str | Path) -> Path:
-    """The run that `predict --run best` means: the best run of the newest report."""
+def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: str | Path = DEFAULT_RUNS,
+                info=lambda message: None) -> Path:
+    """A run directory, or 'best': the top run of the newest report in `reports_dir`; with no report
+    yet, the top of the finished runs in `runs_dir`, ranked now (`info` is told which)."""
+    if run != BEST_RUN:
+        return Path(run)
     reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []
-    if not reports:
-        raise GenreTfError(f"no report in {reports_dir}: run `genre-tf report` first, or pass a run folder as `run`")
-    best = json.loads(reports[-1].read_text()).get("best")
+    if reports:
+        return latest_ranking(reports[-1])
+    ranking = rank_runs(runs_dir) if Path(runs_dir).is_dir() else None
+    if ranking is None or ranking.best is None:
+        raise GenreTfError(f"no report in {reports_dir} and no tested run in {runs_dir} to rank: train a model "
+                           "(genre-tf train), or pass a run folder as `run`")
+    best = ranking.best
+    info(f"no report in {reports_dir}: ranked the {sum(len(g.runs) for g in ranking.groups)} tested runs in "
+         f"{runs_dir} by {ranking.sort.replace('_', ' ')} and picked {best.path} ({best.value(*SORT_KEYS[ranking.sort]):.3f})")
+    return best.path
+
+
+def latest_ranking(ranking: Path) -> Path:
+    """The run a report's ranking.json names best."""
+    try:
+        best = json.loads(ranking.read_text()).get("best")
+    except (OSError, ValueError, AttributeError) as e:
+        raise GenreTfError(f"{ranking}: unreadable report ({first_line(e)}); run `genre-tf report` again") from None
     if not best:
-        raise GenreTfError(f"{reports[-1]}: the last report ranks no run; pass a run folder as `run`")
+        raise GenreTfError(f"{ranking}: the last report ranks no run; pass a run folder as `run`")
     return Path(best)

@@ -160,8 +160,7 @@ def synthesize(out_dir: str | Path, genres: int = SynthParams.genres, clips: int
     if not 1 <= genres <= len(STYLES):
         raise GenreTfError(f"`genres` must be between 1 and {len(STYLES)} (the synthetic styles: "
                            f"{', '.join(s.name for s in STYLES)})")
-    if clips < 1 or seconds <= 0:
-        raise GenreTfError("`clips` must be at least 1 and `seconds` positive")
+    SynthParams(genres, clips, seconds, seed, sample_rate)  # checks the numbers
     written = []
     for g, style in enumerate(STYLES[:genres]):
         folder = Path(out_dir) / style.name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import TrainConfig, segment_label
+from ..config import ExactFitParams, TrainConfig, segment_label
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
 from ..io.runs import MODEL_FILE, RunWriter
@@ -22,6 +22,7 @@ from ..io.store import FeatureStore
 from ..models import build_model, get_model
 from ..training.calibration import calibrate_standardizers
 from ..training.data import make_dataset, make_split_datasets, normalization_stats
+from ..training.exact import fit_exact
 from ..training.evaluate import evaluate, summarize_folds
 from ..training.fit import balanced_class_weights, configure_devices, fit_model, training_settings
 
@@ -40,7 +41,8 @@ class TrainResult:
     run_dir: Path
     metrics: dict  # {"segment": {...}, "clip": {...}}; for CV also "folds"
     parameters: int
-    epoch_seconds: float  # mean seconds per epoch
+    epoch_seconds: float  # mean seconds per epoch; an exact head's: per fit
+    exact: bool = False  # fit exactly (no epochs)
 
 
 def _run_name(config: TrainConfig) -> str:
@@ -50,33 +52,80 @@ def _run_name(config: TrainConfig) -> str:
     return "-".join(filter(None, parts))
 
 
-def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
-                      n_classes: int, out_dir: Path, events: TrainEvents, fold: int | None) -> tuple[dict, int, float]:
-    """Train on split.train, pick the best epoch on split.valid, score split.test; save into out_dir."""
-    rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
-    normalization = {n: normalization_stats(a, rows["train"]) for n, a in arrays.items()}
-    keras.backend.clear_session()  # each fold starts from a clean graph and layer names
+def _new_model(arrays: dict, labels: np.ndarray, rows: np.ndarray, config: TrainConfig, n_classes: int,
+               shuffle: bool = True):
+    """A model built afresh for fitting on `rows`: inputs normalized and pooled heads standardized with
+    their statistics; the dataset of `rows` (unaugmented) that calibrated it, reused for batch norm."""
+    keras.backend.clear_session()  # each fit starts from a clean graph and layer names
     keras.utils.set_random_seed(config.seed)
+    normalization = {n: normalization_stats(a, rows) for n, a in arrays.items()}
     model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization,
                         config.options)
-    data = make_split_datasets(arrays, rows, labels, n_classes, config.batch_size, config.seed, config.augment)
-    calibration = make_dataset(arrays, rows["train"], labels[rows["train"]], n_classes, config.batch_size, shuffle=True,
+    calibration = make_dataset(arrays, rows, labels[rows], n_classes, config.batch_size, shuffle=shuffle,
                                seed=config.seed)
     calibrate_standardizers(model, calibration)
-    best = fit_model(model, get_model(config.model, config.inputs), data, calibration, config,
+    return model, normalization, calibration
+
+
+def _fit_exact(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: np.ndarray, config: TrainConfig,
+               n_classes: int):
+    """An exact head on every non-test clip (`rows`): no epochs to pick, so nothing is held back for it."""
+    model, normalization, ordered = _new_model(arrays, labels, rows, config, n_classes, shuffle=False)
+    _, record = fit_exact(model, ordered, labels[rows], store.index.clip_ids[rows], ExactFitParams(), config.seed,
+                          config.class_weights)
+    history = {"best_epoch": None, "monitor": "inner CV log loss", "epochs_run": 0, "epochs": [], "exact": record}
+    return model, normalization, history, record["seconds"]
+
+
+def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dict, config: TrainConfig,
+                n_classes: int, events: TrainEvents, fold: int | None):
+    """Epochs on the train clips, the best by the valid clips; with `config.refit`, a new model then
+    trained on train+valid for that many epochs."""
+    spec = get_model(config.model, config.inputs)
+    model, normalization, calibration = _new_model(arrays, labels, rows["train"], config, n_classes)
+    data = make_split_datasets(arrays, {p: rows[p] for p in ("train", "valid")}, labels, n_classes, config.batch_size,
+                               config.seed, config.augment)
+    best = fit_model(model, spec, data, calibration, config,
                      balanced_class_weights(labels[rows["train"]]) if config.class_weights else None,
                      lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
-    metrics = {}  # an untested run (no test split) has none
-    if len(rows["test"]):
-        probabilities = model.predict(data["test"], verbose=0)
-        metrics = evaluate(probabilities, labels[rows["test"]], store.index.clip_ids[rows["test"]])
-    model.save(out_dir / MODEL_FILE)
-    RunWriter.write_fold(out_dir, split, normalization, {"best_epoch": best.best_epoch, "monitor": config.monitor,
-                                                         "epochs_run": len(best.history), "epochs": best.history},
-                         metrics)
+    history = {"best_epoch": best.best_epoch, "monitor": config.monitor, "epochs_run": len(best.history),
+               "epochs": best.history}
     # The first epoch also traces the graph: steady-state speed is the mean of the later ones.
     epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
-    return metrics, model.count_params(), epoch_seconds
+    if not config.refit:
+        return model, normalization, history, epoch_seconds
+    seen = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+    events.info(f"{f'fold {fold}: ' if fold else ''}refit on train+valid ({len(seen)} segments) for "
+                f"{best.best_epoch} epochs, the best on the valid clips")
+    model, normalization, calibration = _new_model(arrays, labels, seen, config, n_classes)
+    train_data = make_dataset(arrays, seen, labels[seen], n_classes, config.batch_size, shuffle=True, seed=config.seed,
+                              augment=config.augment)
+    refit = fit_model(model, spec, {"train": train_data}, calibration, config,
+                      balanced_class_weights(labels[seen]) if config.class_weights else None,
+                      lambda e, row, s: events.epoch(fold, e, best.best_epoch, row, s), epochs=best.best_epoch)
+    history["refit"] = {"epochs": best.best_epoch, "segments": len(seen), "history": refit.history}
+    return model, normalization, history, epoch_seconds
+
+
+def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
+                      n_classes: int, out_dir: Path, events: TrainEvents, fold: int | None) -> tuple[dict, int, float]:
+    """Fit on the split's non-test clips (by epochs, or exactly), score split.test; save into out_dir.
+    Returns the metrics, the parameter count and the seconds per epoch (per fit for an exact head)."""
+    rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
+    if get_model(config.model, config.inputs).exact:
+        fitted = _fit_exact(store, arrays, labels, np.sort(np.concatenate([rows["train"], rows["valid"]])), config,
+                            n_classes)
+    else:
+        fitted = _fit_epochs(store, arrays, labels, rows, config, n_classes, events, fold)
+    model, normalization, history, seconds = fitted
+    metrics = {}  # an untested run (no test split) has none
+    if len(rows["test"]):
+        test = make_dataset(arrays, rows["test"], labels[rows["test"]], n_classes, config.batch_size, shuffle=False,
+                            seed=config.seed)
+        metrics = evaluate(model.predict(test, verbose=0), labels[rows["test"]], store.index.clip_ids[rows["test"]])
+    model.save(out_dir / MODEL_FILE)
+    RunWriter.write_fold(out_dir, split, normalization, history, metrics)
+    return metrics, model.count_params(), seconds
 
 
 def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str], genres: list[str],
@@ -104,6 +153,8 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     spec = get_model(config.model, config.inputs)  # a bad name fails before any work
     if config.augment is None:
         config = dataclasses.replace(config, augment=spec.augment)
+    if config.refit is None:
+        config = dataclasses.replace(config, refit=spec.refit)
     store = FeatureStore(config.store, config.segment_seconds)
     arrays = {n: store.array(n) for n in config.inputs}
     genres = store.genres
@@ -134,7 +185,7 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     except BaseException:
         writer.abandon()
         raise
-    return TrainResult(run_dir, metrics, parameters, epoch_seconds)
+    return TrainResult(run_dir, metrics, parameters, epoch_seconds, spec.exact)
 
 
 def _run_config(config: TrainConfig, name: str, store: FeatureStore, genres: list[str], devices: dict,

@@ -1,0 +1,176 @@
+"""Damaged stores and runs, as a hostile pass left them: each is refused in one line naming the file,
+never trusted and never a traceback."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from genre_tf.core.errors import StoreError
+from genre_tf.io.store import FeatureStore
+
+
+def _copy(synth_store, tmp_path):
+    copy = tmp_path / "store"
+    shutil.copytree(synth_store / "3s", copy / "3s")
+    return copy, copy / "3s"
+
+
+def _feature_file(root, name: str):
+    (path,) = root.glob(f"{name}.*.npy")
+    return path
+
+
+def _edit_json(path, edit) -> None:
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+def _edit_manifest(root, edit) -> None:
+    _edit_json(root / "manifest.json", edit)
+
+
+def _set(raw: dict, keys: tuple, value) -> dict:
+    target = raw
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    return raw
+
+
+def _first_clip_count(raw: dict, count: int) -> dict:
+    next(iter(raw["clips"].values()))["count"] = count
+    return raw
+
+
+def _index(root):
+    (path,) = root.glob("segments.*.csv")
+    return path
+
+
+DAMAGE = {
+    # what was done to the store -> the words of the one-line refusal
+    "feature of the wrong shape": (lambda root: np.save(_feature_file(root, "mfcc"), np.zeros((36, 3), np.float32)),
+                                   "damaged store (holds float32 (36, 3), the manifest says float32 (27, 94, 20))"),
+    "feature deleted": (lambda root: _feature_file(root, "mfcc").unlink(), "damaged store (the feature file is missing)"),
+    "feature truncated": (lambda root: _feature_file(root, "mfcc").write_bytes(_feature_file(root, "mfcc").read_bytes()[:500]),
+                          "damaged store"),
+    "feature of random bytes": (lambda root: _feature_file(root, "mfcc").write_bytes(np.random.bytes(4000)),
+                                "damaged store"),
+    "feature an object array": (lambda root: np.save(_feature_file(root, "mfcc"), np.array([{"a": 1}] * 27, dtype=object)),
+                                "damaged store"),
+    "index cut to 10 rows": (lambda root: _index(root).write_text(
+        "\n".join(_index(root).read_text().splitlines()[:11]) + "\n"), "10 rows where the manifest counts 27"),
+    "index cut mid-row": (lambda root: _index(root).write_text(_index(root).read_text()[:60]), "segment index"),
+    "manifest a list": (lambda root: (root / "manifest.json").write_text("[1, 2]"), "damaged manifest (not a JSON object)"),
+    "manifest's features a list": (lambda root: _edit_manifest(root, lambda raw: {**raw, "features": [1]}),
+                                   "damaged manifest"),
+    "manifest's clips a list": (lambda root: _edit_manifest(root, lambda raw: {**raw, "clips": ["a"]}),
+                                "damaged manifest"),
+    "manifest's shape wrong": (lambda root: _edit_manifest(root, lambda raw: _set(raw, ("features", "mfcc", "shape"),
+                                                                                  [94, 21])),
+                               "the manifest says float32 (27, 94, 21)"),
+    "manifest's count wrong": (lambda root: _edit_manifest(root, lambda raw: _first_clip_count(raw, 5)),
+                               "rows where the manifest counts"),
+    "manifest's segment samples wrong": (lambda root: _edit_manifest(
+        root, lambda raw: _set(raw, ("segment_params", "segment_samples"), 32000)),
+        "segments of 32000 samples in the folder of 3 s ones"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_store_is_refused_in_one_line_naming_the_file(synth_store, tmp_path, damage):
+    """What the hostile pass did to stores: training on them went ahead on misaligned rows or ended in a
+    traceback. Now: one StoreError naming the damaged file, before any training."""
+    from genre_tf.config import TrainConfig
+    from genre_tf.workflows.train import train
+
+    store, root = _copy(synth_store, tmp_path)
+    act, words = DAMAGE[damage]
+    act(root)
+    with pytest.raises(StoreError) as refused:
+        train(TrainConfig(inputs=("mfcc",), model="linear", store=str(store), runs_dir=str(tmp_path / "runs"),
+                          epochs=1))
+    message = str(refused.value)
+    assert words in message and str(root) in message and "\n" not in message, message
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_the_undamaged_copy_reads(synth_store, tmp_path):
+    """The control: the same copy, untouched, reads (so the refusals above are the damage's)."""
+    store, _ = _copy(synth_store, tmp_path)
+    assert len(FeatureStore(store).array("mfcc")) == 27
+
+
+RUN_DAMAGE = {
+    "model.keras cut to 1000 bytes": (lambda run: (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:1000]),
+                                      "model.keras (not a whole Keras archive)"),
+    "split.json cut short": (lambda run: (run / "split.json").write_text((run / "split.json").read_text()[:40]),
+                             "unreadable split.json"),
+    "NaN scores": (lambda run: _edit_json(run / "metrics.json", lambda m: _set(m, ("clip", "accuracy"), float("nan"))),
+                   "damaged metrics.json (a score is not a number)"),
+    "metrics a list": (lambda run: (run / "metrics.json").write_text("[]"), "damaged metrics.json (not a JSON object)"),
+}
+
+
+def test_damaged_runs_are_never_ranked_or_used(pair_runs, tmp_path, request):
+    """One usable-run check for report, predict, export and serve: a damaged run is listed as skipped
+    with its cause (never ranked, so never `--run best`), and naming it is refused in one line."""
+    from genre_tf.core.errors import GenreTfError
+    from genre_tf.workflows.predict import Predictor
+    from genre_tf.workflows.report import rank_runs
+
+    from .conftest import copy_runs
+
+    good = pair_runs.get("cnn", "mfcc", request).run_dir
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name, (act, _) in RUN_DAMAGE.items():
+        (run,) = copy_runs([good], tmp_path / name.replace(" ", "-").replace(".", "_"))
+        act(run)
+        run.rename(runs / name.replace(" ", "-").replace(".", "_"))
+    copy_runs([good], runs)
+    report = rank_runs(runs)
+    assert [r.path for g in report.groups for r in g.runs] == [runs / good.name]
+    for name, (_, words) in RUN_DAMAGE.items():
+        folder = runs / name.replace(" ", "-").replace(".", "_")
+        assert any(line.startswith(str(folder)) and words in line for line in report.skipped), (name, report.skipped)
+        with pytest.raises(GenreTfError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            Predictor(folder)
+
+
+@pytest.mark.parametrize("model,learning_rate", [("linear", 1e30), ("cnn", 1e10)])
+def test_diverged_training_says_so_in_one_line_and_writes_no_run(synth_store, tmp_path, model, learning_rate):
+    from genre_tf.config import TrainConfig
+    from genre_tf.core.errors import GenreTfError
+    from genre_tf.workflows.train import train
+
+    with pytest.raises(GenreTfError, match=r"^training diverged: (validation )?loss became (nan|inf) at epoch \d+; "):
+        train(TrainConfig(inputs=("mfcc",), model=model, store=str(synth_store), runs_dir=str(tmp_path / "runs"),
+                          epochs=3, batch_size=8, learning_rate=learning_rate))
+    assert not list((tmp_path / "runs").iterdir())  # the unfinished run is removed
+
+
+def test_a_learning_rate_that_is_not_a_number_is_refused_up_front():
+    from genre_tf.config import TrainConfig
+    from genre_tf.core.errors import GenreTfError
+
+    for rate in (float("inf"), float("nan"), 0.0, -1e-3):
+        with pytest.raises(GenreTfError, match="`learning_rate` must be a positive number"):
+            TrainConfig(inputs=("mfcc",), model="linear", learning_rate=rate)
+
+
+def test_a_request_that_failed_before_any_clip_leaves_no_plan(synth_dataset, tmp_path, musicnn_installed):
+    """A typo in a model name fails at the extractor's start: no clip was saved, so no plan is left to
+    refuse the corrected command (which used to need --rebuild)."""
+    from genre_tf.config import MusicnnParams
+    from genre_tf.core.errors import GenreTfError
+    from genre_tf.workflows.extract import extract
+
+    store = tmp_path / "fw"
+    with pytest.raises(GenreTfError, match="no musicnn checkpoint in MSD_musicn"):
+        extract(synth_dataset, store, ["mfcc", "musicnn"], feature_params={"musicnn": MusicnnParams("MSD_musicn")})
+    assert not (store / "3s" / ".partial").exists()
+    result = extract(synth_dataset, store, ["mfcc", "musicnn"])
+    assert result.clips == 9 and not result.skipped
