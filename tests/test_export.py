@@ -150,3 +150,35 @@ def test_float16_rounding_in_the_graph_equals_a_float16_store():
 def test_export_refuses_an_unknown_format(gtzan_runs, tmp_path):
     with pytest.raises(GenreTfError, match="unknown `formats`"):
         export_run(Predictor(gtzan_runs["logmel-cnn"]), tmp_path / "e", ("pickle",))
+
+
+def test_the_export_flags_what_predict_refuses_the_same_in_savedmodel_and_litert(pair_runs, tmp_path, request):
+    """The contract for bad input (the hostile pass found finite, confident probabilities for all-NaN
+    input, NaN or zeros for an empty one, a confident class for silence): a `status` and a `peak`, and
+    for a flagged input probabilities of 0, in both formats."""
+    from genre_tf.workflows.export import NO_AUDIO, NOT_FINITE, OK, SILENT
+
+    predictor = Predictor(pair_runs.get("cnn", "logmel", request).run_dir)
+    record = export_run(predictor, tmp_path / "export").record
+    assert record["tflite"]["ops"] == "builtins", record["tflite"]
+    runner = tf.lite.Interpreter(str(tmp_path / "export" / "model.tflite")).get_signature_runner()
+    tone = np.sin(np.arange(7 * 16000) * 2 * np.pi * 440 / 16000).astype(np.float32) * 0.5
+    cases = {"music": (tone, OK), "empty": (np.zeros(0, np.float32), NO_AUDIO),
+             "all NaN": (np.full(48000, np.nan, np.float32), NOT_FINITE),
+             "one inf": (np.where(np.arange(len(tone)) == 5, np.inf, tone).astype(np.float32), NOT_FINITE),
+             "silence": (np.zeros(48000, np.float32), SILENT), "-90 dBFS": (tone * 6e-5, SILENT)}
+    for name, (waveform, status) in cases.items():
+        saved = serve_saved_model(tmp_path / "export", waveform)
+        lite = {record["tflite"]["outputs"][k]: v for k, v in runner(waveform=waveform).items()}
+        for out in (saved, lite):
+            assert int(out["status"]) == status, name
+            windows = {0: 0, 48000: 1}.get(len(waveform), 2)  # the segment rule, as always
+            assert out["window_probabilities"].shape == (windows, 3) and out["window_starts"].shape == (windows,), name
+            assert np.isfinite(out["window_probabilities"]).all() and np.isfinite(out["clip_probabilities"]).all()
+            assert np.isfinite(out["peak"]), name
+            if status == OK:
+                np.testing.assert_allclose(out["window_probabilities"].sum(1), 1, atol=1e-5)
+            else:  # flagged: nothing labelled
+                assert not out["window_probabilities"].any() and not out["clip_probabilities"].any(), name
+        np.testing.assert_allclose(lite["clip_probabilities"], saved["clip_probabilities"], atol=LITERT_TOLERANCE)
+    assert float(saved["peak"]) == pytest.approx(0.5 * 6e-5, rel=1e-3)

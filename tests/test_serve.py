@@ -1,5 +1,6 @@
 """serve: the JSON API and the page, on a run trained on real music; the page in a real browser."""
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -88,24 +89,13 @@ def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off_while_it_
     """A chunked body declares no length: on a real server (127.0.0.1), it is counted as it arrives and
     refused with 413 once over the limit (2 MB here): a client sending 1 GB is cut off after a few MB,
     which are never stored in full."""
+    spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).parents[1] / "scripts" / "bench_serve.py")
+    bench_serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_serve)  # the benchmark's own hostile request
     with live(create_app(predictor, ServeParams(max_upload_mb=2))) as port:
-        connection = socket.create_connection(("127.0.0.1", port), timeout=10)
-        connection.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
-                           b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")
-        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
-        connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
-        sent, chunk = 0, b"\0" * (1 << 20)
-        try:
-            while sent < 1 << 30:
-                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sent += len(chunk)
-        except OSError:  # the server answered and closed the connection (or stopped reading)
-            pass
-        answer = connection.recv(65536)
-        connection.close()
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b"larger than the limit of 2 MB" in answer
-    assert sent < 32 << 20
+        status, sent_mb, answer = bench_serve.chunked(port, 1024)
+    assert status == 413 and b"larger than the limit of 2 MB" in answer, answer[:200]
+    assert sent_mb < 32
 
 
 def _wav_declaring(rate: int, seconds_of_data: float, path: Path) -> Path:

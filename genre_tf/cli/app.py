@@ -21,8 +21,15 @@ RAY_ACTORS_OPTION = typer.Option(None, help="--engine ray: actors that hold the 
 RAY_GPUS_OPTION = typer.Option(None, help="--engine ray: GPUs per actor (0.5: two share one)."
                                + default("1 where the cluster has GPUs, else 0"))
 
+def path_text(text) -> Path:
+    """A path option's text: an empty string is refused (Python would take it for the current folder)."""
+    if not str(text).strip():
+        raise typer.BadParameter("empty: name a file or folder")
+    return Path(text)
+
+
 RUN_OPTION = typer.Option(BEST_RUN, help=f"A run directory, or '{BEST_RUN}': the top run of the last report.")
-REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), help="Where the last report is (for --run best).")
+REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), parser=path_text, help="Where the last report is (for --run best).")
 YAMNET_HANDLE_OPTION = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable.")
 YAMNET_WEIGHTS_OPTION = typer.Option(None, help="yamnet.h5, if the run's is not reachable (for an export: "
                                      "YAMNet as builtin LiteRT ops, where the TF-Hub model needs TF ops).")

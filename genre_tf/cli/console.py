@@ -2,6 +2,7 @@
 as one red line with the flags the user typed."""
 from __future__ import annotations
 
+import errno
 import functools
 import re
 
@@ -41,6 +42,12 @@ def with_flags(message: str) -> str:
                   lambda m: FLAG_OF_ARGUMENT.get(m[1], "--" + m[1].replace("_", "-")), message)
 
 
+# The file system saying no (full, read-only, not permitted, a file where a folder must be, or the
+# reverse): one line naming the file, as for any other bad input.
+FILE_SYSTEM_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                      errno.EISDIR, errno.EEXIST)
+
+
 def cli_errors(interrupted: str):
     """Library errors become one red line and a non-zero exit; Ctrl-C says what became of the work."""
 
@@ -55,6 +62,14 @@ def cli_errors(interrupted: str):
             except KeyboardInterrupt:
                 say(interrupted, err, "[yellow]interrupted:[/]")
                 raise typer.Exit(130)
+            except OSError as e:  # where, and what became of the work
+                if e.errno not in FILE_SYSTEM_ERRORS:
+                    raise
+                where = f"{e.filename}: " if e.filename else ""
+                cause = {errno.EEXIST: "exists and is not a folder",
+                         errno.ENOTDIR: "a part of this path is a file, not a folder"}.get(e.errno, e.strerror)
+                say(f"{where}{cause}; {interrupted}", err, "[bold red]error:[/]")
+                raise typer.Exit(1)
 
         return wrapper
 

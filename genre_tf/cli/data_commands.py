@@ -10,7 +10,7 @@ from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_SE
                       EXTRACT_BATCH_SIZE, FMA_SUBSETS, MIN_CLIPS_PER_GENRE, YAMNET_HUB_HANDLE, MusicnnParams,
                       RayParams, SegmentParams, embedding_params, segment_params)
 from ..features import FEATURES
-from .app import ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, app
+from .app import ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, app, path_text
 from .console import FileProgress, cli_errors, default, print_table, say
 
 
@@ -19,8 +19,8 @@ from .console import FileProgress, cli_errors, default, print_table, say
 def extract(
     data: Path = typer.Option(None, help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg, or the audio --labels "
                               "describes."
-                              + default(f"the store's own, else {DEFAULT_DATA}")),
-    store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder."),
+                              + default(f"the store's own, else {DEFAULT_DATA}"), parser=path_text),
+    store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder.", parser=path_text),
     features: str = typer.Option(None, help=f"Comma list of features: {', '.join(FEATURES)}."
                                  + default("the store's, else " + ",".join(DEFAULT_FEATURES))),
     yamnet_handle: str = typer.Option(None, help="YAMNet TF-Hub handle or local SavedModel folder."
@@ -42,11 +42,11 @@ def extract(
                                "genre tag, files at any depth) or a labels CSV (path,genre[,split])."
                                + default("the store's, else genre folders: <data>/<genre>/<clip>")),
     fma_metadata: Path = typer.Option(None, help="--labels fma: the folder of tracks.csv."
-                                      + default("fma_metadata/ beside or inside --data")),
+                                      + default("fma_metadata/ beside or inside --data"), parser=path_text),
     fma_subset: str = typer.Option(None, help=f"--labels fma: {', '.join(FMA_SUBSETS)} (each holds the ones "
                                    f"before it)." + default(FMA_SUBSETS[0])),
     genre_map: Path = typer.Option(None, help="--labels tags: a CSV from,to merging genre aliases (an empty to "
-                                   "drops the genre)."),
+                                   "drops the genre).", parser=path_text),
     min_clips: int = typer.Option(None, help="--labels tags: genres with fewer clips are dropped."
                                   + default(MIN_CLIPS_PER_GENRE)),
     engine: str = ENGINE_OPTION,

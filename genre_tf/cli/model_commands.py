@@ -13,7 +13,7 @@ from ..core.errors import GenreTfError
 from ..features import FEATURES, INPUT_PRESETS
 from ..io.splits import BUILTIN_SPLITS
 from ..workflows.report import DEFAULT_SORT, FORMATS, SORT_KEYS
-from .app import app
+from .app import app, path_text
 from .console import NOTHING_WRITTEN, TrainProgress, cli_errors, default, err, out, print_table, say
 
 
@@ -23,8 +23,8 @@ def train(
     input: str = typer.Option(..., "--input", help=f"Feature(s): {', '.join(FEATURES)}, a comma list, or a preset: "
                               + ", ".join(f"{k} ({'+'.join(v)})" for k, v in INPUT_PRESETS.items()) + "."),
     model: str = typer.Option(..., help="Model: a name that `genre-tf models` lists (lstm, cnn, linear, ...)."),
-    store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder."),
-    runs: Path = typer.Option(Path(DEFAULT_RUNS), help="Where runs are saved."),
+    store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder.", parser=path_text),
+    runs: Path = typer.Option(Path(DEFAULT_RUNS), help="Where runs are saved.", parser=path_text),
     epochs: int = typer.Option(TrainConfig.epochs, help="Most epochs; the best by --monitor is kept."),
     batch_size: int = typer.Option(TrainConfig.batch_size),
     seed: int = typer.Option(TrainConfig.seed, help="Seeds Python, NumPy, TF and the split."),
@@ -110,8 +110,8 @@ def models():
 @app.command()
 @cli_errors(NOTHING_WRITTEN)
 def report(
-    runs: Path = typer.Option(Path(DEFAULT_RUNS), help="Folder of training runs."),
-    reports: Path = typer.Option(Path(DEFAULT_REPORTS), help="Where reports/<timestamp>/ is written."),
+    runs: Path = typer.Option(Path(DEFAULT_RUNS), help="Folder of training runs.", parser=path_text),
+    reports: Path = typer.Option(Path(DEFAULT_REPORTS), help="Where reports/<timestamp>/ is written.", parser=path_text),
     sort: str = typer.Option(DEFAULT_SORT, help=f"Rank by: {', '.join(SORT_KEYS)}."),
     format: str = typer.Option("table", help=f"What is printed: table, {', '.join(FORMATS)}."),
 ):

@@ -10,7 +10,7 @@ import typer
 from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, RayParams, ServeParams
 from ..core.errors import GenreTfError, parse_names, require
 from .app import (ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, REPORTS_OPTION, RUN_OPTION,
-                  YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, yamnet_override)
+                   YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
 from .console import FileProgress, cli_errors, default, err, out, say, with_flags
 
 
@@ -48,7 +48,7 @@ def predict(
                               + default("the window length, 3 s")),
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
     table: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
-                             "per song; resumable: songs already in it are skipped."),
+                             "per song; resumable: songs already in it are skipped.", parser=path_text),
     windows: bool = typer.Option(False, "--windows", help="With --out: one row per window too, in a "
                                  "second table beside it (predictions.windows.parquet for predictions.parquet)."),
     compare_tags: bool = typer.Option(False, "--compare-tags", help="With --out: each song's genre tag beside "
@@ -137,7 +137,7 @@ def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, h
 @app.command()
 @cli_errors("nothing was written; an earlier export in --out is kept")
 def export(
-    out_dir: Path = typer.Option(..., "--out", help="Folder for saved_model/, model.tflite and export.json."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for saved_model/, model.tflite and export.json.", parser=path_text),
     run: str = RUN_OPTION,
     reports: Path = REPORTS_OPTION,
     formats: str = typer.Option(",".join(EXPORT_FORMATS), "--format", help="A comma list of formats."),

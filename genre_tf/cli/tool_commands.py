@@ -7,14 +7,14 @@ from pathlib import Path
 import typer
 
 from ..config import YAMNET_DOWNLOAD_DIR, YAMNET_HUB_HANDLE, YAMNET_WEIGHTS_URL, SynthParams
-from .app import app
+from .app import app, path_text
 from .console import cli_errors, progress_bar, say
 
 
 @app.command()
 @cli_errors("the clips written so far are kept; run the same command again to finish")
 def synth(
-    out_dir: Path = typer.Option(..., "--out", help="Folder to write <genre>/<clip>.wav into."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write <genre>/<clip>.wav into.", parser=path_text),
     genres: int = typer.Option(SynthParams.genres, help="Number of genres (at most 10)."),
     clips: int = typer.Option(SynthParams.clips, help="Clips per genre."),
     seconds: float = typer.Option(SynthParams.seconds, help="Length of each clip."),
@@ -32,7 +32,7 @@ def synth(
 @app.command("download-yamnet")
 @cli_errors("nothing usable was written; run the same command again")
 def download_yamnet(
-    out_dir: Path = typer.Option(Path(YAMNET_DOWNLOAD_DIR), "--out", help="Folder for savedmodel/ and yamnet.h5."),
+    out_dir: Path = typer.Option(Path(YAMNET_DOWNLOAD_DIR), "--out", help="Folder for savedmodel/ and yamnet.h5.", parser=path_text),
     handle: str = typer.Option(YAMNET_HUB_HANDLE, help="TF-Hub handle."),
 ):
     """Fetch YAMNet once (needs internet) for offline use: the hub SavedModel and the Keras weights."""

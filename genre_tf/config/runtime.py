@@ -44,6 +44,9 @@ class RayParams:
     files_per_task: int = 8  # audio files one decoding task reads
 
     def __post_init__(self):
+        require(self.address is None or bool(self.address.strip()),
+                "`ray_address` must name a cluster (host:6379, ray://host:10001), not an empty string; leave it out "
+                "for $RAY_ADDRESS or a local Ray")
         require(self.actors is None or self.actors >= 1, f"`ray_actors` must be at least 1, not {self.actors}")
         require(self.gpus is None or self.gpus >= 0, f"`ray_gpus` must be 0 or more, not {self.gpus}")
 

@@ -171,7 +171,15 @@ class AudioReader:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
     def peak(self, sample_rate: int, max_seconds: float | None = None) -> float:
-        return peak_of(self.blocks(sample_rate, max_seconds))
+        """The largest absolute sample; a source that decodes to nothing (a header-only WAV, a cut stream)
+        says so, rather than passing for silence."""
+        peak, decoded = 0.0, 0
+        for block in self.blocks(sample_rate, max_seconds):  # streamed: a long song is never held whole
+            if len(block):
+                peak, decoded = max(peak, float(np.abs(block).max())), decoded + len(block)
+        if not decoded:
+            raise AudioError(self.name, "contains no audio samples")
+        return peak
 
 
 def peak_of(blocks) -> float:

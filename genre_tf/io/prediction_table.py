@@ -97,8 +97,13 @@ class PredictionTable:
         self._flushed = time.monotonic()
 
     def __enter__(self) -> "PredictionTable":
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        if not self.lock.acquire():
+        require(not self.out.is_dir(), f"`out` {self.out}: is a folder; name a table file (.csv or .parquet)")
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            acquired = self.lock.acquire()
+        except OSError as e:  # a parent that is a file, a read-only folder
+            raise GenreTfError(f"`out` {self.out}: cannot write in {self.out.parent} ({e.strerror})") from None
+        if not acquired:
             raise GenreTfError(f"{self.out}: another run is writing this table (pid {self.lock.holder()}); "
                                "wait for it to finish, or use another `out`")
         for folder in (self.out.parent, self.parts):  # what killed writers left behind
@@ -118,6 +123,7 @@ class PredictionTable:
 
     def _load(self) -> None:
         if self.out.exists():
+            _check_ours(self.out)
             rows = _read_rows(self.out)
             if rows:
                 self._check_settings(str(self.out), {"run": rows[0]["run"], "hop_seconds": rows[0]["hop_seconds"],
@@ -127,10 +133,14 @@ class PredictionTable:
         for part in sorted(self.parts.glob("part-*.json")) if self.parts.is_dir() else []:
             try:
                 record = json.loads(part.read_text())
-            except (OSError, ValueError):
-                continue  # never written whole (parts are written atomically): nothing to keep
-            self._check_settings(str(self.out), record["settings"])
-            self._merge(record["songs"], record["windows"])
+                settings, songs, windows = record["settings"], record["songs"], record["windows"]
+            except (OSError, ValueError, TypeError, KeyError):
+                continue  # not a part this table wrote whole (parts are written atomically): nothing to keep
+            if not (isinstance(settings, dict) and set(settings) >= set(self.settings) and isinstance(windows, list)
+                    and isinstance(songs, list) and all(isinstance(r, dict) and "path" in r for r in songs)):
+                continue  # junk that only looks like a part
+            self._check_settings(str(self.out), settings)
+            self._merge(songs, windows)
 
     def _check_settings(self, where: str, found: dict) -> None:
         said = {"run": lambda v: f"by run {v}", "hop_seconds": lambda v: f"with a hop of {v:g} s",
@@ -187,6 +197,7 @@ class PredictionTable:
         its tag names, or ""}), two more columns: `tag`, and `tag_disagrees` (1 where the tag names
         another of the run's genres than a prediction at least TAG_DISAGREEMENT_CONFIDENCE sure)."""
         self.flush()
+        top = min(top, len(self.labels))  # there are no more genres to rank
         paths = sorted(p for p in self.songs if p in present)
         songs = [self._with_top(self.songs[p], top) for p in paths]
         if tags is not None:
@@ -239,6 +250,27 @@ def _write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
     table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows], schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+# The columns every table genre-tf writes has: a file without them is someone else's, never overwritten.
+OWN_COLUMNS = {"path", "error", "run", "hop_seconds"}
+
+
+def _columns(path: Path) -> list[str]:
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="") as f:
+                return next(csv.reader(f), [])
+        return _pyarrow()[1].read_schema(path).names
+    except (OSError, ValueError, csv.Error) as e:
+        raise GenreTfError(f"{path}: unreadable prediction table ({e}); use another --out, or delete it") from None
+
+
+def _check_ours(path: Path) -> None:
+    """A table at `out` must be one genre-tf wrote (it is updated in place); anything else is left alone."""
+    if not OWN_COLUMNS <= set(_columns(path)):
+        raise GenreTfError(f"`out` {path}: exists and is not a genre-tf prediction table (no "
+                           f"{', '.join(sorted(OWN_COLUMNS))} columns); use another --out")
 
 
 def _read_rows(path: Path) -> list[dict]:

@@ -15,11 +15,13 @@ point leaves either the old store or the new one, never a mixture.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -328,8 +330,10 @@ class StoreWriter:
 
     def _write_arrays(self, generation: int, old: Manifest | None, sources: list[_Source], params: dict[str, dict],
                       dtypes: dict[str, str]) -> dict[str, FeatureEntry]:
-        """One array file per feature, filled in one pass over the sources: each shard is read once."""
-        from numpy.lib.format import open_memmap
+        """One array file per feature, filled in one pass over the sources: each shard is read once.
+        Written with plain writes, not through a memory map: a disk that fills up is an OSError here (a
+        memory-mapped write would die by SIGBUS), and the free space is checked first."""
+        from numpy.lib import format as npy
 
         old_arrays = {name: np.load(self.root / old.features[name].file, mmap_mode="r")
                       for name in params if old and name in old.features}
@@ -345,15 +349,29 @@ class StoreWriter:
         shapes = {name: values.shape[1:] for name, values in rows(sources[0]).items()}
         total = sum(s.count for s in sources)
         files = {name: f"{name}.{generation}.npy" for name in params}
-        out = {name: open_memmap(self.root / files[name], mode="w+", dtype=dtypes[name], shape=(total, *shapes[name]))
-               for name in params}
-        start = 0
-        for s in sources:
-            for name, values in rows(s).items():
-                out[name][start:start + s.count] = values
-            start += s.count
-        for array in out.values():
-            array.flush()
+        needed = sum(total * int(np.prod(shapes[n])) * np.dtype(dtypes[n]).itemsize for n in params)
+        free = shutil.disk_usage(self.root).free
+        if needed > free:
+            raise StoreError(f"{self.root}: not enough free space to write the store ({needed / 1e6:,.0f} MB needed, "
+                             f"{free / 1e6:,.0f} MB free); nothing was changed and the clips extracted so far are "
+                             "kept: free some space and run the same command again")
+        with contextlib.ExitStack() as stack:
+            out = {name: stack.enter_context(open(self.root / files[name], "wb")) for name in params}
+            try:
+                for name, f in out.items():
+                    npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(np.dtype(dtypes[name])),
+                                                   "fortran_order": False, "shape": (total, *shapes[name])})
+                for s in sources:
+                    for name, values in rows(s).items():
+                        out[name].write(np.ascontiguousarray(values, dtype=dtypes[name]).tobytes())
+                for f in out.values():
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:
+                for name in params:
+                    (self.root / files[name]).unlink(missing_ok=True)
+                raise StoreError(f"{self.root}: cannot write the store ({first_line(e)}); nothing was changed and the "
+                                 "clips extracted so far are kept: run the same command again") from None
         return {name: FeatureEntry(params[name], files[name], list(shapes[name]), dtypes[name]) for name in params}
 
 

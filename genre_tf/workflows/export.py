@@ -14,7 +14,13 @@ Inside the graph: `predict`'s segment rule (3 s windows, no overlap; a trailing 
 holds at least half a window, or if it is all there is), its level rule (a waveform peaking above
 full scale is scaled down as a whole), the run's features as the store held them (float16 rounding
 included), the normalization and the model(s) — the very `Predictor.probabilities` that `predict`
-calls. An empty waveform has no windows, and NaN clip probabilities.
+calls.
+
+The contract for input `predict` refuses, the same in SavedModel and LiteRT: two more outputs,
+`status` (int32: 0 labelled, 1 an empty waveform, 2 NaN or infinite samples, 3 silent, its peak below
+-80 dBFS; export.json lists them) and `peak` (the largest absolute finite sample). Whenever status is
+not 0 every probability is 0 (not a distribution: nothing was labelled); the windows are still cut
+by the segment rule. The waveform is one mono channel: a (samples,) tensor, as the signature says.
 """
 from __future__ import annotations
 
@@ -31,10 +37,15 @@ from ..core.files import write_atomic
 from ..core.native import native_stderr_silenced
 from ..core.provenance import library_versions
 from ..core.tf import freeze_variables, tf
+from ..io.audio import SILENCE_PEAK
 from .predict import PROBABILITY_TOLERANCE, Predictor
 
 SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
 SIGNATURE = "serve"
+# The `status` output: what `predict` would have refused is flagged, never answered with probabilities.
+OK, NO_AUDIO, NOT_FINITE, SILENT = 0, 1, 2, 3
+STATUS = {OK: "labelled", NO_AUDIO: "no audio (an empty waveform)", NOT_FINITE: "NaN or infinite samples",
+          SILENT: "silent (peak below -80 dBFS)"}
 
 
 def segment_windows(waveform: tf.Tensor, p: SegmentParams) -> tuple[tf.Tensor, tf.Tensor]:
@@ -70,10 +81,21 @@ class WaveformModel(tf.Module):
         self.class_map_path = tf.function(lambda: self.labels.asset_path, input_signature=[])
 
     def _serve(self, waveform: tf.Tensor) -> dict[str, tf.Tensor]:
-        windows, starts = segment_windows(level(waveform), self._predictor.segment)
-        probabilities = self._predictor.probabilities(windows)
-        return {"window_probabilities": probabilities, "clip_probabilities": tf.reduce_mean(probabilities, axis=0),
-                "window_starts": starts}
+        finite = tf.math.is_finite(waveform)
+        clean = tf.where(finite, waveform, tf.zeros_like(waveform))
+        peak = tf.reduce_max(tf.concat([tf.abs(clean), tf.zeros((1,))], axis=0))  # 0 for an empty waveform
+        status = tf.where(tf.size(waveform) == 0, NO_AUDIO,
+                          tf.where(tf.reduce_all(finite), tf.where(peak < SILENCE_PEAK, SILENT, OK), NOT_FINITE))
+        windows, starts = segment_windows(level(clean), self._predictor.segment)
+        count = tf.shape(windows)[0]
+        # The networks need a batch of at least one (batch norm's shapes): an empty waveform runs one
+        # silent window, whose answer is dropped.
+        batch = tf.concat([windows, tf.zeros((1, self._predictor.segment.segment_samples))], axis=0)
+        answered = tf.cast(status == OK, tf.float32)  # a flagged input's probabilities are all 0
+        probabilities = self._predictor.probabilities(batch[:tf.maximum(count, 1)])[:count] * answered
+        clip = tf.where(count > 0, tf.reduce_mean(probabilities, axis=0), tf.zeros(tf.shape(probabilities)[1:]))
+        return {"window_probabilities": probabilities, "clip_probabilities": clip, "window_starts": starts,
+                "status": status, "peak": peak}
 
 
 @dataclasses.dataclass
@@ -122,7 +144,7 @@ def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
     return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.labels,
             "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),
             "feature_params": {n: dataclasses.asdict(f.params) for n, f in predictor.extractor.features.items()},
-            "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats),
+            "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats), "status": STATUS,
             "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE, "genre_tf_version": library_versions()["genre-tf"]}
 
 

@@ -1,5 +1,7 @@
-"""Damaged stores and runs, as a hostile pass left them: each is refused in one line naming the file,
-never trusted and never a traceback."""
+"""The hostile pass (issue 26), outside the server (tests/test_serve.py): damaged stores and runs, a full
+disk, diverged training, a failed request's plan, prediction tables that are not ours, outputs that
+are files, misleading messages. Each is one line naming the file and the cause, never trusted, never a
+traceback, and nothing already done is lost."""
 from __future__ import annotations
 
 import json
@@ -174,3 +176,153 @@ def test_a_request_that_failed_before_any_clip_leaves_no_plan(synth_dataset, tmp
     assert not (store / "3s" / ".partial").exists()
     result = extract(synth_dataset, store, ["mfcc", "musicnn"])
     assert result.clips == 9 and not result.skipped
+
+
+def test_a_header_only_wav_says_it_holds_no_audio_not_that_it_is_silent(tmp_path):
+    """The hostile pass: a header-only WAV (and a cut stream) was reported as silent by predict and serve,
+    which read its peak first."""
+    import soundfile as sf
+
+    from genre_tf.core.errors import AudioError
+    from genre_tf.io.audio import AudioReader
+
+    path = tmp_path / "header-only.wav"
+    sf.write(path, np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match="header-only.wav: contains no audio samples"):
+        AudioReader(path).peak(16000)
+
+
+def test_an_empty_ray_address_is_refused_rather_than_blamed_on_the_environment():
+    from genre_tf.config import RayParams
+    from genre_tf.core.errors import GenreTfError
+
+    with pytest.raises(GenreTfError, match="`ray_address` must name a cluster"):
+        RayParams(address=" ")
+
+
+def test_a_full_disk_at_the_commit_changes_nothing_and_the_rerun_finishes(synth_dataset, tmp_path, monkeypatch):
+    """extract used to die by SIGBUS (writing through a memory map) when the disk filled during its
+    commit. Now the free space is checked first, and a write that fails anyway is an error: either way,
+    one line, no store half-written, and the clips extracted so far are kept for the rerun."""
+    import errno
+    import io
+
+    import genre_tf.io.store
+    from genre_tf.workflows.extract import extract
+
+    store = tmp_path / "fs"
+    monkeypatch.setattr(genre_tf.io.store.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(StoreError, match="not enough free space to write the store .* free some space and run the same"):
+        extract(synth_dataset, store, ["mfcc"])
+    monkeypatch.undo()
+    assert not (store / "3s" / "manifest.json").exists() and list((store / "3s" / ".partial").glob("*.npz"))
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            if self.tell() > 200:  # the header fits; the rows do not
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(genre_tf.io.store, "open", lambda path, mode: FullDisk(), raising=False)
+    with pytest.raises(StoreError, match=r"cannot write the store \(\[Errno 28\] No space left on device\)"):
+        extract(synth_dataset, store, ["mfcc"])
+    monkeypatch.undo()
+    assert not list((store / "3s").glob("mfcc.*.npy"))
+    result = extract(synth_dataset, store, ["mfcc"])
+    assert result.reused == 9 and result.extracted == 0 and result.segments == 27
+    assert len(FeatureStore(store).array("mfcc")) == 27
+
+
+def test_a_full_disk_while_training_is_one_line_and_no_run(synth_store, tmp_path, monkeypatch):
+    import errno
+
+    import keras
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    def full(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(keras.Model, "save", full)
+    result = CliRunner().invoke(app, ["train", "--input", "mfcc", "--model", "linear", "--store", str(synth_store),
+                                      "--runs", str(tmp_path / "runs"), "--epochs", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "model.keras: No space left on device; nothing was saved" in " ".join(result.stderr.split())
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_predict_out_never_overwrites_what_it_did_not_write(pair_runs, synth_dataset, tmp_path, request):
+    """`predict FOLDER --out`: a folder, a parent that is a file, someone else's CSV (with rows, or a
+    header only) are refused in one line before any song is labelled; junk part files are passed over;
+    an absurd --top is the number of genres."""
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    run = str(pair_runs.get("cnn", "mfcc", request).run_dir)
+
+    def predict(out, *extra):
+        return CliRunner().invoke(app, ["predict", str(synth_dataset), "--out", str(out), "--run", run, *extra])
+
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "file").write_text("x")
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text("name,score\nalice,3\n")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("name,score\n")
+    cases = {tmp_path / "folder.csv": "is a folder; name a table file", tmp_path / "file" / "t.csv": "cannot write in",
+             theirs: "exists and is not a genre-tf prediction table", header_only: "is not a genre-tf prediction table"}
+    for out, words in cases.items():
+        result = predict(out)
+        assert result.exit_code == 1 and words in " ".join(result.stderr.split()), (out, result.output)
+        assert "Traceback" not in result.output and "labelled now" not in result.output
+    assert theirs.read_text() == "name,score\nalice,3\n" and header_only.read_text() == "name,score\n"
+
+    table = tmp_path / "ok.csv"
+    parts = tmp_path / ".ok.csv.parts"
+    parts.mkdir()
+    (parts / "part-000001.json").write_text('{"settings": {}, "songs": [1], "windows": 2}')
+    (parts / "part-000002.json").write_text("[]")
+    result = predict(table, "--top", "99999999999999999999")
+    assert result.exit_code == 0, result.output
+    header = table.read_text().splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("genre_")] == ["genre_1", "genre_2", "genre_3"]  # 3 genres
+    assert len(table.read_text().splitlines()) == 1 + 9
+
+
+@pytest.mark.parametrize("command", [["train", "--input", "mfcc", "--model", "linear", "--epochs", "1", "--runs"],
+                                     ["report", "--runs", "RUNS", "--reports"],
+                                     ["extract", "--data", "DATA", "--features", "mfcc", "--store"],
+                                     ["synth", "--clips", "1", "--genres", "1", "--out"]])
+def test_an_output_folder_that_is_a_file_is_one_line(command, synth_store, synth_dataset, pair_runs, tmp_path, request):
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    runs = pair_runs.get("cnn", "mfcc", request).run_dir.parent
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    args = [{"RUNS": str(runs), "DATA": str(synth_dataset)}.get(a, a) for a in command] + [str(a_file)]
+    if command[0] == "train":
+        args += ["--store", str(synth_store)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert str(a_file) in result.stderr and ("exists and is not a folder" in result.stderr
+                                             or "is a file, not a folder" in result.stderr), result.stderr
+    assert a_file.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", [["extract", "--data"], ["extract", "--store"], ["train", "--input", "mfcc",
+                                     "--model", "linear", "--runs"], ["report", "--reports"], ["synth", "--out"],
+                                     ["predict", "x.wav", "--reports"]])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(command, tmp_path, monkeypatch):
+    """`extract --data ''` extracted a whole working folder: an empty path names nothing."""
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*command, ""])
+    assert result.exit_code == 2 and "empty: name a file or folder" in result.output
+    assert not list(tmp_path.iterdir())  # nothing was made here
