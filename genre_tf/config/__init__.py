@@ -19,8 +19,8 @@ from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, D
                       EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, LABEL_KINDS, MAX_FILES_AHEAD,
                       MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH, RayParams,
                       ServeParams, SynthParams)
-from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, AugmentParams, ExactFitParams,
-                       MaskParams, ModelOptions, TrainConfig, parse_augment)
+from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, REFIT_EPOCH_SCALE,
+                       AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig, parse_augment)
 
 
 def as_dict(params) -> dict:
@@ -32,7 +32,7 @@ __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFA
            "ENGINES", "ExactFitParams", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "FINE_TUNE_LR_FACTOR",
            "FMA_SUBSETS", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MIN_CLIPS_PER_GENRE",
            "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
-           "PRECISE_BN_BATCHES", "RayParams", "SegmentParams", "ServeParams", "SynthParams",
+           "PRECISE_BN_BATCHES", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams", "SynthParams",
            "TAG_DISAGREEMENT_CONFIDENCE", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
            "YAMNET_HANDLE_ENV", "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL",
            "embedding_params", "parse_augment", "resolve_handle", "segment_label", "segment_params", "as_dict"]

@@ -70,6 +70,8 @@ DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as t
 FINE_TUNE_LR_FACTOR = 0.1
 # Batches of training data over which batch-norm statistics are measured before each validation.
 PRECISE_BN_BATCHES = 50
+# A refit on train+valid runs the best epoch's count times this (measured on real clips: README).
+REFIT_EPOCH_SCALE = 1.0
 
 
 @dataclasses.dataclass(frozen=True)

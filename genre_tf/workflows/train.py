@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ExactFitParams, TrainConfig, segment_label
+from ..config import REFIT_EPOCH_SCALE, ExactFitParams, TrainConfig, segment_label
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
 from ..io.runs import MODEL_FILE, RunWriter
@@ -95,15 +95,16 @@ def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dic
     if not config.refit:
         return model, normalization, history, epoch_seconds
     seen = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+    epochs = max(1, round(best.best_epoch * REFIT_EPOCH_SCALE))
     events.info(f"{f'fold {fold}: ' if fold else ''}refit on train+valid ({len(seen)} segments) for "
-                f"{best.best_epoch} epochs, the best on the valid clips")
+                f"{epochs} epochs (the best on the valid clips: {best.best_epoch})")
     model, normalization, calibration = _new_model(arrays, labels, seen, config, n_classes)
     train_data = make_dataset(arrays, seen, labels[seen], n_classes, config.batch_size, shuffle=True, seed=config.seed,
                               augment=config.augment)
     refit = fit_model(model, spec, {"train": train_data}, calibration, config,
                       balanced_class_weights(labels[seen]) if config.class_weights else None,
-                      lambda e, row, s: events.epoch(fold, e, best.best_epoch, row, s), epochs=best.best_epoch)
-    history["refit"] = {"epochs": best.best_epoch, "segments": len(seen), "history": refit.history}
+                      lambda e, row, s: events.epoch(fold, e, epochs, row, s), epochs=epochs)
+    history["refit"] = {"epochs": epochs, "segments": len(seen), "history": refit.history}
     return model, normalization, history, epoch_seconds
 
 
