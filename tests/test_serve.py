@@ -175,6 +175,23 @@ def test_a_request_whose_client_left_stops_its_work_and_leaves_no_file(predictor
     assert not folder.exists()  # the server's, when it stops
 
 
+def test_an_unexpected_failure_is_one_line_500_and_the_server_goes_on(predictor, gtzan_sample, monkeypatch):
+    from genre_tf.serving.server import SongLabeler
+
+    song = gtzan_sample / "rock" / "rock.00000.wav"
+    real_label = SongLabeler.label
+    with TestClient(create_app(predictor, ServeParams())) as live:
+        monkeypatch.setattr(SongLabeler, "label", lambda *args, **kwargs: 1 / 0)
+        for endpoint in ("/api/predict", "/api/predict/stream"):
+            response = upload(live, song, endpoint)
+            text = response.json()["detail"] if endpoint == "/api/predict" else response.text.splitlines()[-1]
+            assert "internal error (ZeroDivisionError: division by zero)" in text, response.text
+            assert response.status_code == (500 if endpoint == "/api/predict" else 200)
+        assert response.status_code == 200 and json.loads(text)["status"] == 500  # the stream had begun
+        monkeypatch.setattr(SongLabeler, "label", real_label)
+        assert upload(live, song).status_code == 200
+
+
 def test_serve_refuses_an_empty_host_and_out_of_range_numbers():
     from genre_tf.core.errors import GenreTfError
 

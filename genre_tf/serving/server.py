@@ -34,7 +34,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ..io.audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
-from ..core.errors import AudioError, GenreTfError
+from ..core.errors import AudioError, GenreTfError, first_line
 from ..config import LogMelParams, ServeParams
 from ..workflows.predict import Predictor
 
@@ -116,7 +116,8 @@ class SongLabeler:
         run = self.predictor.run
         return {"run": run.name, "inputs": run.inputs, "model": run.model, "genres": run.labels,
                 "folds": len(self.predictor.models), "window_seconds": self.predictor.segment.segment_seconds,
-                "max_upload_mb": self.params.max_upload_mb, "formats": list(AUDIO_EXTENSIONS)}
+                "max_upload_mb": self.params.max_upload_mb, "max_audio_seconds": self.params.max_audio_seconds,
+                "formats": list(AUDIO_EXTENSIONS)}
 
     def label(self, upload: Upload, spectrogram: bool, progress=None, cancelled: threading.Event | None = None) -> dict:
         """The result for an upload; `cancelled`, once set, stops the work at its next batch of windows."""
@@ -169,8 +170,9 @@ def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, events: queue
             events.put({"error": "cancelled", "status": 499})
         except HTTPException as e:
             events.put({"error": e.detail, "status": e.status_code})
-        except GenreTfError as e:
-            events.put({"error": str(e), "status": 500})
+        except Exception as e:  # ours, or a bug: one line to the client, the server keeps serving
+            events.put({"error": str(e) if isinstance(e, GenreTfError) else f"internal error ({type(e).__name__}: "
+                                                                             f"{first_line(e)})", "status": 500})
         finally:
             upload.remove()
             done.set()
@@ -204,7 +206,7 @@ def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> Fas
 
     @app.get("/api/info")
     def info() -> dict:
-        return {**labeler.info(), "max_audio_seconds": params.max_audio_seconds}
+        return labeler.info()
 
     async def _upload(file: UploadFile | None) -> Upload:
         return await asyncio.to_thread(Upload, file, limit, uploads, params.max_audio_seconds)
