@@ -128,9 +128,9 @@ def test_audio_longer_than_the_cap_is_refused_from_its_header_and_while_decoding
                 assert response.json()["detail"] == (f"{path.name}: longer than the limit of 60 s of audio (its "
                                                       f"header says {length})")
                 assert upload(capped, good).status_code == 200
-    reader = AudioReader(constant, max_seconds=300)
+    reader = AudioReader(constant, limit_seconds=300)
     reader.frames = 16000 * 10  # a header that understates the length (compressed streams estimate it)
-    reader.max_seconds = 30
+    reader.limit_seconds = 30
     with pytest.raises(AudioError, match="longer than the limit of 30 s of audio \\(found while decoding\\)"):
         for _ in reader.blocks(16000):
             pass

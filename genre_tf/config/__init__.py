@@ -29,7 +29,7 @@ def as_dict(params) -> dict:
 
 __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA", "DEFAULT_FEATURES",
            "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
-           "ENGINES", "ExactFitParams", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "FINE_TUNE_LR_FACTOR",
+           "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "ExactFitParams", "FINE_TUNE_LR_FACTOR",
            "FMA_SUBSETS", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MIN_CLIPS_PER_GENRE",
            "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
            "PRECISE_BN_BATCHES", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams", "SynthParams",

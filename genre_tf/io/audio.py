@@ -114,11 +114,12 @@ class AudioReader:
     bounded whatever the file's length. Blocks are resampled by a streaming resampler: the
     concatenated blocks equal a one-shot resampling of the whole signal."""
 
-    def __init__(self, source: AudioSource, max_seconds: float | None = None):
-        """`max_seconds`: the most audio this reader will decode (a server's cap per request): a longer
-        source is refused from its header, and decoding stops with an error past it (a header can lie)."""
+    def __init__(self, source: AudioSource, limit_seconds: float | None = None):
+        """`limit_seconds`: the most audio this reader will decode (a server's cap per request): a longer
+        source is refused from its header, and decoding stops with an error past it (a header can lie).
+        Unlike `blocks`' `max_seconds`, which trims, it refuses."""
         _check_file(source)
-        self.source, self.name, self.notes, self.max_seconds = source, _name(source), [], max_seconds
+        self.source, self.name, self.notes, self.limit_seconds = source, _name(source), [], limit_seconds
         if hasattr(source, "seek"):
             source.seek(0)
         try:
@@ -131,11 +132,11 @@ class AudioReader:
             raise AudioError(self.name, f"not a readable audio file ({cause})") from None
         if isinstance(source, (str, os.PathLike)):
             self._check_name_and_header(Path(source))
-        if max_seconds is not None and self.frames > max_seconds * self.source_rate:
+        if limit_seconds is not None and self.frames > limit_seconds * self.source_rate:
             raise AudioError(self.name, self._too_long(f"its header says {self.frames / self.source_rate:,.0f} s"))
 
     def _too_long(self, what: str) -> str:
-        return f"longer than the limit of {self.max_seconds:g} s of audio ({what})"
+        return f"longer than the limit of {self.limit_seconds:g} s of audio ({what})"
 
     def _check_name_and_header(self, path: Path) -> None:
         expected = _FORMAT_OF_EXTENSION.get(path.suffix.lower())
@@ -153,7 +154,7 @@ class AudioReader:
         frames = -1 if max_seconds is None else int(np.ceil(max_seconds * self.source_rate))
         resampler = None if self.source_rate == sample_rate else soxr.ResampleStream(
             self.source_rate, sample_rate, 1, dtype="float32", quality="HQ")  # = librosa's soxr_hq
-        cap, decoded = None if self.max_seconds is None else self.max_seconds * self.source_rate, 0
+        cap, decoded = None if self.limit_seconds is None else self.limit_seconds * self.source_rate, 0
         try:
             with sf.SoundFile(self.source) as f:
                 for block in f.blocks(blocksize=int(block_seconds * self.source_rate), frames=frames,

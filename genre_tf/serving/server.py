@@ -69,17 +69,17 @@ class Upload:
     is an audio one, tells MP3 apart), checked for size, length, being audio and not being silent before
     any work."""
 
-    def __init__(self, file: UploadFile | None, limit_bytes: int, root: Path, max_seconds: float):
+    def __init__(self, file: UploadFile | None, limit_bytes: int, root: Path, limit_seconds: float):
         if file is None or not file.filename:
             raise HTTPException(400, "no file uploaded: send one as the multipart field 'file'")
         self.name = display_name(file.filename)
         suffix = Path(self.name).suffix.lower()
         self.folder = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
         self.path = self.folder / ("upload" + (suffix if suffix in AUDIO_EXTENSIONS else ""))
-        self.max_seconds = max_seconds
+        self.limit_seconds = limit_seconds
         try:
             self._save(file, limit_bytes)
-            reader = AudioReader(self.path, max_seconds)
+            reader = AudioReader(self.path, limit_seconds)
             check_level(self.name, reader.peak(reader.source_rate), [])  # silence: refused before any work
         except AudioError as e:
             self.remove()
@@ -130,7 +130,7 @@ class SongLabeler:
         try:
             with self._lock:
                 step(0.0)  # cancelled while waiting for the model
-                prediction = self.predictor.predict(upload.path, progress=step, max_seconds=upload.max_seconds)
+                prediction = self.predictor.predict(upload.path, progress=step, limit_seconds=upload.limit_seconds)
         except AudioError as e:
             raise _refuse(e, upload.name) from None
         result = {**prediction.to_dict(), "file": upload.name, "run": self.info()}
@@ -159,9 +159,12 @@ async def _until_done(request: Request, done: threading.Event, cancelled: thread
         await asyncio.sleep(DISCONNECT_POLL)
 
 
-def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, events: queue.Queue, cancelled: threading.Event,
-          done: threading.Event, progress: bool) -> threading.Thread:
-    """Labels the upload in a thread; puts progress (if asked), then the result or the error, on `events`."""
+def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, stopping: threading.Event,
+          progress: bool) -> tuple[queue.Queue, threading.Event, threading.Event]:
+    """Labels the upload in a thread. Returns its events (progress if asked, then the result or the error,
+    then None), the event that cancels it (set too once the server is `stopping`), and the one set when done."""
+    events, cancelled, done = queue.Queue(), _Cancellation(stopping), threading.Event()
+
     def run():
         try:
             report = (lambda fraction: events.put({"progress": fraction})) if progress else None
@@ -178,9 +181,8 @@ def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, events: queue
             done.set()
             events.put(None)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=run, daemon=True).start()
+    return events, cancelled, done
 
 
 def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> FastAPI:
@@ -213,9 +215,7 @@ def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> Fas
 
     @app.post("/api/predict")
     async def predict(request: Request, file: UploadFile | None = File(None), spectrogram: bool = False):
-        upload = await _upload(file)
-        events, cancelled, done = queue.Queue(), _Cancellation(stopping), threading.Event()
-        _work(labeler, upload, spectrogram, events, cancelled, done, progress=False)
+        events, cancelled, done = _work(labeler, await _upload(file), spectrogram, stopping, progress=False)
         await _until_done(request, done, cancelled)
         outcome = await asyncio.to_thread(events.get)
         if "result" in outcome:
@@ -224,9 +224,7 @@ def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> Fas
 
     @app.post("/api/predict/stream")
     async def predict_stream(request: Request, file: UploadFile | None = File(None)) -> StreamingResponse:
-        upload = await _upload(file)
-        events, cancelled, done = queue.Queue(), _Cancellation(stopping), threading.Event()
-        _work(labeler, upload, True, events, cancelled, done, progress=True)
+        events, cancelled, done = _work(labeler, await _upload(file), True, stopping, progress=True)
 
         async def lines() -> AsyncIterator[str]:
             watcher = asyncio.create_task(_until_done(request, done, cancelled))

@@ -63,19 +63,18 @@ def choose_c(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: Exac
     """The C of `params.cs` with the lowest mean held-out log loss over inner folds of clips; the mean
     loss of each C; the number of folds. Each fold walks the Cs from the strongest L2 up, warm-started."""
     folds = _inner_folds(labels, groups, params, seed)
-    losses = np.zeros((len(folds), len(params.cs)))
+    cs = sorted(params.cs)
+    losses = np.zeros((len(folds), len(cs)))
     for k, (fit_rows, held_rows) in enumerate(folds):
-        classifier = None
-        for j, c in enumerate(sorted(params.cs)):
-            if classifier is None:
-                classifier = _classifier(c, params, class_weights)
+        classifier = _classifier(cs[0], params, class_weights)
+        for j, c in enumerate(cs):
             classifier.set_params(C=c)
             with warnings.catch_warnings():  # an unconverged weak-L2 fit is still scored, and loses
                 warnings.simplefilter("ignore")
                 classifier.fit(x[fit_rows], labels[fit_rows])
             losses[k, j] = _log_loss(classifier, x[held_rows], labels[held_rows])
     mean = losses.mean(0)
-    return float(sorted(params.cs)[int(np.argmin(mean))]), mean.tolist(), len(folds)
+    return float(cs[int(np.argmin(mean))]), mean.tolist(), len(folds)
 
 
 def softmax_weights(classifier, n_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -62,7 +62,8 @@ class BestEpoch(keras.callbacks.Callback):
         self.history.append(row)
         diverged = [k for k in ("loss", self.monitor) if k and not np.isfinite(row[k])]
         if diverged:  # nothing after this is worth keeping: stop, and let the caller say so
-            self.diverged = f"{diverged[0].replace('val_', 'validation ')} became {row[diverged[0]]} at epoch {epoch + 1}"
+            what = diverged[0].replace("val_", "validation ")
+            self.diverged = f"{what} became {row[diverged[0]]} at epoch {epoch + 1}"
             self.model.stop_training = True
         elif self.monitor is None:
             self.best_epoch = epoch + 1

@@ -68,12 +68,12 @@ class Predictor:
         check_hop(self.segment, hop_seconds)
 
     def predict(self, source, hop_seconds: float | None = None,
-                progress: Callable[[float], None] | None = None, max_seconds: float | None = None) -> Prediction:
+                progress: Callable[[float], None] | None = None, limit_seconds: float | None = None) -> Prediction:
         """Probabilities per window (one every `hop_seconds`; default: the window length) and their mean.
         `progress` is called with the fraction of the song done after each batch of windows (an exception
-        it raises stops the work: a server's cancellation). A song longer than `max_seconds` is refused."""
+        it raises stops the work: a server's cancellation). A song longer than `limit_seconds` is refused."""
         self.check_hop(hop_seconds)
-        reader = AudioReader(source, max_seconds)
+        reader = AudioReader(source, limit_seconds)
         duration = max(reader.frames / reader.source_rate, 1e-9)
         starts, probabilities, pending = [], [], []
         for start, window in song_windows(reader, self.segment, hop_seconds):

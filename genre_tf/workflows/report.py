@@ -209,9 +209,9 @@ def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: s
     if ranking is None or ranking.best is None:
         raise GenreTfError(f"no report in {reports_dir} and no tested run in {runs_dir} to rank: train a model "
                            "(genre-tf train), or pass a run folder as `run`")
-    best = ranking.best
+    best, score = ranking.best, ranking.best.value(*SORT_KEYS[ranking.sort])
     info(f"no report in {reports_dir}: ranked the {sum(len(g.runs) for g in ranking.groups)} tested runs in "
-         f"{runs_dir} by {ranking.sort.replace('_', ' ')} and picked {best.path} ({best.value(*SORT_KEYS[ranking.sort]):.3f})")
+         f"{runs_dir} by {ranking.sort.replace('_', ' ')} and picked {best.path} ({score:.3f})")
     return best.path
 
 

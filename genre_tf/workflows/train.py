@@ -67,11 +67,16 @@ def _new_model(arrays: dict, labels: np.ndarray, rows: np.ndarray, config: Train
     return model, normalization, calibration
 
 
-def _fit_exact(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: np.ndarray, config: TrainConfig,
+def _class_weight(labels: np.ndarray, config: TrainConfig) -> dict | None:
+    return balanced_class_weights(labels) if config.class_weights else None
+
+
+def _fit_exact(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dict, config: TrainConfig,
                n_classes: int):
-    """An exact head on every non-test clip (`rows`): no epochs to pick, so nothing is held back for it."""
-    model, normalization, ordered = _new_model(arrays, labels, rows, config, n_classes, shuffle=False)
-    _, record = fit_exact(model, ordered, labels[rows], store.index.clip_ids[rows], ExactFitParams(), config.seed,
+    """An exact head on every non-test clip: no epochs to pick, so nothing is held back for it."""
+    seen = rows["train+valid"]
+    model, normalization, ordered = _new_model(arrays, labels, seen, config, n_classes, shuffle=False)
+    _, record = fit_exact(model, ordered, labels[seen], store.index.clip_ids[seen], ExactFitParams(), config.seed,
                           config.class_weights)
     history = {"best_epoch": None, "monitor": "inner CV log loss", "epochs_run": 0, "epochs": [], "exact": record}
     return model, normalization, history, record["seconds"]
@@ -85,8 +90,7 @@ def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dic
     model, normalization, calibration = _new_model(arrays, labels, rows["train"], config, n_classes)
     data = make_split_datasets(arrays, {p: rows[p] for p in ("train", "valid")}, labels, n_classes, config.batch_size,
                                config.seed, config.augment)
-    best = fit_model(model, spec, data, calibration, config,
-                     balanced_class_weights(labels[rows["train"]]) if config.class_weights else None,
+    best = fit_model(model, spec, data, calibration, config, _class_weight(labels[rows["train"]], config),
                      lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
     history = {"best_epoch": best.best_epoch, "monitor": config.monitor, "epochs_run": len(best.history),
                "epochs": best.history}
@@ -94,15 +98,14 @@ def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dic
     epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
     if not config.refit:
         return model, normalization, history, epoch_seconds
-    seen = np.sort(np.concatenate([rows["train"], rows["valid"]]))
+    seen = rows["train+valid"]
     epochs = max(1, round(best.best_epoch * REFIT_EPOCH_SCALE))
     events.info(f"{f'fold {fold}: ' if fold else ''}refit on train+valid ({len(seen)} segments) for "
                 f"{epochs} epochs (the best on the valid clips: {best.best_epoch})")
     model, normalization, calibration = _new_model(arrays, labels, seen, config, n_classes)
     train_data = make_dataset(arrays, seen, labels[seen], n_classes, config.batch_size, shuffle=True, seed=config.seed,
                               augment=config.augment)
-    refit = fit_model(model, spec, {"train": train_data}, calibration, config,
-                      balanced_class_weights(labels[seen]) if config.class_weights else None,
+    refit = fit_model(model, spec, {"train": train_data}, calibration, config, _class_weight(labels[seen], config),
                       lambda e, row, s: events.epoch(fold, e, epochs, row, s), epochs=epochs)
     history["refit"] = {"epochs": epochs, "segments": len(seen), "history": refit.history}
     return model, normalization, history, epoch_seconds
@@ -113,9 +116,9 @@ def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, spl
     """Fit on the split's non-test clips (by epochs, or exactly), score split.test; save into out_dir.
     Returns the metrics, the parameter count and the seconds per epoch (per fit for an exact head)."""
     rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
+    rows["train+valid"] = np.sort(np.concatenate([rows["train"], rows["valid"]]))  # what a final fit sees
     if get_model(config.model, config.inputs).exact:
-        fitted = _fit_exact(store, arrays, labels, np.sort(np.concatenate([rows["train"], rows["valid"]])), config,
-                            n_classes)
+        fitted = _fit_exact(store, arrays, labels, rows, config, n_classes)
     else:
         fitted = _fit_epochs(store, arrays, labels, rows, config, n_classes, events, fold)
     model, normalization, history, seconds = fitted
