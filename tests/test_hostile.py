@@ -326,3 +326,120 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(command, tmp_
     result = CliRunner().invoke(app, [*command, ""])
     assert result.exit_code == 2 and "empty: name a file or folder" in result.output
     assert not list(tmp_path.iterdir())  # nothing was made here
+
+
+# The hostile pass, items 11 and 12: a one-sample hop asked for 17 GiB; a refused value was printed
+# rounded; the MP3 decoder's own lines landed between ours; "0 songs whose tag disagrees ...".
+
+def _one_error_line(result) -> str:
+    from .test_cli import one_line_error
+
+    one_line_error(result)
+    return " ".join(result.stderr.split())
+
+
+def test_an_extract_hop_over_the_cap_of_segments_per_clip_is_refused_before_any_work(synth_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    def extract(*options):
+        return CliRunner().invoke(app, ["extract", "--data", str(synth_dataset), "--store", str(tmp_path / "fs"),
+                                        "--features", "mfcc", *options])
+
+    error = _one_error_line(extract("--hop", "0.0000625"))
+    assert ("error: --hop 6.25e-05 cuts up to 432,001 segments of 3 s from a clip of --max-seconds 30, over the cap "
+            "of 1,000 segments per clip: give a longer hop or a shorter --max-seconds") in error
+    assert "cuts up to 1,081 segments" in _one_error_line(extract("--hop", "0.025"))
+    assert "not 2.9999999" in _one_error_line(extract("--hop", "2.9999999"))  # as given, not rounded to 3
+    assert "--max-seconds must be a positive number of seconds, not -1e-07" in _one_error_line(
+        extract("--max-seconds", "-0.0000001"))
+    assert not (tmp_path / "fs").exists()
+
+
+def test_hops_under_the_cap_and_no_overlap_are_taken():
+    from genre_tf.config import segment_params
+    from genre_tf.config.audio import MAX_SEGMENTS_PER_CLIP
+
+    assert MAX_SEGMENTS_PER_CLIP == 1000  # as the README says
+    assert segment_params(hop_seconds=1.5).hop_samples == 24000  # README: 19 segments of a 30 s clip
+    assert segment_params(hop_seconds=433 / 16000).hop_samples == 433  # 999 segments: under the cap
+    assert segment_params(max_seconds=1e6).hop_samples is None  # no overlap: no cap, however long the clips
+
+
+def test_a_predict_hop_over_the_cap_of_windows_per_second_is_refused_in_one_line(pair_runs, synth_dataset, tmp_path,
+                                                                                 request):
+    from typer.testing import CliRunner
+
+    from genre_tf.cli import app
+
+    run, song = str(pair_runs.get("linear", "mfcc", request).run_dir), next(synth_dataset.glob("*/*.wav"))
+    for hop, shown in (("0.0000625", "6.25e-05"), ("0.09999999", "0.09999999")):
+        for songs in ([str(song)], [str(synth_dataset), "--out", str(tmp_path / "labels.csv")]):
+            result = CliRunner().invoke(app, ["predict", "--run", run, "--hop", hop, *songs])
+            assert ("error: --hop must be between 0.1 s (the cap of 10 windows per second of audio) and the window "
+                    f"length (3 s), not {shown}") in _one_error_line(result)
+    assert not (tmp_path / "labels.csv").exists()
+
+
+def _mp3_library(synth_dataset, root):
+    """The synthetic clips as MP3s written by libsndfile, with two damaged ones in rock/: bytes of noise
+    in the middle of the stream (libmpg123 gives up resyncing: the file fails), and one cut in half (it
+    decodes short)."""
+    from .helpers import convert
+
+    for wav in synth_dataset.glob("*/*.wav"):
+        convert(wav, root / wav.parent.name / f"{wav.stem}.mp3")
+    whole = (root / "rock" / "rock.00000.mp3").read_bytes()
+    noise = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    middle = len(whole) // 3
+    (root / "rock" / "noisy.mp3").write_bytes(whole[:middle] + noise + whole[middle + len(noise):])
+    (root / "rock" / "cut.mp3").write_bytes(whole[:len(whole) // 2])
+    return root
+
+
+def test_the_mp3_decoders_own_lines_never_reach_the_terminal(synth_dataset, pair_runs, tmp_path, request, capfd):
+    """libmpg123 (inside libsndfile) writes to file descriptor 2 from the decoding threads; the real
+    command drops its lines and says what they meant in its own: one for the file that fails, a note
+    for the one that decodes short."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    music = _mp3_library(synth_dataset, tmp_path / "music")
+    with pytest.raises(sf.LibsndfileError):
+        sf.read(music / "rock" / "noisy.mp3")
+    assert "[src/libmpg123/" in capfd.readouterr().err  # what the decoder writes where nothing filters it
+
+    def genre_tf(*args):
+        done = subprocess.run([sys.executable, "-m", "genre_tf", *map(str, args)], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "libmpg123" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert not [line for line in done.stderr.splitlines() if line.startswith(("Note: ", "Warning: "))], done.stderr
+        return done
+
+    extracted = genre_tf("extract", "--data", music, "--store", tmp_path / "fs", "--features", "mfcc")
+    said = " ".join(extracted.stderr.split())
+    assert f"skipped: {music / 'rock' / 'noisy.mp3'}: cannot be decoded (a damaged MP3 stream: " in said, said
+    assert f"warning: {music / 'rock' / 'cut.mp3'}: damaged or cut: header declares 7.6 s, 3." in said, said
+    assert "10 clips, " in extracted.stdout and "1 skipped" in extracted.stdout
+
+    run = pair_runs.get("linear", "mfcc", request).run_dir
+    predicted = genre_tf("predict", *sorted(music.glob("*/*.mp3")), "--run", run)
+    said = " ".join(predicted.stderr.split())
+    assert f"skipped: {music / 'rock' / 'noisy.mp3'}: cannot be decoded" in said, said
+    assert f"note: {music / 'rock' / 'cut.mp3'}: damaged or cut" in said, said
+    assert len(predicted.stdout.splitlines()) == 10
+
+
+def test_the_compare_tags_summary_reads_right_for_none_one_and_several():
+    from genre_tf.cli.song_commands import disagreements_heading
+
+    assert disagreements_heading(0) == ("no song's tag disagrees with a prediction at least 50% sure "
+                                        "(column tag_disagrees)")
+    assert disagreements_heading(1) == ("1 song whose tag disagrees with a prediction at least 50% sure "
+                                        "(column tag_disagrees):")
+    assert disagreements_heading(2).startswith("2 songs whose tag disagrees") and disagreements_heading(
+        2).endswith(", the most confident first:")

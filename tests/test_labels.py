@@ -114,10 +114,12 @@ def test_bad_rows_of_a_labels_csv_are_one_line_each_and_the_rest_is_used(csv_aud
     warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 4, out.stderr
     assert f"{labels} line 11: skipped, {root / 'nowhere/missing.wav'} does not exist" in warnings[0]
-    assert f"{labels} line 12: skipped, {first} is already labelled calm on line 2" in warnings[1]
-    assert f"{labels} line 13: skipped, unknown split 'holdout'" in warnings[2]
-    assert f"{labels} line 14: skipped, no genre" in warnings[3]
-    assert "9 clips in 3 genres" in out.stderr
+    assert f"{labels} line 13: skipped, unknown split 'holdout'" in warnings[1]
+    assert f"{labels} line 14: skipped, no genre" in warnings[2]
+    # One file, two genres: neither is trusted.
+    assert f"{labels} lines 2, 12: skipped, {first} is one file labelled calm (train) on line 2 and club (train) " \
+           "on line 12" in warnings[3]
+    assert "8 clips in 3 genres: band 3, calm 2, club 3" in out.stderr.replace(" (labels: csv labels.csv)", "")
 
 
 def test_a_labels_csv_without_its_columns_is_one_line(csv_audio, tmp_path):
@@ -252,7 +254,7 @@ def test_a_tagged_library_extracts_trains_reports_and_predicts(tagged, tmp_path)
                  f"{tagged / 'Misc/binary.mp3'}: skipped, the genre tag is not text",
                  f"{tagged / 'Misc/damaged.mp3'}: skipped, tag cannot be read",
                  "genre blues: 1 clips, fewer than --min-clips (3); dropped",
-                 f"{tagged}: 2 files have no genre tag; skipped",
+                 f"{tagged}: 2 files have no genre tag (placeholders such as Unknown or Other count as none); skipped",
                  f"{tagged}: 3 files have several genres in their tag; the first is used"):
         assert line in out.stderr, line
     store = FeatureStore(tmp_path / "fs")
@@ -317,3 +319,173 @@ def test_compare_tags_flags_the_songs_whose_tag_a_confident_prediction_disagrees
     rows = {r["path"]: r for r in csv.DictReader(open(tmp_path / "labels.csv"))}
     assert rows["Brian/Airports/2.flac"]["tag"] == "Rock" and rows["Brian/Airports/2.flac"]["tag_disagrees"] == "1"
     assert rows["Misc/untagged.mp3"]["tag"] == "" and rows["Misc/untagged.mp3"]["tag_disagrees"] == "0"
+
+
+# --- hostile label sources: a wrong label nobody sees is worse than a crash ---------------------------
+
+def test_one_file_under_several_spellings_is_one_clip(csv_audio, tmp_path):
+    root, clips = csv_audio
+    one, two = (str(clips["ambient"][k].relative_to(root)) for k in (0, 1))
+    (tmp_path / "link.wav").symlink_to(clips["rock"][0])
+    rock = str(clips["rock"][0].relative_to(root))
+    labels = write_labels(tmp_path / "labels.csv", root, clips, split=False, extra=[
+        f"./{one},calm", f"{clips['ambient'][0]},calm",  # the same file, the same genre: merged
+        f"{root}/./{two},club",  # the same file, another genre: neither is used
+        f"{tmp_path / 'link.wav'},band"])  # a link to a listed file: one clip
+    dataset = read_labelled(root, LabelSource("csv", str(labels)))
+    ids = [c.clip_id for c in dataset.clips]
+    assert sorted(ids) == sorted(str(p.relative_to(root)) for ps in clips.values() for p in ps if str(p.relative_to(root)) != two)
+    assert len(ids) == len(set(ids)) == 8 and {c.clip_id: c.genre for c in dataset.clips}[rock] == "band"
+    assert f"{labels} line 11: ./{one} is the same file as {one} on line 2 with the same genre; counted once" in dataset.problems
+    assert f"{labels} line 12: {clips['ambient'][0]} is the same file as {one} on line 2 with the same genre; counted once" \
+        in dataset.problems
+    assert f"{labels} lines 3, 13: skipped, {two} is one file labelled calm on line 3 and club on line 13" in dataset.problems
+    assert f"{labels} line 14: {tmp_path / 'link.wav'} is the same file as {rock} on line 8 with the same genre; counted once" \
+        in dataset.problems
+
+
+def test_a_labels_csv_merges_genre_spellings_and_names_every_bad_path(csv_audio, tmp_path):
+    root, clips = csv_audio
+    rows = ["Path,Genre", f"{clips['ambient'][0].relative_to(root)},Rock", f"{clips['ambient'][1].relative_to(root)},rock",
+            f'"{clips["ambient"][2].relative_to(root)}",ROCK ', '"a\nquoted\nname.wav",Rock', ".,Rock", "/dev/null,Rock",
+            "bad\x00name.wav,Rock", f"{'x' * 5000}.wav,Rock", f"{clips['rock'][0].relative_to(root)},Électronique",
+            f"{clips['rock'][1].relative_to(root)},ЭЛЕКТРОНИКА", f"{clips['rock'][2].relative_to(root)},🎸",
+            f"{clips['techno'][0].relative_to(root)},???"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    dataset = read_labelled(root, LabelSource("csv", str(labels)))
+    assert dataset.counts() == {"rock": 3, "électronique": 1, "электроника": 1, "🎸": 1}
+    problems = "\n".join(dataset.problems)
+    assert f"{labels} line 5: skipped, {root / 'a'}\\nquoted\\nname.wav does not exist" in problems  # starts on line 5
+    assert f"{labels} line 8: skipped, {root} is a folder" in problems
+    assert f"{labels} line 9: skipped, /dev/null is not a regular file" in problems
+    assert f"{labels} line 10: skipped, {root}/bad\\x00name.wav the path holds a NUL character" in problems
+    assert f"{labels} line 11: skipped, " in problems and "cannot be read (File name too long)" in problems
+    assert f"{labels} line 15: skipped, genre '???' has no letters, digits or symbols" in problems
+    assert "\x00" not in problems and all(len(p) < 400 for p in dataset.problems)
+    labels.write_text("path,genre,Path\na.wav,rock,b.wav\n")
+    one_line_error(runner.invoke(app, ["extract", "--data", str(root), "--labels", str(labels), "--store",
+                                       str(tmp_path / "fs")]), "labels CSV has 2 path columns (path, Path); keep one")
+    long = tmp_path / f"{'y' * 5000}.csv"
+    one_line_error(runner.invoke(app, ["extract", "--data", str(root), "--labels", str(long), "--store",
+                                       str(tmp_path / "fs")]), "cannot be read (File name too long)")
+
+
+def test_past_a_few_dozen_problems_extract_prints_a_count_and_lists_them_all_in_a_file(csv_audio, tmp_path):
+    root, clips = csv_audio
+    labels = write_labels(tmp_path / "labels.csv", root, clips, extra=[f"gone/{k}.wav,calm" for k in range(300)])
+    out = invoke("extract", "--data", root, "--labels", labels, "--store", tmp_path / "fs", "--features", "mfcc")
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
+    listed = tmp_path / "fs" / "3s" / "problems.txt"
+    assert len(warnings) == 21 and f"… and 280 more lines about files passed over; all 300 are in {listed}" in warnings[-1]
+    assert len(listed.read_text().splitlines()) == 300 and "line 310: skipped" in listed.read_text()
+    write_labels(labels, root, clips)
+    invoke("extract", "--store", tmp_path / "fs")
+    assert not listed.exists()  # no stale list once the problems are gone
+
+
+def test_one_genre_is_a_warning_at_extract_and_a_one_line_refusal_at_train(csv_audio, tmp_path):
+    root, clips = csv_audio
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,genre\n" + "".join(f"{p.relative_to(root)},calm\n" for ps in clips.values() for p in ps))
+    out = invoke("extract", "--data", root, "--labels", labels, "--store", tmp_path / "fs", "--features", "mfcc")
+    assert "warning: only one genre (calm): training needs clips of at least two genres" in out.stderr
+    for model in ("logreg", "linear"):
+        result = runner.invoke(app, ["train", "--input", "mfcc", "--model", model, "--epochs", "1", "--store",
+                                     str(tmp_path / "fs"), "--runs", str(tmp_path / "runs")])
+        one_line_error(result, "the train split holds clips of one genre (calm); a classifier needs at least two")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def write_raw_fma(path, rows):
+    """tracks.csv as the released file lays it out, from (id text, genre_top, split, subset) rows as given."""
+    header = [",album,set,set,track,track", ",title,split,subset,genre_top,title", "track_id,,,,,"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(header + [f"{t},album {t},{split},{subset},{genre},track {t}" for t, genre, split, subset
+                                        in rows]) + "\n")
+    return path
+
+
+def test_fma_damage_costs_the_damaged_rows_only_and_is_named(fma, tmp_path):
+    root, _ = fma
+    rows = [("2", "Experimental", "Training", "Small"), ("2", "Rock", "test", "small"),  # one id, two genres
+            ("5", "Experimental", "TEST", "SMALL"), ("5", "Experimental", "TEST", "SMALL"),  # listed twice alike
+            ("8", "Experimental", "validation", "small"), ("11", "Experimental", "holdout", "small"),
+            ("", "Rock", "training", "small"), ("abc", "Rock", "training", "small"),
+            ("14", "Electronic", "train", "small"), ("17", "Electronic", "", "small"), ("20", "Electronic", "valid", "small"),
+            ("23", "Electronic", "test", "small"), ("26", "Rock", "training", "small")]
+    tracks = write_raw_fma(tmp_path / "meta" / "tracks.csv", rows)
+    with open(tracks, "a") as f:
+        f.write("41,album 41,training,small,Po")  # a partial download: the last row cut in its genre
+    dataset = read_labelled(root, LabelSource("fma", str(tracks), "small"))
+    problems = "\n".join(dataset.problems)
+    assert {c.clip_id: c.genre for c in dataset.clips} == {
+        "000005": "Experimental", "000008": "Experimental", "000011": "Experimental", "000014": "Electronic",
+        "000017": "Electronic", "000020": "Electronic", "000023": "Electronic", "000026": "Rock"}
+    assert f"{tracks}: track 2 skipped, listed 2 times with different values (genre_top Experimental and Rock, split " \
+           "Training and test, subset Small and small)" in problems
+    assert f"{tracks}: track 5 is listed 2 times with the same values; counted once" in problems
+    assert f"{tracks}: 2 rows have an empty or non-integer track id; skipped" in problems
+    assert f"{tracks} line 17: track 41 skipped, its row has 5 of 6 fields (a file cut short?)" in problems
+    assert f"{tracks}: 2 tracks of fma_small have no split (set.split 'holdout' 1, empty 1)" in problems
+    assert dataset.splits == {"000005": "test", "000008": "valid", "000014": "train", "000020": "valid",
+                              "000023": "test", "000026": "train"}
+    assert "Po" not in dataset.genres
+
+
+def test_fma_with_a_repeated_track_extracts_a_store_whose_parts_agree(fma, tmp_path):
+    root, _ = fma
+    rows = [(t, g, "training", "small") for t, g in ((2, "Experimental"), (5, "Experimental"), (14, "Electronic"),
+                                                      (17, "Electronic"), (2, "Rock"))]
+    tracks = write_fma_tracks(tmp_path / "meta" / "tracks.csv", rows)
+    out = invoke("extract", "--data", root, "--labels", "fma", "--fma-metadata", tmp_path / "meta", "--store",
+                 tmp_path / "fs", "--features", "mfcc")
+    assert "track 2 skipped, listed 2 times with different values (genre_top Experimental and Rock" in out.stderr
+    store = FeatureStore(tmp_path / "fs")  # opening checks index = manifest = arrays
+    assert sorted(store.manifest.clips) == ["000005", "000014", "000017"] and len(store.array("mfcc")) == len(store)
+    assert invoke("extract", "--store", tmp_path / "fs").stderr.count("track 2 skipped") == 1
+
+
+def test_a_commit_whose_parts_would_disagree_is_refused_and_the_store_stays_as_it_was(csv_audio, tmp_path):
+    from genre_tf.core.errors import StoreError
+    from genre_tf.io.store import Plan, StoreWriter
+
+    root, _ = csv_audio
+    extract(root, tmp_path / "fs", ["mfcc"])
+    before = FeatureStore(tmp_path / "fs")
+    rows, files = np.array(before.array("mfcc")), sorted(p.name for p in before.root.iterdir())
+    old = before.manifest
+    clips = [(c, e.genre, e.fingerprint, e.split) for c, e in old.clips.items()]
+    plan = Plan(old.data, old.segment_params, {n: f.params for n, f in old.features.items()}, old.labels)
+    with StoreWriter(before.root) as writer, pytest.raises(StoreError, match="parts disagree .*is in the index twice"):
+        writer.commit(old, clips + [clips[0]], plan, {n: f.dtype for n, f in old.features.items()}, [])
+    after = FeatureStore(tmp_path / "fs")
+    assert after.manifest.generation == old.generation and sorted(p.name for p in after.root.iterdir()) == files
+    np.testing.assert_array_equal(np.array(after.array("mfcc")), rows)
+
+
+def test_genres_in_every_script_and_id3_placeholders(tmp_path):
+    from mutagen.id3 import ID3
+
+    from .helpers import sine, write_audio
+
+    library, tone = tmp_path / "library", sine(440, 0.5, 16000)
+    genres = {"ru/1.flac": "Электроника", "ru/2.flac": "электроника", "jp/1.flac": "日本のロック", "jp/2.flac": "日本のロック",
+              "fr/1.flac": "Électronique", "fr/2.flac": "Electronique", "x/1.flac": "🎸", "x/2.flac": "🎸",
+              "p/255.mp3": "(255)", "p/255b.mp3": "255", "p/unknown.mp3": "Unknown", "p/other.mp3": "(12)",
+              "p/remix.mp3": "RX", "p/cover.mp3": "CR", "p/dots.flac": "…"}
+    for name, genre in genres.items():
+        path = write_audio(library / name, tone, 16000, **({"subtype": None} if name.endswith("flac") else {}))
+        tag_genre(path, genre)
+    v1 = write_audio(library / "p" / "v1.mp3", tone, 16000)  # ID3v1 only, genre byte 192 ("Unknown")
+    ID3(v1).delete() if v1.read_bytes()[:3] == b"ID3" else None
+    with open(v1, "ab") as f:
+        f.write(b"TAG" + b"\0" * 124 + bytes([192]))
+    (tmp_path / "map.csv").write_text("from,to\nelectronique,Электроника\n")
+    dataset = read_labelled(library, LabelSource("tags", genre_map=str(tmp_path / "map.csv"), min_clips=2))
+    assert dataset.counts() == {"электроника": 4, "日本のロック": 2, "🎸": 2}
+    problems = "\n".join(dataset.problems)
+    for name in [n for n in genres if n.startswith("p/")] + ["p/v1.mp3"]:
+        assert f"{library / name}: skipped" in problems, name
+    assert f"{library}: 8 files have no genre tag" in problems
+    assert "its genre tag '…' has no letters, digits or symbols" in problems

@@ -193,14 +193,15 @@ def test_impossible_option_values_get_one_line(synth_dataset, synth_store, tmp_p
     one_line_error(runner.invoke(app, [command, *context, *options]), message)
 
 
-@pytest.mark.parametrize("hop", [-1.0, 0.0, 1 / 32000, 3.5])
-def test_a_hop_outside_one_sample_to_the_window_is_refused(hop):
-    with pytest.raises(GenreTfError, match=r"`hop_seconds` must be between one sample and the window length \(3 s\)"):
+@pytest.mark.parametrize("hop", [-1.0, 0.0, 1 / 16000, 0.09999, 3.5])
+def test_a_hop_outside_the_window_cap_to_the_window_is_refused(hop):
+    with pytest.raises(GenreTfError, match=r"`hop_seconds` must be between 0.1 s \(the cap of 10 windows per second "
+                                           r"of audio\) and the window length \(3 s\)"):
         check_hop(SegmentParams(), hop)
 
 
-@pytest.mark.parametrize("hop", [None, 1 / 16000, 1.5, 3.0])
-def test_a_hop_from_one_sample_to_the_window_is_taken(hop):
+@pytest.mark.parametrize("hop", [None, 0.1, 1.5, 3.0])
+def test_a_hop_from_the_window_cap_to_the_window_is_taken(hop):
     check_hop(SegmentParams(), hop)
 
 
@@ -208,7 +209,8 @@ def test_predict_refuses_an_impossible_hop(pair_runs, synth_dataset, request):
     run, song = str(pair_runs.get("linear", "mfcc", request).run_dir), next(synth_dataset.glob("*/*.wav"))
     for hop in ("-1", "0", "3.5"):
         one_line_error(runner.invoke(app, ["predict", "--run", run, "--hop", hop, str(song)]),
-                       "--hop must be between one sample and the window length (3 s)")
+                       "--hop must be between 0.1 s (the cap of 10 windows per second of audio) and the window "
+                       "length (3 s)")
 
 
 def test_a_random_bytes_mp3_gets_its_cause_and_no_decoder_noise(synth_dataset, tmp_path):

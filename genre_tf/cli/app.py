@@ -1,16 +1,27 @@
 """The Typer application and the options several commands share. Defaults come from genre_tf.config."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from ..config import BEST_RUN, DEFAULT_REPORTS, ENGINES, embedding_params
+from ..core.native import filter_native_stderr
 from .console import default
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Music genre classification with TensorFlow/Keras.")
+
+
+@app.callback()
+def native_lines_filtered():
+    """Before every command: the MP3 decoder's own lines, written to file descriptor 2 from decoding
+    threads, never reach the terminal between ours. Only in the real command line: in a test's
+    CliRunner, sys.stderr is the runner's capture and the process is the test's."""
+    if sys.stderr is sys.__stderr__:
+        filter_native_stderr()
 
 ENGINE_OPTION = typer.Option(ENGINES[0], help=f"Where the work runs: {' or '.join(ENGINES)} (a Ray cluster; "
                              + escape("needs pip install 'genre-tf[ray]')."))

@@ -125,13 +125,22 @@ def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, h
     say(f"{result.songs} songs in {written}; {result.labelled - len(result.failed)} labelled now, "
         f"{len(result.failed)} failed (their rows say why), {result.kept} kept from before; {result.seconds:.1f} s")
     if compare_tags:
-        say(f"{len(result.disagreements)} songs whose tag disagrees with a prediction at least "
-            f"{TAG_DISAGREEMENT_CONFIDENCE:.0%} sure (column tag_disagrees), the most confident first"
-            + (":" if result.disagreements else ""))
+        say(disagreements_heading(len(result.disagreements)))
         for path, tag, genre, probability in result.disagreements:
             say(f"  {path}: tagged {tag}, predicted {genre} {probability:.0%}")
     if result.failed and len(result.failed) == result.labelled:
         raise typer.Exit(1)
+
+
+def disagreements_heading(count: int) -> str:
+    """--compare-tags' summary: a sentence for no song, one, or the list of several that follows."""
+    disagrees = (f"tag disagrees with a prediction at least {TAG_DISAGREEMENT_CONFIDENCE:.0%} sure "
+                 "(column tag_disagrees)")
+    if not count:
+        return f"no song's {disagrees}"
+    if count == 1:
+        return f"1 song whose {disagrees}:"
+    return f"{count} songs whose {disagrees}, the most confident first:"
 
 
 @app.command()

@@ -21,7 +21,7 @@ class SegmentParams:
 
     def __post_init__(self):
         require(math.isfinite(self.max_seconds) and self.max_seconds > 0,
-                f"`max_seconds` must be a positive number of seconds, not {self.max_seconds:g}")
+                f"`max_seconds` must be a positive number of seconds, not {self.max_seconds}")
         require(self.hop_samples is None or 0 < self.hop_samples <= self.segment_samples,
                 f"`hop_samples` must be between 1 and the segment length ({self.segment_samples}), not {self.hop_samples}")
 
@@ -45,6 +45,14 @@ DEFAULT_SEGMENT_SECONDS = SegmentParams().segment_seconds
 MIN_SEGMENT_SECONDS = 1.0
 # Longer segments are not what any model here was made for, and cost memory in every batch.
 MAX_SEGMENT_SECONDS = 60.0
+# Segments `extract --hop` may cut from one clip (of `max_seconds`): a clip's segments are held in memory
+# together, a few clips ahead (1,000 of 3 s: 192 MB; a one-sample hop on a 30 s clip would take 77 GiB),
+# and each is featurized and stored, while closer overlap adds near-copies, not music to learn from.
+MAX_SEGMENTS_PER_CLIP = 1000
+# Windows per second of audio `predict --hop` may ask for (a hop of 0.1 s at least). Songs have any
+# length, so the cap is a rate: each window costs a whole window's features (30 times the work of no
+# overlap for 3 s windows) and a row of --windows, and genres do not change within a tenth of a second.
+MAX_WINDOWS_PER_SECOND = 10
 
 
 def segment_label(seconds: float) -> str:
@@ -56,7 +64,7 @@ def _whole_samples(seconds: float, argument: str, minimum: float) -> int:
     samples = seconds * SegmentParams.sample_rate
     require(minimum <= seconds <= MAX_SEGMENT_SECONDS and abs(samples - round(samples)) <= 1e-6,
             f"`{argument}` must be between {minimum:g} and {MAX_SEGMENT_SECONDS:g} s and a whole number of samples "
-            f"at {SegmentParams.sample_rate} Hz, not {seconds:g}")
+            f"at {SegmentParams.sample_rate} Hz, not {seconds}")
     return int(round(samples))
 
 
@@ -68,4 +76,13 @@ def segment_params(seconds: float = DEFAULT_SEGMENT_SECONDS, max_seconds: float 
     hop = None if hop_seconds is None else _whole_samples(hop_seconds, "hop_seconds", 1 / SegmentParams.sample_rate)
     require(hop is None or hop <= samples, f"`hop_seconds` must be at most the segment length ({seconds:g} s), "
                                            f"not {hop_seconds}")
-    return SegmentParams(segment_samples=samples, max_seconds=max_seconds, hop_samples=None if hop == samples else hop)
+    params = SegmentParams(segment_samples=samples, max_seconds=max_seconds,
+                           hop_samples=None if hop == samples else hop)
+    if params.hop_samples is not None:  # refused before any clip is decoded: the segments that cover a whole clip
+        clip = math.ceil(params.max_seconds * params.sample_rate)
+        segments = 1 + math.ceil(max(0, clip - samples) / params.hop)
+        require(segments <= MAX_SEGMENTS_PER_CLIP,
+                f"`hop_seconds` {hop_seconds} cuts up to {segments:,} segments of {seconds:g} s from a clip of "
+                f"`max_seconds` {max_seconds:g}, over the cap of {MAX_SEGMENTS_PER_CLIP:,} segments per clip: "
+                "give a longer hop or a shorter `max_seconds`")
+    return params

@@ -39,6 +39,13 @@ def first_line(error: BaseException, limit: int = 160) -> str:
     return lines[0][:limit] if lines else type(error).__name__
 
 
+def shown(text: object, limit: int = 160) -> str:
+    """A path or value as it goes into a one-line message: control characters escaped (a NUL, a newline),
+    and the middle of a very long one cut out."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else f"{text[:limit * 2 // 3]}…{text[-(limit // 3):]}"
+
+
 def file_failure(path: str | Path, error: Exception) -> str:
     """Why one file of a run over many was skipped, in one line: ours as it is, a library's with its type."""
     if isinstance(error, GenreTfError):

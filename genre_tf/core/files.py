@@ -7,6 +7,7 @@ import datetime
 import fcntl
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -53,6 +54,25 @@ def remove_stale_temporaries(folder: Path) -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def file_problem(path: str | Path, folder: bool = False) -> str | None:
+    """Why `path` cannot be read as a file (or, with `folder`, listed as a folder), in words ("does not
+    exist", "is a folder"); None where it can. Never raises: a NUL in the path or a name too long is a
+    reason too."""
+    try:
+        mode = os.stat(path).st_mode
+    except ValueError:
+        return "the path holds a NUL character"
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or type(e).__name__})"
+    if folder:
+        return None if stat.S_ISDIR(mode) else "is not a folder"
+    if stat.S_ISDIR(mode):
+        return "is a folder"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
 def fingerprint(path: str | Path) -> dict:

@@ -23,6 +23,9 @@ AUDIO_EXTENSIONS = (".au", ".wav", ".mp3", ".flac", ".ogg")
 # libsndfile's format name for each extension, to notice a file whose content is not what its name says.
 _FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG"}
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a whole clip carries no music
+# A stream that decodes shorter than its header declares by more than this fraction is damaged or cut
+# (less may be an estimate's error: an MP3 without a Xing header only estimates its length).
+SHORT_DECODE_FRACTION = 0.01
 
 AudioSource = str | os.PathLike | BinaryIO
 
@@ -157,8 +160,15 @@ class AudioReader:
         cap, decoded = None if self.limit_seconds is None else self.limit_seconds * self.source_rate, 0
         try:
             with sf.SoundFile(self.source) as f:
-                for block in f.blocks(blocksize=int(block_seconds * self.source_rate), frames=frames,
-                                      dtype="float32", always_2d=True):
+                wanted = f.frames if frames < 0 else min(frames, f.frames)
+                # Not SoundFile.blocks: where the decoder stops short, it hands on a whole block anyway,
+                # the rest of it uninitialized memory.
+                while decoded < wanted:
+                    block = f.read(min(int(block_seconds * self.source_rate), wanted - decoded), dtype="float32",
+                                   always_2d=True)
+                    if not len(block):
+                        self._decoded_short(wanted, decoded)
+                        break
                     decoded += len(block)
                     if cap is not None and decoded > cap:
                         raise AudioError(self.name, self._too_long("found while decoding"))
@@ -167,9 +177,18 @@ class AudioReader:
                     mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                     yield resampler.resample_chunk(mono, last=False) if resampler else mono
         except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
-            raise AudioError(self.name, f"cannot be decoded ({e})") from None
+            cause = str(getattr(e, "error_string", e)).rstrip(".")
+            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})") from None
         if resampler:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+    def _decoded_short(self, wanted: int, decoded: int) -> None:
+        """The decoder stopped before the length the header declares (a damaged or cut compressed stream;
+        libmpg123's own lines say why, on stderr, where the CLI drops them): noted once per reader."""
+        note = (f"damaged or cut: header declares {self.frames / self.source_rate:.1f} s, "
+                f"{decoded / self.source_rate:.1f} s decodes; using what is there")
+        if wanted - decoded > SHORT_DECODE_FRACTION * wanted and note not in self.notes:  # peak, then windows
+            self.notes.append(note)
 
     def peak(self, sample_rate: int, max_seconds: float | None = None) -> float:
         """The largest absolute sample; a source that decodes to nothing (a header-only WAV, a cut stream)

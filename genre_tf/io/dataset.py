@@ -8,7 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from .audio import AUDIO_EXTENSIONS
-from ..core.errors import DatasetError, first_line
+from ..core.errors import DatasetError, first_line, shown
+from ..core.files import file_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +37,10 @@ class Dataset:
 def discover(root: str | Path) -> Dataset:
     """Find the clips under `root`. Raises DatasetError if there is no usable genre folder."""
     root = Path(root)
-    if not root.exists():
-        raise DatasetError(f"{root}: data folder does not exist (expected <genre>/<clip>.wav|au|mp3|flac|ogg inside)")
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
+    problem = file_problem(root, folder=True)
+    if problem:
+        raise DatasetError(f"{shown(root)}: " + ("data folder does not exist (expected <genre>/<clip>.wav|au|mp3|flac|ogg "
+                                                 "inside)" if problem == "does not exist" else problem))
     clips: list[Clip] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
@@ -69,8 +70,9 @@ def find_songs(folder: str | Path) -> tuple[list[Path], list[str]]:
     passed over that a user would want to hear of. Files of other kinds (cover art, playlists) are
     passed over in silence, counted in one line."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: {'not a folder' if folder.exists() else 'folder does not exist'}")
+    problem = file_problem(folder, folder=True)
+    if problem:
+        raise DatasetError(f"{shown(folder)}: {'folder does not exist' if problem == 'does not exist' else problem}")
     songs, problems, others, seen = [], [], Counter(), set()
 
     def walk(directory: Path) -> None:

@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 from ..config import FMA_SUBSETS, LABEL_KINDS, MIN_CLIPS_PER_GENRE
-from ..core.errors import DatasetError, require
-from ..core.files import fingerprint
+from ..core.errors import DatasetError, require, shown
+from ..core.files import file_problem, fingerprint
 from .dataset import Clip, Dataset, discover, find_songs
 from .fma import find_tracks_csv, read_fma
 from .label_csv import read_label_csv
@@ -74,8 +74,9 @@ def label_source(labels: str | None, data: str | Path | None = None, fma_metadat
     if labels == "folders":
         return LabelSource()
     require(Path(labels).suffix.lower() == ".csv",
-            f"`labels` must be {', '.join(LABEL_KINDS[1:])} or a labels CSV (.csv), not '{labels}'")
-    require(Path(labels).is_file(), f"`labels` {labels}: no such file")
+            f"`labels` must be {', '.join(LABEL_KINDS[1:])} or a labels CSV (.csv), not '{shown(labels)}'")
+    problem = file_problem(labels)
+    require(not problem, f"`labels` {shown(labels)}: {'no such file' if problem == 'does not exist' else problem}")
     return LabelSource("csv", _absolute(labels))
 
 
@@ -88,14 +89,16 @@ def read_labelled(data: str | Path, source: LabelSource) -> Dataset:
     root = Path(data)
     if source.kind == "folders":
         return discover(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: {'not a folder' if root.exists() else 'data folder does not exist'}")
+    problem = file_problem(root, folder=True)
+    if problem:
+        raise DatasetError(f"{shown(root)}: {'data folder does not exist' if problem == 'does not exist' else problem}")
     if source.kind == "csv":
         rows, problems = read_label_csv(source.file, root)
     elif source.kind == "fma":
         rows, problems = read_fma(root, Path(source.file), source.fma_subset)
     else:
         rows, problems = _tagged(root, source)
+    rows = _unique(rows, problems)
     if not rows:
         raise DatasetError(f"{root}: no usable labelled clips ({source.describe()}"
                            + (f"; first problem: {problems[0]}" if problems else "") + ")")
@@ -103,9 +106,22 @@ def read_labelled(data: str | Path, source: LabelSource) -> Dataset:
     return Dataset(root, clips, problems, {clip_id: split for clip_id, _, _, split in rows if split})
 
 
+def _unique(rows: list[tuple[str, str, Path, str | None]], problems: list[str]) -> list:
+    """One row per clip id: a store holds each clip once (the readers make ids unique; a second row for
+    one, whatever made it, is left out, with both files named)."""
+    first, kept = {}, []
+    for row in rows:
+        if row[0] in first:
+            problems.append(f"{shown(row[2])}: skipped, its clip id '{shown(row[0])}' is already {shown(first[row[0]])}'s")
+        else:
+            first[row[0]] = row[2]
+            kept.append(row)
+    return kept
+
+
 def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path, None]], list[str]]:
     """Every audio file under `root` with its first genre tag, normalized, mapped and kept where its
-    genre has `min_clips` clips; one line per file or genre passed over."""
+    genre has `min_clips` clips; one line per file or genre passed over, and counts."""
     songs, problems = find_songs(root)
     first, several, untagged = {}, 0, 0
     for song in songs:
@@ -114,12 +130,14 @@ def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path,
         except TagProblem as e:
             problems.append(f"{song}: skipped, {e}")
             continue
-        if not genres:
-            problems.append(f"{song}: skipped, no genre tag")
+        usable = [g for g in genres if genre_key(g)]
+        if not usable:
+            problems.append(f"{song}: skipped, " + (f"its genre tag '{shown(genres[0])}' has no letters, digits or "
+                                                    "symbols" if genres else "no genre tag"))
             untagged += 1
             continue
-        several += len({genre_key(g) for g in genres}) > 1
-        first[song] = genres[0]
+        several += len({genre_key(g) for g in usable}) > 1
+        first[song] = usable[0]
     keys = {song: genre_key(g) for song, g in first.items()}
     mapping = read_genre_map(source.genre_map) if source.genre_map else {}  # a None label drops the genre
     names = {**names_by_key(list(first.values())), **mapping}
@@ -130,7 +148,8 @@ def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path,
         if n < source.min_clips:
             problems.append(f"genre {genre}: {n} clips, fewer than `min_clips` ({source.min_clips}); dropped")
     if untagged:
-        problems.append(f"{root}: {untagged} files have no genre tag; skipped")
+        problems.append(f"{root}: {untagged} files have no genre tag (placeholders such as Unknown or Other count "
+                        "as none); skipped")
     if several:
         problems.append(f"{root}: {several} files have several genres in their tag; the first is used")
     if dropped:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import heapq
 import io
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -91,6 +93,7 @@ class PredictionTable:
         self.lock = Lock(self.out.parent / f".{self.out.name}.lock")
         self.settings = {"run": run, "hop_seconds": hop_seconds, "windows": windows}
         self.labels = labels
+        self.probability_columns = [f"p_{g}" for g in labels]
         self.songs: dict[str, dict] = {}  # path -> its row, from <out>, the parts and this run
         self.window_rows: dict[str, list[dict]] = {}
         self._pending: list[str] = []  # songs added since the last part
@@ -166,15 +169,14 @@ class PredictionTable:
     def add(self, path: str, fingerprint: dict, prediction: Prediction | None = None, error: str | None = None) -> None:
         """One song's result: its prediction, or why it failed."""
         probabilities = prediction.probabilities if prediction else np.full(len(self.labels), np.nan)
-        self.songs[path] = {"path": path, **{f"p_{g}": _number(p) for g, p in zip(self.labels, probabilities)},
+        self.songs[path] = {"path": path, **dict(zip(self.probability_columns, _numbers(probabilities))),
                             "windows": len(prediction.window_starts) if prediction else 0,
                             "notes": "; ".join(prediction.notes) if prediction else "", "error": error or "",
                             "size": fingerprint["size"], "mtime_ns": fingerprint["mtime_ns"],
                             "run": self.settings["run"], "hop_seconds": self.settings["hop_seconds"]}
         self.window_rows[path] = [] if not (prediction and self.settings["windows"]) else [
-            {"path": path, "window": k, "start_seconds": float(start),
-             **{f"p_{g}": float(p) for g, p in zip(self.labels, row)}}
-            for k, (start, row) in enumerate(zip(prediction.window_starts, prediction.window_probabilities))]
+            {"path": path, "window": k, "start_seconds": float(start), **dict(zip(self.probability_columns, row))}
+            for k, (start, row) in enumerate(zip(prediction.window_starts, prediction.window_probabilities.tolist()))]
         self._pending.append(path)
         if len(self._pending) >= PART_SONGS or time.monotonic() - self._flushed >= PART_SECONDS:
             self.flush()
@@ -206,18 +208,17 @@ class PredictionTable:
                       "tag_disagrees": int(_disagrees(row, tags.get(row["path"]), known))} for row in songs]
         if self.settings["windows"]:
             _write_rows(self.windows_out, [row for p in paths for row in self.window_rows[p]],
-                        ["path", "window", "start_seconds", *self._probability_columns()])
+                        ["path", "window", "start_seconds", *self.probability_columns])
         columns = ["path", *[f"{k}_{i}" for i in range(1, top + 1) for k in ("genre", "probability")],
-                   *self._probability_columns(), "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds"]
+                   *self.probability_columns, "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds"]
         _write_rows(self.out, songs, columns + (["tag", "tag_disagrees"] if tags is not None else []))
         shutil.rmtree(self.parts, ignore_errors=True)
         return songs
 
-    def _probability_columns(self) -> list[str]:
-        return [f"p_{g}" for g in self.labels]
-
     def _with_top(self, row: dict, top: int) -> dict:
-        ranked = [] if row["error"] else sorted(((row[f"p_{g}"], g) for g in self.labels), reverse=True)[:top]
+        # heapq.nlargest: sorted(..., reverse=True)[:top], ties and all, without sorting every genre
+        probabilities = (row[c] for c in self.probability_columns)
+        ranked = [] if row["error"] else heapq.nlargest(top, zip(probabilities, self.labels))
         cells = {}
         for i in range(top):
             probability, genre = ranked[i] if i < len(ranked) else (None, None)
@@ -231,9 +232,9 @@ def _disagrees(row: dict, tag: str | None, known: set[str]) -> bool:
                 and genre_key(tag) in known and genre_key(tag) != genre_key(row["genre_1"]))
 
 
-def _number(value) -> float | None:
+def _numbers(values: np.ndarray) -> list[float | None]:
     """NaN (no value: a song that failed) is written as an empty cell."""
-    return None if np.isnan(value) else float(value)
+    return [None if math.isnan(v) else v for v in values.tolist()]
 
 
 def _write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -247,7 +248,8 @@ def _write_rows(path: Path, rows: list[dict], columns: list[str]) -> None:
     pa, pq = _pyarrow()
     types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
     schema = pa.schema([(c, types[_column_type(c)]) for c in columns])
-    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows], schema=schema)
+    # column by column: a row of 10,000 genres at a time is twice as slow
+    table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns}, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 

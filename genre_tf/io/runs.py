@@ -3,7 +3,8 @@
     <runs>/<name>/           renamed into place when every file is written
         config.json          the full training configuration, the store's parameters, versions
         labels.json          the genres, in the model's output order
-        metrics.json         test metrics ({} for an untested final run); CV: mean/std and folds
+        metrics.json         test metrics ({} for an untested final run); CV: mean/std and folds;
+                             confusion matrices as their nonzero cells (training/evaluate.py)
         [fold-<k>/]          CV runs: one folder per fold holding the files below
         model.keras, split.json, normalization.npz, history.json(, metrics.json)
     <runs>/.incomplete-<name>.<random>/   a run being trained; its .lock is held by the trainer
@@ -221,12 +222,12 @@ class RunWriter:
         np.savez(folder / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
                                                   for k, v in (("mean", mean), ("variance", var))})
         (folder / "history.json").write_text(json.dumps(history, indent=1))
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        _write_metrics(folder, metrics)
 
     def finish(self, config: dict, labels: list[str], cv_metrics: dict | None = None) -> Path:
         """`cv_metrics`: a CV run's summary over its folds (a plain run's metrics were written with its fold)."""
         if cv_metrics is not None:
-            (self.folder / "metrics.json").write_text(json.dumps(cv_metrics, indent=1))
+            _write_metrics(self.folder, cv_metrics)
         (self.folder / "labels.json").write_text(json.dumps(labels))
         (self.folder / "config.json").write_text(json.dumps(config, indent=1))
         self.lock.release()
@@ -243,3 +244,9 @@ class RunWriter:
     def abandon(self) -> None:
         self.lock.release()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_metrics(folder: Path, metrics: dict) -> None:
+    """Unindented: a confusion matrix's cells are as many as the test segments at most, and indenting
+    puts every number of every cell on a line of its own."""
+    (folder / "metrics.json").write_text(json.dumps(metrics, separators=(",", ":")))

@@ -15,6 +15,14 @@ from ..core.errors import SplitError
 from ..config import DEFAULT_RATIOS
 
 PARTS = ("train", "valid", "test")
+# A label file's split values, in any case: FMA's set.split says training, validation, test.
+_PART_SPELLINGS = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid",
+                   "test": "test", "testing": "test"}
+
+
+def part_name(value: str) -> str | None:
+    """train, valid or test for a label file's split value (any case, the usual spellings); None for others."""
+    return _PART_SPELLINGS.get(value.strip().lower())
 
 
 @dataclasses.dataclass
@@ -191,7 +199,11 @@ def check_split(split: Split, clip_genres: dict[str, str], genres: list[str], un
             raise SplitError(f"the {part} split is empty ({split.summary()}); use other `split_ratios` or lists, "
                              "or more clips")
     trained = {clip_genres[c] for c in split.train}
+    if len(trained) < 2:
+        raise SplitError(f"the train split holds clips of one genre ({', '.join(trained) or 'none'}); a classifier "
+                         "needs at least two: add clips of another genre")
     missing = [g for g in genres if g not in trained]
     if missing:
-        subject = f"genre {missing[0]} has" if len(missing) == 1 else f"genres {', '.join(missing)} have"
+        named = ", ".join(missing[:10]) + (f" and {len(missing) - 10:,} more" if len(missing) > 10 else "")
+        subject = f"genre {missing[0]} has" if len(missing) == 1 else f"genres {named} have"
         raise SplitError(f"{subject} no clips in the train split ({split.summary()}); add clips or change the split")

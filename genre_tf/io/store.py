@@ -9,6 +9,8 @@ A store folder (`--store`) holds one sub-store per segment length, named by it: 
     .partial/                an extraction in progress: plan.json (what it extracts, from where)
                              and one shard <clip id>.npz per finished clip
     .lock                    held (flock) by the extraction writing this store
+    problems.txt             every file the last extraction passed over and why, where there were more
+                             than it printed
 
 Every rewrite writes a new generation of files and then replaces the manifest, so a crash at any
 point leaves either the old store or the new one, never a mixture.
@@ -25,6 +27,7 @@ import os
 import re
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,6 +43,7 @@ MANIFEST = "manifest.json"
 PARTIAL = ".partial"
 PLAN = "plan.json"
 LOCK = ".lock"
+PROBLEMS = "problems.txt"
 FORMAT_VERSION = 1
 
 
@@ -254,6 +258,15 @@ class StoreWriter:
         """Whether an unfinished extraction saved any clip (else its plan holds nothing worth finishing)."""
         return self.partial.is_dir() and any(self.partial.glob("*.npz"))
 
+    def record_problems(self, problems: list[str]) -> Path:
+        """Every line about a file passed over, kept beside the store (none: the file is removed)."""
+        path = self.root / PROBLEMS
+        if problems:
+            write_atomic(path, "".join(f"{line}\n" for line in problems))
+        else:
+            path.unlink(missing_ok=True)
+        return path
+
     def start(self, plan: Plan) -> None:
         """Begin (or go on with) the extraction `plan`; the caller has refused a different one."""
         self.partial.mkdir(exist_ok=True)
@@ -287,17 +300,25 @@ class StoreWriter:
             self.discard_partial()  # it holds no finished clip
             raise StoreError(f"no usable clips in {plan.data}: every clip was skipped")
         generation = self._next_generation()
-        features = self._write_arrays(generation, old, sources, plan.features, dtypes)
-        clip_table, start = {}, 0
-        for s in sources:
-            clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count, s.split)
-            start += s.count
-        index_file = f"segments.{generation}.csv"
-        SegmentIndex(np.array([s.clip_id for s in sources for _ in range(s.count)], dtype=str),
-                     np.array([s.genre for s in sources for _ in range(s.count)], dtype=str),
-                     np.concatenate([np.arange(s.count) for s in sources])).write(self.root / index_file)
-        manifest = Manifest(generation, old.created if old else now_iso(), now_iso(), plan.data, plan.segment_params,
-                            features, index_file, clip_table, skipped, library_versions(), labels=plan.labels)
+        try:
+            features = self._write_arrays(generation, old, sources, plan.features, dtypes)
+            clip_table, start = {}, 0
+            for s in sources:
+                clip_table[s.clip_id] = ClipEntry(s.genre, s.fingerprint, start, s.count, s.split)
+                start += s.count
+            index_file = f"segments.{generation}.csv"
+            SegmentIndex(np.array([s.clip_id for s in sources for _ in range(s.count)], dtype=str),
+                         np.array([s.genre for s in sources for _ in range(s.count)], dtype=str),
+                         np.concatenate([np.arange(s.count) for s in sources])).write(self.root / index_file)
+            manifest = Manifest(generation, old.created if old else now_iso(), now_iso(), plan.data,
+                                plan.segment_params, features, index_file, clip_table, skipped, library_versions(),
+                                labels=plan.labels)
+            self._check_parts(manifest)
+        except StoreError:
+            for path in self._generation_files():  # this generation's files: the previous store stays as it was
+                if int(path.name.split(".")[1]) == generation:
+                    path.unlink(missing_ok=True)
+            raise
         write_atomic(self.root / MANIFEST, manifest.to_json())
         # The new manifest is committed: earlier generations and the shards are garbage now.
         for path in self._generation_files():
@@ -305,6 +326,21 @@ class StoreWriter:
                 path.unlink(missing_ok=True)
         self.discard_partial()
         return manifest
+
+    def _check_parts(self, manifest: Manifest) -> None:
+        """The invariant a reader relies on, checked on the written files before the manifest commits them:
+        index rows = the manifest's segments = every array's rows, and each clip once, in index order."""
+        index = SegmentIndex.read(self.root / manifest.index_file)
+        clip_ids = [clip_id for clip_id, clip in manifest.clips.items() for _ in range(clip.count)]
+        if clip_ids != index.clip_ids.tolist():
+            repeated = [c for c, n in Counter(index.clip_ids.tolist()).items() if n > manifest.clips[c].count]
+            raise _parts_disagree(self.root, f"clip '{repeated[0]}' is in the index twice" if repeated else
+                                  f"{len(index)} index rows, {manifest.segments} segments in the manifest"
+                                  if len(index) != manifest.segments else "index rows out of the manifest's order")
+        for name, entry in manifest.features.items():
+            rows = np.load(self.root / entry.file, mmap_mode="r").shape[0]
+            if rows != len(index):
+                raise _parts_disagree(self.root, f"{name} has {rows} rows, the index {len(index)}")
 
     def _generation_files(self) -> list[Path]:
         return [p for p in self.root.iterdir() if re.fullmatch(r"[^.]+\.\d+\.(npy|csv)", p.name)]
@@ -363,6 +399,9 @@ class StoreWriter:
                                                    "fortran_order": False, "shape": (total, *shapes[name])})
                 for s in sources:
                     for name, values in rows(s).items():
+                        if len(values) != s.count:
+                            raise _parts_disagree(self.root, f"clip '{s.clip_id}' has {len(values)} rows of {name} "
+                                                             f"and {s.count} segments")
                         out[name].write(np.ascontiguousarray(values, dtype=dtypes[name]).tobytes())
                 for f in out.values():
                     f.flush()
@@ -373,6 +412,11 @@ class StoreWriter:
                 raise StoreError(f"{self.root}: cannot write the store ({first_line(e)}); nothing was changed and the "
                                  "clips extracted so far are kept: run the same command again") from None
         return {name: FeatureEntry(params[name], files[name], list(shapes[name]), dtypes[name]) for name in params}
+
+
+def _parts_disagree(root: Path, detail: str) -> StoreError:
+    return StoreError(f"{root}: the new store's parts disagree ({detail}); it is not committed and the previous "
+                      "store is kept")
 
 
 class FeatureStore:

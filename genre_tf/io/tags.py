@@ -1,14 +1,16 @@
 """Genres in audio files' own tags (mutagen): ID3 `TCON` (ID3v1 numeric genres included), Vorbis and
 FLAC `GENRE`, MP4 `©gen`; and how a messy tag becomes a genre name. genre-tf only reads tags.
 
-Real tags are messy: `Hip-Hop`, `Hip Hop` and `hiphop` are one genre (`genre_key` ignores case, spaces
-and punctuation), `Rock; Blues` or `Rock/Blues` (or several frames) are several genres (the first is
-taken), and some are empty or binary.
+Real tags are messy: `Hip-Hop`, `Hip Hop` and `hiphop` are one genre (`genre_key` ignores case, spaces,
+punctuation and Latin accents, in any script), `Rock; Blues` or `Rock/Blues` (or several frames) are
+several genres (the first is taken), some are placeholders for none (`Unknown`, ID3's 255), and some are
+empty or binary. A labels CSV's genres follow the same rule.
 """
 from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from ..core.errors import DatasetError, first_line
 
 # Between several genres in one tag value.
 _SEPARATORS = re.compile(r"\s*[;/|\\\x00]\s*")
+# genre_key of the values that mean "no genre" (mutagen gives ID3's numeric codes as these names).
+PLACEHOLDERS = frozenset({"unknown", "other", "remix", "cover", "none", "nogenre"})
 
 
 class TagProblem(Exception):
@@ -23,9 +27,9 @@ class TagProblem(Exception):
 
 
 def read_genres(path: str | Path) -> list[str]:
-    """The genre values in a file's tag, split where one value holds several, in order; [] where the file
-    has a tag without a genre or no tag. Raises TagProblem for a tag that cannot be read or a genre that is
-    not text."""
+    """The genre values in a file's tag, split where one value holds several, in order, placeholders
+    (`is_placeholder`: Unknown, Other) left out; [] where the file has no genre, or no tag. Raises
+    TagProblem for a tag that cannot be read or a genre that is not text."""
     import mutagen
 
     try:
@@ -38,18 +42,49 @@ def read_genres(path: str | Path) -> list[str]:
     for value in audio.tags.get("genre", []):
         if not isinstance(value, str) or any(not c.isprintable() and c != "\x00" for c in value):
             raise TagProblem("the genre tag is not text")
-        genres += [g for g in _SEPARATORS.split(value) if g.strip()]
-    return [g.strip() for g in genres]
+        genres += [g.strip() for g in _SEPARATORS.split(value) if g.strip()]
+    return [g for g in genres if not is_placeholder(g)]
 
 
 def genre_key(name: str) -> str:
-    """What makes two spellings one genre: letters and digits, lower case ('Hip-Hop', 'hip hop' -> 'hiphop')."""
-    return re.sub(r"[^0-9a-z]+", "", name.lower())
+    """What makes two spellings one genre, in any script: its letters and digits, case-folded, Latin
+    accents dropped ('Hip-Hop', 'hip hop' -> 'hiphop'; 'Électronique' -> 'electronique'; 'Электроника'
+    -> 'электроника'); a genre of symbols alone (an emoji) is its symbols. '' where it has neither."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
+    kept, base = [], ""
+    for char in folded:
+        kind = unicodedata.category(char)
+        if kind[0] in "LN":
+            kept.append(char)
+            base = char
+        elif kind[0] == "M" and not (kind == "Mn" and _is_latin(base)):  # other scripts' marks are letters' parts
+            kept.append(char)
+    key = unicodedata.normalize("NFC", "".join(kept))
+    return key or "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) == "So")
 
 
 def genre_name(name: str) -> str:
-    """A tag's genre as a label: lower case, words joined by '-' ('Hip Hop' -> 'hip-hop')."""
-    return "-".join(re.findall(r"[0-9a-z&+]+", name.lower()))
+    """A tag's genre as a label: lower case, accents and scripts kept, words joined by '-' ('Hip Hop' ->
+    'hip-hop', 'Électronique' -> 'électronique'); a genre of symbols alone keeps them ('🎸')."""
+    words, word = [], []
+    for char in unicodedata.normalize("NFC", unicodedata.normalize("NFKC", name).lower()):
+        if unicodedata.category(char)[0] in "LMN" or char in "&+":
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    words += ["".join(word)] if word else []
+    return "-".join(words) or "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) == "So")
+
+
+def _is_latin(char: str) -> bool:
+    return unicodedata.name(char, "").startswith("LATIN")
+
+
+def is_placeholder(genre: str) -> bool:
+    """A tag value that means "no genre": ID3's Unknown (255, and 192 in ID3v1), Other (12), the Remix and
+    Cover refinements (RX, CR), and the usual stand-ins."""
+    return genre_key(genre) in PLACEHOLDERS
 
 
 def names_by_key(spellings: list[str]) -> dict[str, str]:
@@ -74,4 +109,11 @@ def read_genre_map(path: str | Path) -> dict[str, str | None]:
     if columns[:2] != ["from", "to"]:
         raise DatasetError(f"{path}: a genre map has the columns from,to (an empty `to` drops the genre), "
                            f"not {','.join(columns) or 'none'}")
-    return {genre_key(r["from"]): genre_name(r["to"]) or None for r in rows if genre_key(r["from"] or "")}
+    mapping = {}
+    for line, row in enumerate(rows, start=2):
+        source, target = (row.get("from") or "").strip(), (row.get("to") or "").strip()
+        if target and not genre_name(target):
+            raise DatasetError(f"{path} line {line}: genre '{target}' has no letters, digits or symbols")
+        if genre_key(source):
+            mapping[genre_key(source)] = genre_name(target) or None
+    return mapping

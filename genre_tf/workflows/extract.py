@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, ENGINES, EXTRACT_BATCH_SIZE,
-                      RayParams, SegmentParams, as_dict)
+                      MAX_PROBLEMS_SHOWN, RayParams, SegmentParams, as_dict)
 from ..core.errors import StoreError, first_line, require
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine
@@ -162,11 +162,14 @@ def _same_audio(old: dict, new: dict, segment: SegmentParams) -> bool:
 def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: FileEvents) -> _Work:
     source = LabelSource.of_record(plan.labels)
     dataset = read_labelled(plan.data, source)
-    for problem in dataset.problems:
-        events.warn(problem)
+    _report_problems(writer, dataset.problems, events)
     labels = "" if source == LabelSource() else f" (labels: {source.describe()})"
+    counts = [f"{g} {n}" for g, n in dataset.counts().items()]
     events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres{labels}: "
-                + ", ".join(f"{g} {n}" for g, n in dataset.counts().items()))
+                + ", ".join(counts[:GENRES_LISTED]) + (f", and {len(counts) - GENRES_LISTED:,} more genres"
+                                                       if len(counts) > GENRES_LISTED else ""))
+    if len(dataset.genres) < 2:
+        events.warn(f"only one genre ({dataset.genres[0]}): training needs clips of at least two genres")
     # Stat each file once: the commit must decide "kept or re-extracted" exactly as planned here.
     clips, fingerprints = [], {}
     for clip in dataset.clips:
@@ -208,6 +211,21 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
         or len(skipped) != len(old.skipped if old else []) \
         or bool(old and LabelSource.of_record(old.labels) != source)
     return _Work(clips, fingerprints, todo, skipped, resumed, changed, dataset.splits, relabelled)
+
+
+# Genres whose clip counts `extract` prints; a collection of thousands gets a count for the rest.
+GENRES_LISTED = 50
+
+
+def _report_problems(writer: StoreWriter, problems: list[str], events: FileEvents) -> None:
+    """The first MAX_PROBLEMS_SHOWN lines about files passed over; past them a count, and the whole list
+    in the store's problems file."""
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        events.warn(problem)
+    path = writer.record_problems(problems if len(problems) > MAX_PROBLEMS_SHOWN else [])
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        events.warn(f"… and {len(problems) - MAX_PROBLEMS_SHOWN:,} more lines about files passed over; all "
+                    f"{len(problems):,} are in {path}")
 
 
 @dataclasses.dataclass

@@ -12,23 +12,41 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+# Above this many genres a confusion matrix is drawn as points without names: a labelled grid would be
+# over 30 inches wide, and its dense image alone 800 MB at 10,000 genres.
+LABELLED_CONFUSION_GENRES = 50
+
+
 def confusion_matrix_png(matrix, labels: list[str], title: str, path: Path) -> None:
-    """Rows normalized to 1 (recall per genre), counts kept in the cell text."""
-    counts = np.asarray(matrix, dtype=float)
-    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    size = max(5.0, 0.55 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted genre")
-    ax.set_ylabel("true genre")
-    ax.set_title(title, fontsize=10)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if counts[i, j]:
-                ax.text(j, i, f"{rates[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")
+    """Rows normalized to 1 (recall per genre); `matrix` is sparse (scipy). Up to LABELLED_CONFUSION_GENRES
+    genres every cell, the genres named and the counts in the cell text; above, only the nonzero cells,
+    as points at the genres' indices in labels.json."""
+    cells = matrix.tocoo()
+    cells.sum_duplicates()
+    rates = cells.data / np.maximum(np.asarray(cells.sum(1)).ravel()[cells.row], 1)
+    if len(labels) > LABELLED_CONFUSION_GENRES:
+        fig, ax = plt.subplots(figsize=(8, 7))
+        image = ax.scatter(cells.col, cells.row, c=rates, s=4, marker="s", cmap="Blues", vmin=0, vmax=1,
+                           edgecolors="grey", linewidths=0.2)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xlabel("predicted genre (its index in labels.json)")
+        ax.set_ylabel("true genre (its index in labels.json)")
+        ax.set_title(f"{title}\n{len(labels)} genres: the nonzero cells, unlabelled", fontsize=10)
+    else:
+        size = max(5.0, 0.55 * len(labels) + 2)
+        fig, ax = plt.subplots(figsize=(size + 1, size))
+        grid = np.zeros((len(labels),) * 2)
+        grid[cells.row, cells.col] = rates
+        image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted genre")
+        ax.set_ylabel("true genre")
+        ax.set_title(title, fontsize=10)
+        for i, j, count, rate in zip(cells.row, cells.col, cells.data, rates):
+            ax.text(j, i, f"{rate:.2f}\n({int(count)})", ha="center", va="center", fontsize=7,
+                    color="white" if rate > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true genre")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

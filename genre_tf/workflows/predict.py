@@ -21,6 +21,7 @@ from ..io.audio import AudioReader, AudioSource, check_level, iter_windows, peak
 from ..core.errors import AudioError, require
 from ..features import FEATURES, make_extractor
 from ..config import WINDOW_BATCH, EmbeddingParams, SegmentParams
+from ..config.audio import MAX_WINDOWS_PER_SECOND
 from ..io.prediction_table import Prediction
 from ..io.runs import load_run
 from ..core.tf import tf
@@ -93,9 +94,10 @@ class Predictor:
 
 
 def check_hop(segment: SegmentParams, hop_seconds: float | None) -> None:
-    window = segment.segment_seconds
-    require(hop_seconds is None or 1 / segment.sample_rate <= hop_seconds <= window,
-            f"`hop_seconds` must be between one sample and the window length ({window:g} s), not {hop_seconds}")
+    window, shortest = segment.segment_seconds, 1 / MAX_WINDOWS_PER_SECOND
+    require(hop_seconds is None or shortest <= hop_seconds <= window,
+            f"`hop_seconds` must be between {shortest:g} s (the cap of {MAX_WINDOWS_PER_SECOND} windows per second "
+            f"of audio) and the window length ({window:g} s), not {hop_seconds}")
 
 
 def song_windows(reader: AudioReader, segment: SegmentParams,

@@ -180,8 +180,7 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
     for group in report.groups:
         for run in group.runs:
             title = f"{run.input_label} / {run.model_label}: {run.name}"
-            matrix = run.metrics["clip"].get("confusion_matrix") or _summed_fold_matrix(run)
-            plots.confusion_matrix_png(matrix, run.labels, f"{title}\nclip level, test clips",
+            plots.confusion_matrix_png(_clip_confusion(run), run.labels, f"{title}\nclip level, test clips",
                                        out / f"confusion-{_slug(run.name)}.png")
             plots.training_curves_png(run.histories, title, out / f"curves-{_slug(run.name)}.png")
     if report.groups:
@@ -189,11 +188,15 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
     return out
 
 
-def _summed_fold_matrix(run: Run):
-    """A CV run's confusion matrix: every clip is a test clip in exactly one fold."""
-    import numpy as np
+def _clip_confusion(run: Run):
+    """A run's clip-level confusion matrix (sparse); a CV run's is the sum of its folds': every clip is a
+    test clip in exactly one fold."""
+    from ..training.evaluate import read_confusion  # here: scikit-learn's import, which ranking needs not
 
-    return np.sum([f["clip"]["confusion_matrix"] for f in run.metrics["folds"]], axis=0).tolist()
+    if "confusion_matrix" in run.metrics["clip"]:
+        return read_confusion(run.metrics["clip"]["confusion_matrix"])
+    first, *others = (read_confusion(fold["clip"]["confusion_matrix"]) for fold in run.metrics["folds"])
+    return sum(others, first)
 
 
 def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: str | Path = DEFAULT_RUNS,
