@@ -16,7 +16,8 @@ LogisticRegression, trained on each fold's train+valid clips and scored on its t
 models): on every stored musicnn (MSD) value, pools and penultimate layer, the strongest simple
 baseline; on the mean YAMNet embedding of each segment, both with C chosen by GridSearchCV over folds
 of clips; and the earlier one, musicnn's pools at C 0.01. Clip level: the mean of a clip's segment
-probabilities, as for the models.
+probabilities, as for the models. Beside each mean, the 95% interval of the clip accuracy over every
+clip's out-of-fold prediction, and McNemar's test against the top row on the same clips.
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ import numpy as np
 import typer
 
 from genre_tf.config import EmbeddingParams, ExactFitParams, MusicnnParams, TrainConfig, segment_params
-from genre_tf.io.runs import scan_runs
+from genre_tf.io.runs import ScoredClips, scan_runs
 from genre_tf.io.splits import cv_splits
 from genre_tf.io.store import FeatureStore
-from genre_tf.training.evaluate import evaluate, summarize_folds
+from genre_tf.training.evaluate import outcome_metrics, outcomes_of, summarize_folds
+from genre_tf.training.significance import accuracy_interval, mcnemar
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.train import train
 
@@ -93,14 +95,14 @@ STRONGEST = 1  # the baseline the issue's targets are measured against
 
 def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: Path) -> dict[str, dict]:
     """Each baseline trained on each fold's train+valid clips and scored on its test clips, like the
-    models; kept in `saved` (a rerun reuses it)."""
+    models; kept in `saved` (a rerun reuses it), with every clip's out-of-fold verdict."""
     labels = np.searchsorted(store.genres, store.index.genres)
     clip_ids = store.index.clip_ids
     results = json.loads(saved.read_text()) if saved.exists() else {}
     for name in names:
-        if name in results:
+        if "clips" in results.get(name, {}):
             continue
-        (vector, c), folds, seconds = BASELINES[name], [], []
+        (vector, c), folds, clips, seconds = BASELINES[name], [], [], []
         x = vector(store)
         for split in cv_splits(store.index.clip_genres(), k, seed):
             train_rows, test_rows = store.index.rows_of(split.train + split.valid), store.index.rows_of(split.test)
@@ -109,8 +111,13 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
             seconds.append(time.perf_counter() - started)
             probabilities = np.zeros((len(test_rows), len(store.genres)))
             probabilities[:, classifier.classes_] = classifier.predict_proba(x[test_rows])
-            folds.append(evaluate(probabilities, labels[test_rows], clip_ids[test_rows]))
-        results[name] = {**summarize_folds(folds), "fold_seconds": float(np.mean(seconds))}
+            outcomes = outcomes_of(probabilities, labels[test_rows], clip_ids[test_rows])
+            folds.append(outcome_metrics(outcomes, len(store.genres)))
+            clips.append(outcomes.clips)
+        joined = ScoredClips.joined(clips)
+        results[name] = {**summarize_folds(folds), "fold_seconds": float(np.mean(seconds)),
+                         "clips": {"clip_ids": joined.clip_ids.tolist(), "true": joined.true.tolist(),
+                                   "predicted": joined.predicted.tolist()}}
         saved.write_text(json.dumps(results, indent=1))
     return {name: results[name] for name in names}
 
@@ -118,6 +125,13 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
 def cell(metrics: dict, level: str) -> str:
     value = metrics[level]["accuracy"]
     return f"{value['mean']:.3f} ± {value['std']:.3f}"
+
+
+def _right_by_clip(clip_ids, true, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip ids in order, and each clip's genre and prediction (out of fold): what intervals and paired
+    tests are computed on."""
+    order = np.argsort(clip_ids)
+    return np.asarray(clip_ids)[order], np.asarray(true)[order], np.asarray(predicted)[order]
 
 
 def _train_missing(pairs: list[tuple[str, str]], store_dir: Path, runs_dir: Path, refit: bool | None,
@@ -134,19 +148,41 @@ def _train_missing(pairs: list[tuple[str, str]], store_dir: Path, runs_dir: Path
 
 
 def _run_rows(runs_dir: Path, variant: str, cv: int) -> list[tuple]:
+    """(cells..., clip accuracy mean, out-of-fold clips) per run."""
     rows = []
     for r in scan_runs(runs_dir)[0] if runs_dir.exists() else []:
         refit = r.config["train"].get("refit")
         fit = "exact" if r.model == "logreg" else "SGD, refit" if refit else "SGD"
+        scored = r.scored_clips()
         rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config['parameters']:,}",
                      f"{r.config['train_seconds'] / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
-                     r.value("clip", "accuracy")))
+                     r.value("clip", "accuracy"),
+                     _right_by_clip(scored.clip_ids, scored.true, scored.predicted) if scored else None))
     return rows
 
 
 def _baseline_rows(store: FeatureStore, variant: str, cv: int, seed: int, names: list[str], saved: Path) -> list[tuple]:
     return [("baseline", name, variant, "exact", "-", f"{m['fold_seconds']:.1f}", cell(m, "clip"), cell(m, "segment"),
-             m["clip"]["accuracy"]["mean"]) for name, m in baselines(store, cv, seed, names, saved).items()]
+             m["clip"]["accuracy"]["mean"], _right_by_clip(**m["clips"]))
+            for name, m in baselines(store, cv, seed, names, saved).items()]
+
+
+def _certainty_cells(rows: list[tuple]) -> list[tuple]:
+    """Each row (best first) with the 95% interval of its out-of-fold clip accuracy and McNemar's test
+    against the top row on the same clips (rows on a store of other clips, or without their clips: n/a)."""
+    rows = sorted(rows, key=lambda row: -row[-2])
+    top = rows[0][-1]
+    out = []
+    for k, (*cells, mean, clips) in enumerate(rows):
+        interval = accuracy_interval(clips[1], clips[2]).cell() if clips else "n/a"
+        comparable = clips is not None and top is not None and np.array_equal(clips[0], top[0])
+        if k == 0 or not comparable:
+            versus = "—" if k == 0 else "n/a"
+        else:
+            test = mcnemar(clips[1] == clips[2], top[1] == top[2])
+            versus = f"{'tied' if test.tied else 'below'} (p {test.p_value:.2g})"
+        out.append((*cells, interval, versus))
+    return out
 
 
 def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [default: the real clips in ../shared]."),
@@ -185,14 +221,18 @@ def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [
              f"over clips (seed {seed}), mean ± std over folds; at most {epochs} epochs, patience {patience}, "
              f"batch {batch_size}. Clip accuracy: the mean of a clip's segment probabilities (with a hop, over every "
              "overlapping window of the clip, as `predict --hop` does); segment accuracy over the same windows.", "",
-             "| model | input | variant | fit | parameters | train s/fold | clip acc | segment acc |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(row[:-1]) + " |" for row in sorted(rows, key=lambda row: -row[-1])]
+             "95% CI: bootstrap over every clip's out-of-fold prediction (pooled accuracy); vs #1: McNemar's exact "
+             "test against the top row on the same clips (tied: p ≥ 0.05).", "",
+             "| model | input | variant | fit | parameters | train s/fold | clip acc | segment acc | clip acc, 95% CI "
+             "| vs #1 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    table = _certainty_cells(rows)
+    lines += ["| " + " | ".join(row) + " |" for row in table]
     text = "\n".join(lines) + "\n"
     (work / "results.md").write_text(text)
     (work / "results.json").write_text(json.dumps([dict(zip(("model", "input", "variant", "fit", "parameters",
                                                              "fold_seconds", "clip_accuracy", "segment_accuracy",
-                                                             "clip_accuracy_mean"), row)) for row in rows], indent=1))
+                                                             "clip_accuracy_interval", "versus_top"), row))
+                                                   for row in table], indent=1))
     print(text)
 
 

@@ -257,13 +257,13 @@ class TrainedPairs:
         options = list(PAIR_OPTIONS.get(model, []))
         if model == "yamnet":
             options += ["--yamnet-weights", request.getfixturevalue("yamnet_weights")]
-        real_evaluate, evaluated = genre_tf.workflows.train.evaluate, []
+        real_outcomes, evaluated = genre_tf.workflows.train.outcomes_of, []
 
-        def evaluate(probabilities, *args, **kwargs):  # what training scored, before saving the model
+        def outcomes_of(probabilities, *args, **kwargs):  # what training scored, before saving the model
             evaluated.append(probabilities)
-            return real_evaluate(probabilities, *args, **kwargs)
+            return real_outcomes(probabilities, *args, **kwargs)
 
-        with mock.patch.object(genre_tf.workflows.train, "evaluate", evaluate):
+        with mock.patch.object(genre_tf.workflows.train, "outcomes_of", outcomes_of):
             result = CliRunner().invoke(app, ["train", "--input", inputs, "--model", model, "--store", str(self.store),
                                               "--runs", str(self.root), "--epochs", "1", "--batch-size", "32",
                                               *options])

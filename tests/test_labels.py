@@ -69,14 +69,21 @@ def test_a_labels_csv_extracts_trains_on_its_split_reports_and_predicts(csv_audi
     store = FeatureStore(tmp_path / "fs")
     assert store.genres == ["band", "calm", "club"] and store.manifest.labels["kind"] == "csv"
     assert sorted(store.label_splits().values()) == ["test"] * 3 + ["train"] * 3 + ["valid"] * 3
-    run, trained, reported, predicted = train_report_predict(tmp_path / "fs", tmp_path, clips["rock"][2],
-                                                             "--split-lists", "labels")
+    run, trained, reported, predicted = train_report_predict(tmp_path / "fs", tmp_path, clips["rock"][2])
+    # The labels' own split is the default where they carry one, and the run records it.
+    assert "the store's labels (csv labels.csv) carry a split: this run uses it (--split-lists random" in trained.stderr
     assert "split: train 3, valid 3, test 3 clips" in trained.stderr
+    assert json.loads((run / "config.json").read_text())["train"]["split_lists"] == "labels"
     split = json.loads((run / "split.json").read_text())
     assert split["source"] == {"kind": "labels", "labels": "csv labels.csv"}
     assert sorted(split["test"]) == sorted(str(c[2].relative_to(root)) for c in clips.values())
     assert "(labels: csv labels.csv), split the labels' own split" in reported.stdout
     assert predicted.stdout.startswith(f"{clips['rock'][2]}: ") and "(3 windows)" in predicted.stdout
+    for option in (["--split-lists", "random"], ["--split-ratios", "0.34,0.33,0.33"]):
+        trained = invoke(*TRAIN, "--store", tmp_path / "fs", "--runs", tmp_path / "random", *option)
+        assert "carry a split" not in trained.stderr
+    assert [json.loads((r / "split.json").read_text())["source"]["kind"] for r in (tmp_path / "random").iterdir()] \
+        == ["random", "random"]
 
 
 def test_a_labels_csv_without_a_split_trains_on_a_random_one(csv_audio, tmp_path):

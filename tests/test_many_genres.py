@@ -3,36 +3,17 @@ small files and loads fast; runs that hold the dense matrix (genre-tf 0.2) still
 The runs here are written by RunWriter around a stand-in model file: no training."""
 import json
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
-from genre_tf.io.runs import MODEL_FILE, RunWriter, load_run
-from genre_tf.io.splits import Split
+from genre_tf.io.runs import load_run
 from genre_tf.training.evaluate import classification_metrics, evaluate, read_confusion, summarize_folds
 from genre_tf.workflows import plots
 from genre_tf.workflows.report import rank_runs, write_report
 
-HISTORY = {"best_epoch": 1, "monitor": "val_loss", "epochs_run": 1,
-           "epochs": [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}]}
-
-
-def write_run(runs_dir, name: str, labels: list[str], fold_metrics: list[dict], cv_metrics: dict | None = None):
-    """A finished run as `train` leaves it, one fold folder per metrics for a CV run (`cv_metrics`)."""
-    writer = RunWriter(runs_dir, name)
-    for fold, metrics in enumerate(fold_metrics, start=1):
-        folder = writer.fold_folder(fold if cv_metrics else None)
-        writer.write_fold(folder, Split([], [], [], [], [], {}), {}, HISTORY, metrics)
-        with zipfile.ZipFile(folder / MODEL_FILE, "w") as archive:  # load_run checks that it is a whole archive
-            archive.writestr("config.json", "{}")
-    config = {"train": {"inputs": ["mfcc"], "model": "linear", "cv": len(fold_metrics) if cv_metrics else 0,
-                        "seed": 0, "split_lists": None, "split_ratios": [0.64, 0.16, 0.2], "augment": []},
-              "store": {"data": "music", "segment_params": {"sample_rate": 16000, "segment_samples": 48000}},
-              "labels": labels, "parameters": 1000, "train_seconds": 1.0}
-    return writer.finish(config, labels, cv_metrics)
-
+from .helpers import write_run
 
 def scored(n_genres: int, clips: int, seed: int = 0) -> dict:
     """Metrics of a model about half right, on `clips` test clips of two segments each."""

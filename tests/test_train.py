@@ -6,6 +6,7 @@ import pytest
 from genre_tf.config import DEFAULT_SEGMENT_SECONDS, TrainConfig, segment_label
 from genre_tf.core.errors import GenreTfError, SplitError, StoreError
 from genre_tf.features import INPUT_PRESETS
+from genre_tf.io.runs import load_run
 from genre_tf.io.store import FeatureStore
 from genre_tf.models import MODELS, parse_inputs
 from genre_tf.training.data import normalization_stats
@@ -48,7 +49,7 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     seconds = PAIR_SEGMENT_SECONDS.get(model, DEFAULT_SEGMENT_SECONDS)
     assert run.name.startswith("-".join(filter(None, ["+".join(names), model, segment_label(seconds)])) + "-")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
-                                                    "model.keras", "normalization.npz", "split.json"]
+                                                    "model.keras", "normalization.npz", "split.json", "test_clips.csv"]
     history, spec = json.loads((run / "history.json").read_text()), MODELS[model]
     if spec.exact:  # fit on every non-test clip, its L2 strength chosen over folds of them
         assert history["exact"]["C"] in history["exact"]["cs"] and history["exact"]["converged"]
@@ -85,6 +86,8 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     recomputed = evaluate(probabilities, np.searchsorted(store.genres, store.index.genres[rows]),
                           store.index.clip_ids[rows])
     assert recomputed["segment"]["accuracy"] == metrics["segment"]["accuracy"]
+    scored = load_run(run).scored_clips()  # each test clip's verdict, kept for the report's intervals and tests
+    assert sorted(scored.clip_ids) == sorted(test_clips) and scored.right.mean() == metrics["clip"]["accuracy"]
     # predict: a test clip from its audio file, featurized as the store was (in other batches: the
     # probabilities agree within the tolerance stated for batch shapes; measured under 1e-6 here).
     clip = test_clips[0]

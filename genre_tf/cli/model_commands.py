@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 
 from ..config import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_SEGMENT_SECONDS,
-                      DEFAULT_STORE, ModelOptions, TrainConfig)
+                      DEFAULT_STORE, RANDOM_SPLIT, ModelOptions, TrainConfig)
 from ..core.errors import GenreTfError
 from ..features import FEATURES, INPUT_PRESETS
 from ..io.splits import BUILTIN_SPLITS
@@ -32,11 +32,13 @@ def train(
     class_weights: bool = typer.Option(TrainConfig.class_weights, help="Weight classes inversely to their training frequency."),
     monitor: str = typer.Option(TrainConfig.monitor, help="Best epoch by val_loss or val_accuracy."),
     patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without improvement."),
-    split_ratios: str = typer.Option(",".join(f"{r:g}" for r in DEFAULT_RATIOS),
-                                     help="train,valid,test fractions of clips, per genre."),
+    split_ratios: str = typer.Option(None, help="train,valid,test fractions of clips, per genre, for a random split."
+                                     + default(",".join(f"{r:g}" for r in DEFAULT_RATIOS))),
     split_lists: str = typer.Option(None, help="Folder of train*/valid*/test*.txt clip lists (overrides ratios), "
-                                    f"a built-in split: {', '.join(BUILTIN_SPLITS)}, or labels (or fma): the split "
-                                    "the store's labels carry (a labels CSV's split column, FMA's official one)."),
+                                    f"a built-in split: {', '.join(BUILTIN_SPLITS)}, labels (or fma): the split "
+                                    "the store's labels carry (a labels CSV's split column, FMA's official one), "
+                                    f"or {RANDOM_SPLIT}." + default("the labels' split where they carry one (and no "
+                                                                   "--split-ratios is given), else random")),
     cv: int = typer.Option(TrainConfig.cv, help="K-fold cross-validation over clips, stratified by genre (0: off)."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
                                          help="Float16 compute." + default("on with a GPU, off on CPU")),
@@ -63,8 +65,9 @@ def train(
 
     config = TrainConfig(inputs=parse_inputs(input), model=model, store=str(store), runs_dir=str(runs), epochs=epochs,
                          batch_size=batch_size, seed=seed, learning_rate=lr, class_weights=class_weights,
-                         monitor=monitor, patience=patience, split_ratios=parse_ratios(split_ratios),
-                         split_lists=split_lists, cv=cv, mixed_precision=mixed_precision,
+                         monitor=monitor, patience=patience,
+                         split_ratios=parse_ratios(split_ratios) if split_ratios else DEFAULT_RATIOS,
+                         split_lists=split_lists or (RANDOM_SPLIT if split_ratios and not cv else None), cv=cv, mixed_precision=mixed_precision,
                          segment_seconds=segment_seconds, augment=parse_augment(augment),
                          options=ModelOptions(backbone_weights, image_size, yamnet_weights),
                          frozen_epochs=frozen_epochs, refit=refit)
@@ -116,7 +119,7 @@ def report(
     format: str = typer.Option("table", help=f"What is printed: table, {', '.join(FORMATS)}."),
 ):
     """Rank every finished run (grouped by data and split) and write tables and figures."""
-    from ..workflows.report import rank_runs, row_cells, terminal_headers, untested_line, write_report
+    from ..workflows.report import rank_runs, row_cells, terminal_headers, ties_line, untested_line, write_report
 
     if format not in (*FORMATS, "table"):
         raise GenreTfError(f"`format` must be table, {', '.join(FORMATS)}, not '{format}'")
@@ -133,9 +136,11 @@ def report(
             table = Table(title=group.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
             for k, column in enumerate(terminal_headers()):
                 table.add_column(column, justify="left" if k in (1, 2) else "right", no_wrap=True)
-            for i, run in enumerate(group.runs):
-                table.add_row(*row_cells(i + 1, run, compact=True))
+            for i, (run, standing) in enumerate(zip(group.runs, group.standings)):
+                table.add_row(*row_cells(i + 1, run, standing, compact=True))
             print_table(table)
+            if ties_line(group):
+                say(ties_line(group))
             for i, run in enumerate(group.runs):
                 say(f"  {i + 1}: {run.path}")
     else:

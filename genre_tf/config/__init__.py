@@ -19,8 +19,9 @@ from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, D
                       EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, LABEL_KINDS, MAX_FILES_AHEAD, MAX_PROBLEMS_SHOWN,
                       MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH, RayParams,
                       ServeParams, SynthParams)
-from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, REFIT_EPOCH_SCALE,
-                       AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig, parse_augment)
+from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, RANDOM_SPLIT,
+                       REFIT_EPOCH_SCALE, AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig,
+                       parse_augment)
 
 
 def as_dict(params) -> dict:
@@ -31,9 +32,9 @@ __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFA
            "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
            "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "ExactFitParams", "FINE_TUNE_LR_FACTOR",
            "FMA_SUBSETS", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
-           "MIN_CLIPS_PER_GENRE",
-           "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
-           "PRECISE_BN_BATCHES", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams", "SynthParams",
+           "MIN_CLIPS_PER_GENRE", "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
+           "PRECISE_BN_BATCHES", "RANDOM_SPLIT", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams",
+           "SynthParams",
            "TAG_DISAGREEMENT_CONFIDENCE", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
            "YAMNET_HANDLE_ENV", "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL",
            "embedding_params", "parse_augment", "resolve_handle", "segment_label", "segment_params", "as_dict"]

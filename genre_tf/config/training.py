@@ -66,6 +66,8 @@ class ModelOptions:
 
 
 DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth seed did
+# `split_lists` for a random split (by `split_ratios`) where the default would be the labels' own.
+RANDOM_SPLIT = "random"
 # Fine-tuning a pretrained backbone (transfer, yamnet): its top blocks at a tenth of the learning rate.
 FINE_TUNE_LR_FACTOR = 0.1
 # Batches of training data over which batch-norm statistics are measured before each validation.
@@ -114,7 +116,7 @@ class TrainConfig:
     @property
     def untested(self) -> bool:
         """A final model on all clips: test ratio 0, validation kept for early stopping."""
-        return not self.cv and not self.split_lists and self.split_ratios[2] == 0
+        return not self.cv and self.split_lists in (None, RANDOM_SPLIT) and self.split_ratios[2] == 0
 
     def __post_init__(self):
         unknown = [a for a in self.augment or () if a not in AUGMENTATIONS]

@@ -6,13 +6,15 @@
         metrics.json         test metrics ({} for an untested final run); CV: mean/std and folds;
                              confusion matrices as their nonzero cells (training/evaluate.py)
         [fold-<k>/]          CV runs: one folder per fold holding the files below
-        model.keras, split.json, normalization.npz, history.json(, metrics.json)
+        model.keras, split.json, normalization.npz, history.json(, metrics.json, test_clips.csv)
+                             test_clips.csv: each test clip's genre, predicted genre and its probability
     <runs>/.incomplete-<name>.<random>/   a run being trained; its .lock is held by the trainer
 
 Reading it needs no TensorFlow (`genre-tf report` starts fast).
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -24,13 +26,50 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import GenreTfError
-from ..config import LABEL_KINDS, segment_label
+from ..config import LABEL_KINDS, RANDOM_SPLIT, segment_label
 from ..core.files import Lock
 from .splits import LABEL_SPLITS
 
 INCOMPLETE_PREFIX = ".incomplete-"
 MODEL_FILE = "model.keras"
+TEST_CLIPS_FILE = "test_clips.csv"
 _LOCK = ".lock"
+
+
+@dataclasses.dataclass
+class ScoredClips:
+    """A model's verdict on each of its test clips: genre indices in the run's label order. A CV run's
+    are its folds' together, each clip once (out-of-fold)."""
+
+    clip_ids: np.ndarray
+    true: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray  # the predicted genre's probability
+
+    @classmethod
+    def joined(cls, parts: list["ScoredClips"]) -> "ScoredClips":
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
+
+    @property
+    def right(self) -> np.ndarray:
+        return self.true == self.predicted
+
+    def write(self, path: Path, labels: list[str]) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["clip_id", "genre", "predicted", "probability"])
+            writer.writerows((c, labels[t], labels[p], f"{q:.6g}") for c, t, p, q in
+                             zip(self.clip_ids.tolist(), self.true.tolist(), self.predicted.tolist(),
+                                 self.confidence.tolist()))
+
+    @classmethod
+    def read(cls, path: Path, labels: list[str]) -> "ScoredClips":
+        index = {genre: k for k, genre in enumerate(labels)}
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return cls(np.array([r["clip_id"] for r in rows], dtype=str), np.array([index[r["genre"]] for r in rows], int),
+                   np.array([index[r["predicted"]] for r in rows], int),
+                   np.array([float(r["probability"]) for r in rows]))
 
 
 @dataclasses.dataclass
@@ -88,7 +127,7 @@ class Run:
             return f"{t['cv']}-fold CV, seed {t['seed']}"
         if t["split_lists"] in LABEL_SPLITS:
             return "the labels' own split"
-        if t["split_lists"]:
+        if t["split_lists"] and t["split_lists"] != RANDOM_SPLIT:
             return f"lists {t['split_lists']}"
         return f"random {'/'.join(str(r) for r in t['split_ratios'])}, seed {t['seed']}"
 
@@ -99,6 +138,17 @@ class Run:
         source = LabelSource.of_record(self.config["store"].get("labels"))  # runs before label sources: folders
         labels = "" if source.kind == LABEL_KINDS[0] else f" (labels: {source.describe()})"
         return self.config["store"]["data"] + labels, self.split_description()
+
+    def scored_clips(self) -> ScoredClips | None:
+        """Each test clip's genre and prediction (every fold's, for a CV run); None for a run from
+        before genre-tf kept them, or an untested one."""
+        folders = [model.parent for model in self.model_files]
+        if not self.tested or not all((f / TEST_CLIPS_FILE).is_file() for f in folders):
+            return None
+        try:
+            return ScoredClips.joined([ScoredClips.read(f / TEST_CLIPS_FILE, self.labels) for f in folders])
+        except (OSError, KeyError, ValueError, csv.Error) as e:
+            raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} ({type(e).__name__}: {e})") from None
 
     def value(self, level: str, metric: str) -> float:
         v = self.metrics[level][metric]
@@ -216,9 +266,13 @@ class RunWriter:
         return folder
 
     @staticmethod
-    def write_fold(folder: Path, split, normalization: dict, history: dict, metrics: dict) -> None:
-        """What one trained model leaves beside its model file (saved by the trainer, as MODEL_FILE)."""
+    def write_fold(folder: Path, split, normalization: dict, history: dict, metrics: dict,
+                   scored: ScoredClips | None = None, labels: list[str] | None = None) -> None:
+        """What one trained model leaves beside its model file (saved by the trainer, as MODEL_FILE); a
+        tested one, its test clips' verdicts (`scored`, genre indices into `labels`)."""
         split.save(folder / "split.json")
+        if scored is not None:
+            scored.write(folder / TEST_CLIPS_FILE, labels)
         np.savez(folder / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
                                                   for k, v in (("mean", mean), ("variance", var))})
         (folder / "history.json").write_text(json.dumps(history, indent=1))

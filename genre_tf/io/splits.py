@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import SplitError
-from ..config import DEFAULT_RATIOS
+from ..config import DEFAULT_RATIOS, RANDOM_SPLIT
 
 PARTS = ("train", "valid", "test")
 # A label file's split values, in any case: FMA's set.split says training, validation, test.

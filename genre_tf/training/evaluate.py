@@ -1,17 +1,26 @@
 """Metrics at segment level and at clip level (a clip's prediction is the mean of its segments'
 probabilities), and their summary over cross-validation folds. This module is the only one that
-writes or reads a confusion matrix as metrics.json keeps it (`confusion_cells`, `read_confusion`)."""
+writes or reads a confusion matrix as metrics.json keeps it (`confusion_cells`, `read_confusion`).
+
+Macro precision, recall and F1 are over the genres the test clips have, as balanced accuracy is: a
+genre with no test clip has no recall to average (counting it as 0 would score a perfect run on a
+split without it below 1), so macro recall equals balanced accuracy.
+"""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from scipy.sparse import coo_array
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from ..io.runs import ScoredClips
+
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1")
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=range(n_classes),
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=np.unique(y_true),
                                                                average="macro", zero_division=0)
     return {
         "count": int(len(y_true)),
@@ -60,11 +69,38 @@ def clip_probabilities(probabilities: np.ndarray, clip_ids: np.ndarray, labels: 
     return clips, sums / counts, clip_labels
 
 
+@dataclasses.dataclass
+class Outcomes:
+    """What a model said of its test segments and clips (genre indices): the scores, a CV run's pooled
+    scores, and the report's intervals and paired comparisons (from the clips) come from these."""
+
+    segment_true: np.ndarray
+    segment_predicted: np.ndarray
+    clips: ScoredClips
+
+    @classmethod
+    def pooled(cls, outcomes: list["Outcomes"]) -> "Outcomes":
+        """A CV run's folds together: each clip is a test clip of exactly one fold."""
+        return cls(np.concatenate([o.segment_true for o in outcomes]),
+                   np.concatenate([o.segment_predicted for o in outcomes]),
+                   ScoredClips.joined([o.clips for o in outcomes]))
+
+
+def outcomes_of(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> Outcomes:
+    """Each test segment's and clip's predicted genre (a clip's: the mean of its segments' probabilities)."""
+    clips, clip_probs, clip_labels = clip_probabilities(probabilities, clip_ids, labels)
+    predicted = clip_probs.argmax(1)
+    return Outcomes(labels, probabilities.argmax(1),
+                    ScoredClips(clips, clip_labels, predicted, clip_probs[np.arange(len(clips)), predicted]))
+
+
+def outcome_metrics(outcomes: Outcomes, n_classes: int) -> dict:
+    return {"segment": classification_metrics(outcomes.segment_true, outcomes.segment_predicted, n_classes),
+            "clip": classification_metrics(outcomes.clips.true, outcomes.clips.predicted, n_classes)}
+
+
 def evaluate(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> dict:
-    n_classes = probabilities.shape[1]
-    _, clip_probs, clip_labels = clip_probabilities(probabilities, clip_ids, labels)
-    return {"segment": classification_metrics(labels, probabilities.argmax(1), n_classes),
-            "clip": classification_metrics(clip_labels, clip_probs.argmax(1), n_classes)}
+    return outcome_metrics(outcomes_of(probabilities, labels, clip_ids), probabilities.shape[1])
 
 
 def summarize_folds(fold_metrics: list[dict]) -> dict:

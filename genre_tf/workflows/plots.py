@@ -94,26 +94,37 @@ def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def overview_png(groups: list[tuple[str, list]], path: Path) -> None:
-    """One horizontal bar pair (segment, clip accuracy) per run, one panel per comparable group."""
-    heights = [max(1.5, 0.45 * len(runs) + 1) for _, runs in groups]
+def overview_png(groups: list[tuple[str, list, list]], path: Path) -> None:
+    """One horizontal bar pair (segment, clip accuracy) per run, one panel per comparable group (title,
+    runs, their standings): the clip accuracy's 95% interval over its test clips drawn on its bar, and
+    the runs tied with #1 marked."""
+    heights = [max(1.5, 0.45 * len(runs) + 1) for _, runs, _ in groups]
     fig, axes = plt.subplots(len(groups), 1, figsize=(9, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
-    for ax, (title, runs) in zip(axes[:, 0], groups):
-        names = [f"{r.input_label} / {r.model_label}" for r in runs][::-1]
+    for ax, (title, runs, standings) in zip(axes[:, 0], groups):
+        tied = [k > 0 and s is not None and s.versus_best is not None and s.versus_best.tied
+                for k, s in enumerate(standings)]
+        names = [f"{r.input_label} / {r.model_label}" + (" (tied with #1)" if t else "")
+                 for r, t in zip(runs, tied)][::-1]
         y = np.arange(len(runs))
         for offset, level, color in ((0.2, "clip", "tab:blue"), (-0.2, "segment", "tab:orange")):
             values = [r.value(level, "accuracy") for r in runs][::-1]
-            errors = [r.spread(level, "accuracy") or 0 for r in runs][::-1]
+            errors = None if level == "clip" else [r.spread(level, "accuracy") or 0 for r in runs][::-1]
             ax.barh(y + offset, values, height=0.38, xerr=errors, color=color, label=f"{level} accuracy")
-            for yi, v in zip(y + offset, values):
-                ax.text(v + 0.01, yi, f"{v:.2f}", va="center", fontsize=7)
+            ends = [max(v, s.accuracy.high) if level == "clip" and s else v for v, s in zip(values, standings[::-1])]
+            for yi, v, end in zip(y + offset, values, ends):
+                ax.text(end + 0.01, yi, f"{v:.2f}", va="center", fontsize=7)
+        known = [(yi, s.accuracy) for yi, s in zip(y + 0.2, standings[::-1]) if s]
+        if known:
+            ax.errorbar([i.value for _, i in known], [yi for yi, _ in known], fmt="none", ecolor="black", capsize=3,
+                        xerr=[[i.value - i.low for _, i in known], [i.high - i.value for _, i in known]],
+                        label="clip accuracy, 95% CI")
         ax.set_yticks(y, names, fontsize=8)
         ax.set_xlim(0, 1.1)
         ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axes[-1, 0].set_xlabel("test accuracy")
+    axes[-1, 0].set_xlabel("test accuracy (segment bars: ± std over CV folds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

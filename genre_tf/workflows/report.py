@@ -1,7 +1,10 @@
 """`genre-tf report`: every finished run, ranked in comparable groups, with figures.
 
 Runs on different data or different splits are never ranked together: each (data, split) pair is
-its own group. The ranking is saved with the report, and `predict --run best` uses its top run.
+its own group. Beside each mean, how sure it is: a 95% interval of the clip accuracy over the run's test
+clips (a CV run's: every clip, out of fold), and whether the run is told apart from the group's #1 by a
+paired test on the clips both scored (training/significance.py). The ranking is saved with the report,
+and `predict --run best` uses its top run, saying when #1 is tied with others.
 """
 from __future__ import annotations
 
@@ -12,10 +15,14 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
 from ..core.errors import GenreTfError, first_line
 from ..core.files import new_timestamped_folder
 from ..io.runs import Run, scan_runs
+from ..training.significance import (CONFIDENCE, Comparison, Interval, accuracy_interval, balanced_accuracy_interval,
+                                     mcnemar)
 
 # The metric columns of every table this module writes or the CLI prints: (level, metric, title).
 METRIC_COLUMNS = (("segment", "accuracy", "seg acc"), ("segment", "balanced_accuracy", "seg bal acc"),
@@ -25,7 +32,8 @@ METRIC_COLUMNS = (("segment", "accuracy", "seg acc"), ("segment", "balanced_accu
 SORT_KEYS = {f"{level}_{metric}": (level, metric)
              for level, metric, _ in sorted(METRIC_COLUMNS, key=lambda c: c[0] != "clip")}
 DEFAULT_SORT = next(iter(SORT_KEYS))
-COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", *(t for _, _, t in METRIC_COLUMNS), "run")
+COLUMNS = ("rank", "input", "model", "parameters", "epochs", "train time", *(t for _, _, t in METRIC_COLUMNS),
+           "clip acc 95% CI", "clips", "vs #1", "run")
 _TERMINAL_TITLES = {"rank": "#", "parameters": "params", "epochs": "epochs best/run"}
 
 
@@ -35,15 +43,41 @@ def terminal_headers() -> tuple[str, ...]:
     return tuple(_TERMINAL_TITLES.get(c, c).replace(" ", "\n", 1) for c in COLUMNS[:-1])
 
 
+@dataclasses.dataclass(frozen=True)
+class Standing:
+    """How sure a run's clip scores are, over its test clips (a CV run's: all of them, out of fold), and
+    how it stands against its group's #1."""
+
+    clips: int
+    accuracy: Interval
+    balanced_accuracy: Interval
+    versus_best: Comparison | None  # None: #1 itself, or a run that scored other clips than #1
+    comparable: bool  # scored the same clips as #1
+
+    def versus_cell(self, rank: int) -> str:
+        if rank == 1:
+            return "#1"
+        if not self.comparable or self.versus_best is None:
+            return "other clips"
+        label = "tied" if self.versus_best.tied else "below"
+        return f"{label} (p {self.versus_best.p_value:.2g})"
+
+
 @dataclasses.dataclass
 class Group:
     data: str
     split: str
     runs: list[Run]  # ranked
+    standings: list[Standing | None] = dataclasses.field(default_factory=list)  # None: a run without test clips kept
 
     @property
     def title(self) -> str:
         return f"data {self.data}, split {self.split}"
+
+    def tied_with_best(self) -> list[Run]:
+        """The runs a paired test on the same clips cannot tell apart from #1."""
+        return [run for run, standing in zip(self.runs[1:], self.standings[1:])
+                if standing and standing.comparable and standing.versus_best and standing.versus_best.tied]
 
 
 @dataclasses.dataclass
@@ -78,10 +112,32 @@ def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> 
         if run.tested:
             by_group.setdefault(run.group(), []).append(run)
     level, metric = SORT_KEYS[sort]
-    groups = [Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name)))
+    groups = [_with_standings(Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name))))
               for (data, split), members in by_group.items()]
     groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
     return Report(groups, skipped, sort, [r for r in runs if not r.tested], Path(runs_dir))
+
+
+def _with_standings(group: Group) -> Group:
+    """Each run's intervals, and its paired comparison with #1 where both scored the same clips."""
+    scored = [run.scored_clips() for run in group.runs]
+    best = _by_clip(scored[0]) if scored[0] is not None else None
+    for clips in scored:
+        if clips is None:
+            group.standings.append(None)
+            continue
+        mine = _by_clip(clips)
+        comparable = best is not None and np.array_equal(mine.clip_ids, best.clip_ids)
+        group.standings.append(Standing(len(mine.clip_ids), accuracy_interval(mine.true, mine.predicted),
+                                        balanced_accuracy_interval(mine.true, mine.predicted),
+                                        mcnemar(mine.right, best.right) if comparable and clips is not scored[0]
+                                        else None, comparable))
+    return group
+
+
+def _by_clip(clips):
+    order = np.argsort(clips.clip_ids, kind="stable")
+    return dataclasses.replace(clips, **{f.name: getattr(clips, f.name)[order] for f in dataclasses.fields(clips)})
 
 
 def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
@@ -105,22 +161,40 @@ def _epochs_cell(histories: list[dict]) -> str:
     return cell + (" +refit" if any("refit" in h for h in histories) else "")
 
 
-def row_cells(rank: int, run: Run, compact: bool = False) -> list[str]:
+def row_cells(rank: int, run: Run, standing: Standing | None, compact: bool = False) -> list[str]:
     """The cells of COLUMNS for one run; compact (for a terminal) drops the run name and shortens."""
     epochs = _epochs_cell(run.histories)
     parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
+    interval = standing.accuracy if standing else None
     cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
-             *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS]]
+             *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS],
+             "n/a" if not interval else f"{interval.low:.2f}-{interval.high:.2f}" if compact
+             else f"{interval.low:.3f}-{interval.high:.3f}", str(standing.clips) if standing else "n/a",
+             standing.versus_cell(rank) if standing else ("#1" if rank == 1 else "n/a")]
     return cells if compact else [*cells, run.name]
+
+
+def ties_line(group: Group) -> str | None:
+    """One sentence where #1 is not told apart from other runs of its group, else None."""
+    tied = group.tied_with_best()
+    if not tied:
+        return None
+    ranks = ", ".join(f"#{group.runs.index(run) + 1}" for run in tied)
+    return (f"#1 is tied with {ranks}: on the same {group.standings[0].clips} test clips, McNemar's test cannot tell "
+            "them apart (p ≥ 0.05); the order between them is noise")
 
 
 def as_markdown(report: Report) -> str:
     lines = [f"Ranked by {report.sort.replace('_', ' ')}; CV runs show mean ± std over folds. Runs on different "
-             "data or splits are in separate tables: their scores are not comparable."]
+             "data or splits are in separate tables: their scores are not comparable. `clip acc 95% CI`: the clip "
+             "accuracy's bootstrap interval over the run's test clips (a CV run's: every clip, out of fold); `vs #1`: "
+             "McNemar's exact test against #1 on the same clips (tied: p ≥ 0.05)."]
     for group in report.groups:
         lines += ["", f"### {group.title}", "", "| " + " | ".join(COLUMNS) + " |",
                   "|" + "|".join("---" for _ in COLUMNS) + "|"]
-        lines += ["| " + " | ".join(row_cells(i + 1, run)) + " |" for i, run in enumerate(group.runs)]
+        lines += ["| " + " | ".join(row_cells(i + 1, run, standing)) + " |"
+                  for i, (run, standing) in enumerate(zip(group.runs, group.standings))]
+        lines += ["", ties_line(group)] if ties_line(group) else []
     if report.untested:
         lines += ["", "Untested (trained on all clips, no test split; not ranked):"]
         lines += [f"- {untested_line(run)}" for run in report.untested]
@@ -138,8 +212,8 @@ def as_csv(report: Report) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["data", "split", *COLUMNS])
     for group in report.groups:
-        for i, run in enumerate(group.runs):
-            writer.writerow([group.data, group.split, *row_cells(i + 1, run)])
+        for i, (run, standing) in enumerate(zip(group.runs, group.standings)):
+            writer.writerow([group.data, group.split, *row_cells(i + 1, run, standing)])
     return buffer.getvalue()
 
 
@@ -151,12 +225,27 @@ def as_json(report: Report) -> str:
              "parameters": r.config["parameters"], "best_epochs": [h["best_epoch"] for h in r.histories],
              "epochs_run": [h["epochs_run"] for h in r.histories], "train_seconds": r.config["train_seconds"],
              "metrics": {lv: {m: r.metrics[lv][m] for level, m, _ in METRIC_COLUMNS if level == lv}
-                         for lv in ("segment", "clip")}}
-            for i, r in enumerate(g.runs)]} for g in report.groups],
+                         for lv in ("segment", "clip")}, **_standing_json(standing)}
+            for i, (r, standing) in enumerate(zip(g.runs, g.standings))]} for g in report.groups],
         "best": str(report.best.path) if report.best else None,
+        "best_tied_with": [str(r.path) for r in report.groups[0].tied_with_best()] if report.groups else [],
         "untested": [str(r.path) for r in report.untested],
         "skipped": report.skipped,
     }, indent=1)
+
+
+def _standing_json(standing: Standing | None) -> dict:
+    if standing is None:
+        return {"clip_interval": None, "versus_best": None}
+    versus = standing.versus_best
+    return {"clip_interval": {"clips": standing.clips, "confidence": CONFIDENCE, "method": "bootstrap over clips",
+                              **{name: [i.value, i.low, i.high] for name, i in (("accuracy", standing.accuracy),
+                                                                             ("balanced_accuracy",
+                                                                              standing.balanced_accuracy))}},
+            "versus_best": None if versus is None else {
+                "test": "McNemar exact", "p_value": versus.p_value, "tied": versus.tied,
+                "clips_only_this_right": versus.only_first, "clips_only_best_right": versus.only_second},
+            "comparable_with_best": standing.comparable}
 
 
 # `report --format` choices besides the terminal table.
@@ -184,7 +273,7 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
                                        out / f"confusion-{_slug(run.name)}.png")
             plots.training_curves_png(run.histories, title, out / f"curves-{_slug(run.name)}.png")
     if report.groups:
-        plots.overview_png([(g.title, g.runs) for g in report.groups], out / "overview.png")
+        plots.overview_png([(g.title, g.runs, g.standings) for g in report.groups], out / "overview.png")
     return out
 
 
@@ -202,12 +291,16 @@ def _clip_confusion(run: Run):
 def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: str | Path = DEFAULT_RUNS,
                 info=lambda message: None) -> Path:
     """A run directory, or 'best': the top run of the newest report in `reports_dir`; with no report
-    yet, the top of the finished runs in `runs_dir`, ranked now (`info` is told which)."""
+    yet, the top of the finished runs in `runs_dir`, ranked now (`info` is told which, and when #1 is
+    tied with others)."""
     if run != BEST_RUN:
         return Path(run)
     reports = sorted(Path(reports_dir).glob("*/ranking.json")) if Path(reports_dir).is_dir() else []
     if reports:
-        return latest_ranking(reports[-1])
+        best, tied = latest_ranking(reports[-1])
+        if tied:
+            info(_tied_message(best, tied))
+        return best
     ranking = rank_runs(runs_dir) if Path(runs_dir).is_dir() else None
     if ranking is None or ranking.best is None:
         raise GenreTfError(f"no report in {reports_dir} and no tested run in {runs_dir} to rank: train a model "
@@ -215,15 +308,24 @@ def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: s
     best, score = ranking.best, ranking.best.value(*SORT_KEYS[ranking.sort])
     info(f"no report in {reports_dir}: ranked the {sum(len(g.runs) for g in ranking.groups)} tested runs in "
          f"{runs_dir} by {ranking.sort.replace('_', ' ')} and picked {best.path} ({score:.3f})")
+    tied = [run.path for run in ranking.groups[0].tied_with_best()]
+    if tied:
+        info(_tied_message(best.path, tied))
     return best.path
 
 
-def latest_ranking(ranking: Path) -> Path:
-    """The run a report's ranking.json names best."""
+def _tied_message(best: Path, tied: list[Path]) -> str:
+    return (f"the best run, {best.name}, is tied with {len(tied)} other{'s' if len(tied) > 1 else ''} on the same "
+            f"test clips ({', '.join(p.name for p in tied)}): the difference between them is within noise")
+
+
+def latest_ranking(ranking: Path) -> tuple[Path, list[Path]]:
+    """The run a report's ranking.json names best, and those it is tied with."""
     try:
-        best = json.loads(ranking.read_text()).get("best")
-    except (OSError, ValueError, AttributeError) as e:
+        saved = json.loads(ranking.read_text())
+        best, tied = saved.get("best"), [Path(p) for p in saved.get("best_tied_with", [])]
+    except (OSError, ValueError, AttributeError, TypeError) as e:
         raise GenreTfError(f"{ranking}: unreadable report ({first_line(e)}); run `genre-tf report` again") from None
     if not best:
         raise GenreTfError(f"{ranking}: the last report ranks no run; pass a run folder as `run`")
-    return Path(best)
+    return Path(best), tied

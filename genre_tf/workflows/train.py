@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import REFIT_EPOCH_SCALE, ExactFitParams, TrainConfig, segment_label
+from ..config import RANDOM_SPLIT, REFIT_EPOCH_SCALE, ExactFitParams, TrainConfig, segment_label
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
 from ..io.runs import MODEL_FILE, RunWriter
@@ -23,7 +23,7 @@ from ..models import build_model, get_model
 from ..training.calibration import calibrate_standardizers
 from ..training.data import make_dataset, make_split_datasets, normalization_stats
 from ..training.exact import fit_exact
-from ..training.evaluate import evaluate, summarize_folds
+from ..training.evaluate import Outcomes, outcome_metrics, outcomes_of, summarize_folds
 from ..training.fit import balanced_class_weights, configure_devices, fit_model, training_settings
 
 import keras  # noqa: E402  (after the modules above, which import TensorFlow quietly)
@@ -39,7 +39,7 @@ class TrainEvents:
 @dataclasses.dataclass
 class TrainResult:
     run_dir: Path
-    metrics: dict  # {"segment": {...}, "clip": {...}}; for CV also "folds"
+    metrics: dict  # {"segment": {...}, "clip": {...}}; for CV mean/std dicts, "folds" and "pooled"
     parameters: int
     epoch_seconds: float  # mean seconds per epoch; an exact head's: per fit
     exact: bool = False  # fit exactly (no epochs)
@@ -111,44 +111,58 @@ def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dic
     return model, normalization, history, epoch_seconds
 
 
+@dataclasses.dataclass
+class _Fold:
+    """One trained model's result: its test scores and outcomes (none for an untested run)."""
+
+    metrics: dict
+    outcomes: Outcomes | None
+    parameters: int
+    seconds: float  # per epoch; an exact head's: per fit
+
+
 def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
-                      n_classes: int, out_dir: Path, events: TrainEvents, fold: int | None) -> tuple[dict, int, float]:
-    """Fit on the split's non-test clips (by epochs, or exactly), score split.test; save into out_dir.
-    Returns the metrics, the parameter count and the seconds per epoch (per fit for an exact head)."""
+                      genres: list[str], out_dir: Path, events: TrainEvents, fold: int | None) -> _Fold:
+    """Fit on the split's non-test clips (by epochs, or exactly), score split.test; save into out_dir."""
     rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
     rows["train+valid"] = np.sort(np.concatenate([rows["train"], rows["valid"]]))  # what a final fit sees
+    n_classes = len(genres)
     if get_model(config.model, config.inputs).exact:
         fitted = _fit_exact(store, arrays, labels, rows, config, n_classes)
     else:
         fitted = _fit_epochs(store, arrays, labels, rows, config, n_classes, events, fold)
     model, normalization, history, seconds = fitted
-    metrics = {}  # an untested run (no test split) has none
+    metrics, outcomes = {}, None  # an untested run (no test split) has none
     if len(rows["test"]):
         test = make_dataset(arrays, rows["test"], labels[rows["test"]], n_classes, config.batch_size, shuffle=False,
                             seed=config.seed)
-        metrics = evaluate(model.predict(test, verbose=0), labels[rows["test"]], store.index.clip_ids[rows["test"]])
+        outcomes = outcomes_of(model.predict(test, verbose=0), labels[rows["test"]],
+                               store.index.clip_ids[rows["test"]])
+        metrics = outcome_metrics(outcomes, n_classes)
     model.save(out_dir / MODEL_FILE)
-    RunWriter.write_fold(out_dir, split, normalization, history, metrics)
-    return metrics, model.count_params(), seconds
+    RunWriter.write_fold(out_dir, split, normalization, history, metrics, outcomes and outcomes.clips, genres)
+    return _Fold(metrics, outcomes, model.count_params(), seconds)
 
 
 def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str], genres: list[str],
-            events: TrainEvents) -> list[Split]:
-    """The CV folds, the labels' split, the listed split or the random one; each checked before any training."""
+            events: TrainEvents) -> tuple[list[Split], TrainConfig]:
+    """The CV folds, the labels' split, the listed split or the random one, each checked before any
+    training; and the config with the split it used (the labels' own, by default, where they carry one)."""
+    if config.split_lists is None and not config.cv and not config.untested and store.label_splits():
+        config = dataclasses.replace(config, split_lists=LABEL_SPLITS[0])
+        events.info(f"the store's labels ({store.manifest.label_description}) carry a split: this run uses it "
+                    f"(`split_lists` {RANDOM_SPLIT} for a random one)")
     if config.cv:
         splits = cv_splits(clip_genres, config.cv, config.seed)
     elif config.split_lists in LABEL_SPLITS:
         splits = [split_from_labels(store.label_splits(), clip_genres, store.manifest.label_description)]
-    elif config.split_lists:
+    elif config.split_lists and config.split_lists != RANDOM_SPLIT:
         splits = [split_from_lists(config.split_lists, clip_genres)]
     else:
         splits = [random_split(clip_genres, config.split_ratios, config.seed)]
-        if store.label_splits():
-            events.info(f"the store's labels ({store.manifest.label_description}) carry a split; this run splits at random "
-                        "(`split_lists` labels uses theirs)")
     for split in splits:
         check_split(split, clip_genres, genres, untested=config.untested)
-    return splits
+    return splits, config
 
 
 def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResult:
@@ -164,7 +178,7 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     genres = store.genres
     labels = np.searchsorted(genres, store.index.genres)
     clip_genres = store.index.clip_genres()
-    splits = _splits(config, store, clip_genres, genres, events)
+    splits, config = _splits(config, store, clip_genres, genres, events)
     devices = configure_devices(config.mixed_precision)
     events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
                 + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv
@@ -177,12 +191,13 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     started = time.perf_counter()
     try:
         with training_settings(devices["mixed_precision"]):
-            results = [_fit_and_evaluate(store, arrays, labels, split, config, len(genres),
-                                         writer.fold_folder(split.source.get("fold") if config.cv else None), events,
-                                         split.source.get("fold")) for split in splits]
-        fold_metrics = [r[0] for r in results]
-        metrics = {"folds": fold_metrics, **summarize_folds(fold_metrics)} if config.cv else fold_metrics[0]
-        parameters, epoch_seconds = results[0][1], float(np.mean([r[2] for r in results]))
+            folds = [_fit_and_evaluate(store, arrays, labels, split, config, genres,
+                                       writer.fold_folder(split.source.get("fold") if config.cv else None), events,
+                                       split.source.get("fold")) for split in splits]
+        metrics = folds[0].metrics if not config.cv else {
+            "folds": [f.metrics for f in folds], **summarize_folds([f.metrics for f in folds]),
+            "pooled": outcome_metrics(Outcomes.pooled([f.outcomes for f in folds]), len(genres))}
+        parameters, epoch_seconds = folds[0].parameters, float(np.mean([f.seconds for f in folds]))
         run_dir = writer.finish(_run_config(config, writer.name, store, genres, devices, parameters, epoch_seconds,
                                             time.perf_counter() - started), genres,
                                 metrics if config.cv else None)
