@@ -35,6 +35,7 @@ _API = {
     "load_audio": "io.audio", "discover": "io.dataset", "find_songs": "io.dataset", "FeatureStore": "io.store",
     "load_run": "io.runs", "LabelSource": "io.labels", "label_source": "io.labels",
     "read_labelled": "io.labels", "scan_runs": "io.runs", "Prediction": "io.prediction_table",
+    "genre_field": "io.tag_writer", "write_genre_field": "io.tag_writer", "TagWriteError": "io.tag_writer",
     "FEATURES": "features", "make_extractor": "features", "MODELS": "models", "build_model": "models",
     "make_engine": "engines",
     "extract": "workflows.extract", "ExtractResult": "workflows.extract", "FileEvents": "workflows.events",

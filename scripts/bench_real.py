@@ -175,12 +175,8 @@ def _certainty_cells(rows: list[tuple]) -> list[tuple]:
     out = []
     for k, (*cells, mean, clips) in enumerate(rows):
         interval = accuracy_interval(clips[1], clips[2]).cell() if clips else "n/a"
-        comparable = clips is not None and top is not None and np.array_equal(clips[0], top[0])
-        if k == 0 or not comparable:
-            versus = "—" if k == 0 else "n/a"
-        else:
-            test = mcnemar(clips[1] == clips[2], top[1] == top[2])
-            versus = f"{'tied' if test.tied else 'below'} (p {test.p_value:.2g})"
+        comparable = clips is not None and top is not None and all(np.array_equal(a, b) for a, b in zip(clips[:2], top))
+        versus = "—" if k == 0 else mcnemar(clips[1] == clips[2], top[1] == top[2]).verdict() if comparable else "n/a"
         out.append((*cells, interval, versus))
     return out
 
@@ -221,8 +217,8 @@ def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [
              f"over clips (seed {seed}), mean ± std over folds; at most {epochs} epochs, patience {patience}, "
              f"batch {batch_size}. Clip accuracy: the mean of a clip's segment probabilities (with a hop, over every "
              "overlapping window of the clip, as `predict --hop` does); segment accuracy over the same windows.", "",
-             "95% CI: bootstrap over every clip's out-of-fold prediction (pooled accuracy); vs #1: McNemar's exact "
-             "test against the top row on the same clips (tied: p ≥ 0.05).", "",
+             "95% CI: Wilson's score interval over every clip's out-of-fold prediction (pooled accuracy); vs #1: "
+             "McNemar's exact test against the top row on the same clips (tied: p ≥ 0.05).", "",
              "| model | input | variant | fit | parameters | train s/fold | clip acc | segment acc | clip acc, 95% CI "
              "| vs #1 |", "|---|---|---|---|---|---|---|---|---|---|"]
     table = _certainty_cells(rows)

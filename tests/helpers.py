@@ -58,7 +58,7 @@ def convert(source: Path, target: Path) -> Path:
 
 
 def tag_genre(path: Path, *genres: str) -> None:
-    """Write the genre tag: ID3 TCON (one frame with these values), or Vorbis/FLAC GENRE comments."""
+    """Write the genre tag: ID3 TCON (one frame with these values), Vorbis/FLAC GENRE comments, or MP4 ©gen."""
     if path.suffix == ".mp3":
         from mutagen.id3 import ID3, TCON, ID3NoHeaderError
 
@@ -69,10 +69,10 @@ def tag_genre(path: Path, *genres: str) -> None:
         tags.delall("TCON")
         tags.add(TCON(encoding=3, text=list(genres)))
         tags.save(path)
-    else:
+    else:  # Vorbis comments (FLAC, Ogg, Opus) or MP4's ©gen, through mutagen's one `genre` key
         import mutagen
 
-        audio = mutagen.File(path)
+        audio = mutagen.File(path, easy=True)
         audio["genre"] = list(genres)
         audio.save()
 
@@ -90,6 +90,13 @@ def write_fma_tracks(path: Path, rows: list[tuple[int, str | None, str, str]]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path)
     return path
+
+
+def metrics_of(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> dict:
+    """Segment and clip metrics of test probabilities, as `train` computes them."""
+    from genre_tf.training.evaluate import outcome_metrics, outcomes_of
+
+    return outcome_metrics(outcomes_of(probabilities, labels, clip_ids), probabilities.shape[1])
 
 
 HISTORY = {"best_epoch": 1, "monitor": "val_loss", "epochs_run": 1,
@@ -117,3 +124,23 @@ def write_run(runs_dir, name: str, labels: list[str], fold_metrics: list[dict], 
               "store": {"data": "music", "segment_params": {"sample_rate": 16000, "segment_samples": 48000}},
               "labels": labels, "parameters": 1000, "train_seconds": 1.0}
     return writer.finish(config, labels, cv_metrics)
+
+
+def encode_ffmpeg(path: Path, samples: np.ndarray, rate: int, codec: str, stereo: bool = True) -> Path:
+    """A real compressed file through FFmpeg's own encoders (PyAV): `codec` aac or alac in .m4a, libopus
+    in .opus. Stereo: the samples on the left, half of them on the right."""
+    import av
+
+    channels = np.stack([samples, 0.5 * samples]) if stereo else samples[None, :]
+    layout = "stereo" if stereo else "mono"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else rate)
+        stream.layout = layout
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channels, np.float32), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=stream.rate)
+        for converted in [*resampler.resample(frame), *resampler.resample(None), None]:
+            for packet in stream.encode(converted):
+                container.mux(packet)
+    return path

@@ -123,3 +123,36 @@ def test_split_segments_keeps_order_and_zero_pads_the_last():
     assert segments.shape == (3, 48000)
     np.testing.assert_array_equal(segments.reshape(-1)[: len(samples)], samples)
     assert not segments.reshape(-1)[len(samples):].any()
+
+
+# --- MP4 audio (AAC, ALAC) and Opus: real files made by FFmpeg's own encoders (PyAV) ---------------------
+
+@pytest.mark.parametrize("name,codec,rate", [("a.m4a", "aac", 44100), ("b.m4a", "alac", 44100),
+                                             ("c.opus", "libopus", 48000), ("d.mp4", "aac", 22050)])
+def test_itunes_and_opus_files_decode_to_mono_16k_with_pitch_kept(tmp_path, name, codec, rate):
+    from .helpers import encode_ffmpeg
+
+    source = sine(440, 2.0, rate, amplitude=0.4)
+    audio = load_audio(encode_ffmpeg(tmp_path / name, source, rate, codec))
+    assert audio.sample_rate == 16000 and audio.source_channels == 2 and audio.notes == []
+    assert abs(len(audio.samples) - 32000) < 1200  # AAC adds encoder delay and padding
+    assert abs(dominant_freq(audio.samples, 16000) - 440) < 2
+    expected = load_audio(write_audio(tmp_path / "ref.wav", np.stack([source, 0.5 * source], 1), rate, "FLOAT"))
+    if codec == "alac":  # lossless (16-bit): the same samples as the WAV of the same signal
+        np.testing.assert_allclose(audio.samples, expected.samples, atol=1e-4)
+    else:  # lossy, and delayed by the encoder: the same level, within a decibel
+        rms = [float(np.sqrt(np.mean(x[4000:28000] ** 2))) for x in (audio.samples, expected.samples)]
+        assert abs(20 * np.log10(rms[0] / rms[1])) < 1, rms
+
+
+def test_a_damaged_m4a_is_one_line_naming_it(tmp_path):
+    from .helpers import encode_ffmpeg
+
+    path = encode_ffmpeg(tmp_path / "a.m4a", sine(440, 2.0, 44100), 44100, "aac")
+    path.write_bytes(path.read_bytes()[:200])  # cut inside its header
+    with pytest.raises(AudioError, match=r"a\.m4a: not a readable audio file \(") as error:
+        load_audio(path)
+    assert "\n" not in str(error.value)
+    (tmp_path / "b.m4a").write_bytes(os.urandom(4096))
+    with pytest.raises(AudioError, match=r"b\.m4a: not a readable audio file"):
+        load_audio(tmp_path / "b.m4a")

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
@@ -496,3 +497,23 @@ def test_genres_in_every_script_and_id3_placeholders(tmp_path):
         assert f"{library / name}: skipped" in problems, name
     assert f"{library}: 8 files have no genre tag" in problems
     assert "its genre tag '…' has no letters, digits or symbols" in problems
+
+
+def test_an_itunes_and_opus_library_is_read_labelled_by_its_tags_and_predicted(tagged_run, tmp_path):
+    """M4A (AAC and ALAC, genre in MP4's ©gen) and Opus files: found, labelled by their tags, extracted
+    and predicted like any other audio."""
+    from .helpers import encode_ffmpeg
+
+    styles = styled_clips(tmp_path / "styles", genres=2, clips=4, seconds=7.6, seed=9)
+    library = tmp_path / "library"
+    for style, paths in styles.items():
+        for k, path in enumerate(paths):
+            samples, rate = sf.read(path, dtype="float32")
+            name, codec = (("aac.m4a", "aac"), ("alac.m4a", "alac"), ("a.opus", "libopus"), ("b.m4a", "aac"))[k]
+            tag_genre(encode_ffmpeg(library / style / name, samples, rate, codec, stereo=False), style.title())
+    out = invoke("extract", "--data", library, "--labels", "tags", "--min-clips", "2", "--store", tmp_path / "fs",
+                 "--features", "mfcc")
+    assert "8 clips in 2 genres (labels: tags): ambient 4, techno 4" in out.stderr, out.stderr
+    assert FeatureStore(tmp_path / "fs").manifest.clips["techno/alac.m4a"].count == 3
+    predicted = invoke("predict", library / "ambient" / "aac.m4a", "--run", tagged_run)
+    assert predicted.stdout.startswith(f"{library / 'ambient' / 'aac.m4a'}: ") and "(3 windows)" in predicted.stdout

@@ -9,11 +9,11 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
 from genre_tf.io.runs import load_run
-from genre_tf.training.evaluate import classification_metrics, evaluate, read_confusion, summarize_folds
+from genre_tf.training.evaluate import classification_metrics, read_confusion, summarize_folds
 from genre_tf.workflows import plots
 from genre_tf.workflows.report import rank_runs, write_report
 
-from .helpers import write_run
+from .helpers import metrics_of, write_run
 
 def scored(n_genres: int, clips: int, seed: int = 0) -> dict:
     """Metrics of a model about half right, on `clips` test clips of two segments each."""
@@ -21,7 +21,7 @@ def scored(n_genres: int, clips: int, seed: int = 0) -> dict:
     labels = np.repeat(rng.integers(0, n_genres, clips), 2)
     probabilities = rng.random((len(labels), n_genres), dtype=np.float32)
     probabilities[np.arange(len(labels)), labels] += rng.random(len(labels)) < 0.5
-    return evaluate(probabilities, labels, np.repeat(np.arange(clips), 2))
+    return metrics_of(probabilities, labels, np.repeat(np.arange(clips), 2))
 
 
 def test_confusion_cells_read_back_as_sklearns_matrix():

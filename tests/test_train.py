@@ -10,10 +10,11 @@ from genre_tf.io.runs import load_run
 from genre_tf.io.store import FeatureStore
 from genre_tf.models import MODELS, parse_inputs
 from genre_tf.training.data import normalization_stats
-from genre_tf.training.evaluate import evaluate, read_confusion
+from genre_tf.training.evaluate import read_confusion
 from genre_tf.workflows.train import TrainEvents, train
 
 from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, SEED_CLI_MODELS
+from .helpers import metrics_of
 
 
 def config(store, tmp_path, **kwargs):
@@ -83,7 +84,7 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     batch = {n: np.asarray(store.array(n)[rows], np.float32) for n in names}
     probabilities = reloaded.predict(batch, verbose=0)
     np.testing.assert_allclose(probabilities, trained.test_probabilities, rtol=0, atol=PROBABILITY_TOLERANCE)
-    recomputed = evaluate(probabilities, np.searchsorted(store.genres, store.index.genres[rows]),
+    recomputed = metrics_of(probabilities, np.searchsorted(store.genres, store.index.genres[rows]),
                           store.index.clip_ids[rows])
     assert recomputed["segment"]["accuracy"] == metrics["segment"]["accuracy"]
     scored = load_run(run).scored_clips()  # each test clip's verdict, kept for the report's intervals and tests
@@ -196,7 +197,7 @@ def test_clip_level_scores_average_segment_probabilities():
     # Clip a: segments vote 0, 0, 1 but the mean favours 1; clip b is plainly 2.
     probabilities = np.array([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.0, 1.0, 0.0], [0, 0, 1], [0, 0, 1]])
     labels = np.array([1, 1, 1, 2, 2])
-    metrics = evaluate(probabilities, labels, np.array(["a", "a", "a", "b", "b"]))
+    metrics = metrics_of(probabilities, labels, np.array(["a", "a", "a", "b", "b"]))
     assert metrics["segment"]["accuracy"] == pytest.approx(3 / 5)
     assert metrics["clip"]["accuracy"] == 1.0 and metrics["clip"]["count"] == 2
 

@@ -17,7 +17,7 @@ from .console import FileProgress, cli_errors, default, print_table, say
 @app.command()
 @cli_errors("the clips finished so far are kept; rerun `genre-tf extract --store STORE` to finish")
 def extract(
-    data: Path = typer.Option(None, help="Folder of <genre>/<clip>.wav|au|mp3|flac|ogg, or the audio --labels "
+    data: Path = typer.Option(None, help="Folder of <genre>/<clip> audio files, or the audio --labels "
                               "describes."
                               + default(f"the store's own, else {DEFAULT_DATA}"), parser=path_text),
     store: Path = typer.Option(Path(DEFAULT_STORE), help="Feature store folder.", parser=path_text),

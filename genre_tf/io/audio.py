@@ -1,8 +1,10 @@
 """Audio I/O: decode any supported file (path or file object) to mono float32 at a target rate,
 and cut it into fixed-length segments.
 
-libsndfile decodes every format we accept (WAV, AU, FLAC, OGG, MP3) and recognises a file by its
-content, not its name, so a mislabelled file still decodes; we note the mismatch.
+libsndfile decodes WAV, AU, FLAC, Ogg (Vorbis, Opus) and MP3, and recognises a file by its content, not
+its name, so a mislabelled file still decodes; we note the mismatch. MP4 audio (`.m4a`, `.mp4`: AAC or
+ALAC, as iTunes and Apple Music libraries hold it) and raw AAC are decoded by FFmpeg, through PyAV,
+whose wheels carry FFmpeg: no system ffmpeg is needed.
 """
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ import soxr
 from ..core.errors import AudioError
 from ..config import SegmentParams
 
-AUDIO_EXTENSIONS = (".au", ".wav", ".mp3", ".flac", ".ogg")
+# Decoded by FFmpeg (PyAV); the others by libsndfile.
+FFMPEG_EXTENSIONS = (".m4a", ".mp4", ".aac")
+AUDIO_EXTENSIONS = (".au", ".wav", ".mp3", ".flac", ".ogg", ".opus", *FFMPEG_EXTENSIONS)
 # libsndfile's format name for each extension, to notice a file whose content is not what its name says.
-_FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG"}
+_FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG"}
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a whole clip carries no music
 # A stream that decodes shorter than its header declares by more than this fraction is damaged or cut
 # (less may be an estimate's error: an MP3 without a Xing header only estimates its length).
@@ -112,6 +116,74 @@ def _check_file(source: AudioSource) -> None:
             raise AudioError(path, "not an MP3 stream (no MPEG audio frames at its start)")
 
 
+class FfmpegError(Exception):
+    """A file FFmpeg cannot open or decode; the message is FFmpeg's cause."""
+
+
+class _FfmpegFile:
+    """The part of soundfile.SoundFile that AudioReader uses (format, samplerate, channels, frames, read),
+    over FFmpeg's decoder of the file's first audio stream."""
+
+    def __init__(self, source: AudioSource):
+        import av
+
+        try:
+            self._container = av.open(source if isinstance(source, (str, os.PathLike)) else source, "r")
+        except (av.FFmpegError, ValueError) as e:
+            raise FfmpegError(str(e)) from None
+        if not self._container.streams.audio:
+            self._container.close()
+            raise FfmpegError("no audio stream")
+        stream = self._container.streams.audio[0]
+        self.format = stream.codec_context.name.upper()
+        self.samplerate, self.channels = stream.codec_context.sample_rate, stream.codec_context.channels
+        seconds = float(stream.duration * stream.time_base) if stream.duration else \
+            (self._container.duration or 0) / av.time_base
+        self.frames = int(np.ceil(seconds * self.samplerate))  # the header's length: decoding may stop short
+        self._frames = (frame for packet in self._container.demux(stream) for frame in packet.decode())
+        self._pending = np.zeros((0, self.channels), np.float32)
+
+    def __enter__(self) -> "_FfmpegFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._container.close()
+
+    def read(self, frames: int, dtype: str = "float32", always_2d: bool = True) -> np.ndarray:
+        """Up to `frames` frames (samples, channels) of float32; fewer only at the end of the stream."""
+        import av
+
+        try:
+            while len(self._pending) < frames:
+                frame = next(self._frames, None)
+                if frame is None:
+                    break
+                samples = frame.to_ndarray().astype(np.float32, copy=False)
+                # planar formats give (channels, samples); packed ones (1, samples * channels)
+                block = samples.T if frame.format.is_planar else samples.reshape(-1, self.channels)
+                self._pending = np.concatenate([self._pending, _as_float(block, frame.format.name)])
+        except av.FFmpegError as e:
+            raise FfmpegError(str(e)) from None
+        block, self._pending = self._pending[:frames], self._pending[frames:]
+        return block
+
+
+def _as_float(block: np.ndarray, sample_format: str) -> np.ndarray:
+    """FFmpeg's samples as float in [-1, 1]: float formats as they are, integer ones scaled (ALAC: s16p, s32p)."""
+    if sample_format.startswith(("flt", "dbl")):
+        return block.astype(np.float32, copy=False)
+    bits = {"s16": 16, "s32": 32, "s64": 64, "u8": 8}[sample_format.rstrip("p")]
+    scale = float(2 ** (bits - 1))
+    return ((block.astype(np.float64) - (scale if sample_format.startswith("u") else 0)) / scale).astype(np.float32)
+
+
+def _open_decoder(source: AudioSource):
+    """The decoder for this file: FFmpeg's for MP4 audio and AAC, by its name; libsndfile's for the rest."""
+    if Path(_name(source)).suffix.lower() in FFMPEG_EXTENSIONS:
+        return _FfmpegFile(source)
+    return sf.SoundFile(source)
+
+
 class AudioReader:
     """An open audio source, decoded in blocks of mono float32 at a target rate, so that memory stays
     bounded whatever the file's length. Blocks are resampled by a streaming resampler: the
@@ -126,9 +198,9 @@ class AudioReader:
         if hasattr(source, "seek"):
             source.seek(0)
         try:
-            with sf.SoundFile(source) as f:
+            with _open_decoder(source) as f:
                 self.format, self.source_rate, self.channels, self.frames = f.format, f.samplerate, f.channels, f.frames
-        except sf.LibsndfileError as e:
+        except (sf.LibsndfileError, FfmpegError) as e:
             cause = str(getattr(e, "error_string", e)).rstrip(".")
             if "does not exist" in cause:  # libsndfile's words for content no decoder accepted
                 cause = "format not recognised"
@@ -159,7 +231,7 @@ class AudioReader:
             self.source_rate, sample_rate, 1, dtype="float32", quality="HQ")  # = librosa's soxr_hq
         cap, decoded = None if self.limit_seconds is None else self.limit_seconds * self.source_rate, 0
         try:
-            with sf.SoundFile(self.source) as f:
+            with _open_decoder(self.source) as f:
                 wanted = f.frames if frames < 0 else min(frames, f.frames)
                 # Not SoundFile.blocks: where the decoder stops short, it hands on a whole block anyway,
                 # the rest of it uninitialized memory.
@@ -176,7 +248,7 @@ class AudioReader:
                         raise AudioError(self.name, "contains NaN or infinite samples")
                     mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                     yield resampler.resample_chunk(mono, last=False) if resampler else mono
-        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
+        except (sf.LibsndfileError, FfmpegError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
             cause = str(getattr(e, "error_string", e)).rstrip(".")
             raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})") from None
         if resampler:

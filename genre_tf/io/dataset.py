@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 from .audio import AUDIO_EXTENSIONS
+
+_CLIP_PATTERN = "<genre>/<clip>." + "|".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 from ..core.errors import DatasetError, first_line, shown
 from ..core.files import file_problem
 
@@ -39,8 +41,8 @@ def discover(root: str | Path) -> Dataset:
     root = Path(root)
     problem = file_problem(root, folder=True)
     if problem:
-        raise DatasetError(f"{shown(root)}: " + ("data folder does not exist (expected <genre>/<clip>.wav|au|mp3|flac|ogg "
-                                                 "inside)" if problem == "does not exist" else problem))
+        raise DatasetError(f"{shown(root)}: " + (f"data folder does not exist (expected {_CLIP_PATTERN} inside)"
+                                                 if problem == "does not exist" else problem))
     clips: list[Clip] = []
     problems: list[str] = []
     seen: dict[str, Path] = {}
@@ -61,7 +63,7 @@ def discover(root: str | Path) -> Dataset:
         if found == 0:
             problems.append(f"{genre_dir}: genre folder has no audio files; genre skipped")
     if not clips:
-        raise DatasetError(f"{root}: no audio clips found (expected <genre>/<clip>.wav|au|mp3|flac|ogg)")
+        raise DatasetError(f"{root}: no audio clips found (expected {_CLIP_PATTERN})")
     return Dataset(root, clips, problems)
 
 

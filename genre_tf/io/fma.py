@@ -23,6 +23,7 @@ from .splits import part_name
 
 GENRE, SPLIT, SUBSET = ("track", "genre_top"), ("set", "split"), ("set", "subset")
 TRACKS = "tracks.csv"
+MAX_TRACK_ID = 10 ** 9  # FMA's are six digits; a larger "id" is damage, not a track
 
 
 def find_tracks_csv(data: Path, metadata: str | Path | None) -> Path:
@@ -90,17 +91,20 @@ def _read_tracks(tracks_csv: Path, problems: list[str]):
     if missing:
         raise DatasetError(f"{tracks_csv}: not FMA's {TRACKS} (no {', '.join(missing)}); expected its two-row "
                            "header: track/set/... over genre_top/split/subset/...")
-    ids = pd.to_numeric(pd.Series(tracks.index, dtype=object), errors="coerce").to_numpy()
-    whole = (ids >= 0) & (ids % 1 == 0)  # NaN fails both
+    cut = {track_id.strip() for _, track_id, _, _ in short}
+    cut_ids = {int(t) for t in cut if t.isascii() and t.isdigit() and int(t) < MAX_TRACK_ID}
+    tracks = tracks[~pd.Index(tracks.index.astype(str)).isin(cut)]  # a cut row with an odd id: named once, below
+    ids = pd.to_numeric(pd.Series(tracks.index, dtype=object), errors="coerce").to_numpy(dtype=float)
+    whole = (ids >= 0) & (ids < MAX_TRACK_ID) & (ids % 1 == 0)  # NaN fails them all
     if not whole.all():
         problems.append(f"{tracks_csv}: {int((~whole).sum())} rows have an empty or non-integer track id; skipped")
     tracks = tracks[whole]
     tracks.index = ids[whole].astype(np.int64)
+    tracks = tracks[~tracks.index.isin(cut_ids)]
     for line, track_id, fields, expected in short:
         problems.append(f"{tracks_csv} line {line}: track {shown(track_id)} skipped, its row has {fields} of "
                         f"{expected} fields (a file cut short?)")
-    cut = {int(t) for _, t, _, _ in short if t.isdigit()}
-    return _without_repeats(tracks_csv, tracks[~tracks.index.isin(cut)], problems), set(tracks.index) | cut
+    return _without_repeats(tracks_csv, tracks, problems), set(tracks.index) | cut_ids
 
 
 def _short_rows(tracks_csv: Path) -> tuple[list[tuple[int, str, int, int]], int | None]:
@@ -112,7 +116,8 @@ def _short_rows(tracks_csv: Path) -> tuple[list[tuple[int, str, int, int]], int 
             reader = csv.reader(f)
             rows, end = [], 0
             for fields in reader:
-                rows.append((end + 1, fields[0] if fields else "", len(fields)))
+                if any(field.strip() for field in fields):  # a blank line is no row
+                    rows.append((end + 1, fields[0], len(fields)))
                 end = reader.line_num
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{tracks_csv}: cannot be read as FMA's {TRACKS} ({first_line(e)})") from None

@@ -58,7 +58,9 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
             for fields in reader:
                 records.append((end + 1, fields))
                 end = reader.line_num
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: labels CSV is not UTF-8 text; save it as UTF-8") from None
+    except (OSError, csv.Error) as e:
         raise DatasetError(f"{path}: labels CSV cannot be read ({first_line(e)})") from None
     header = records[0][1] if records else []
     return header, ((line, fields) for line, fields in records[1:] if any(f.strip() for f in fields))

@@ -23,6 +23,10 @@ from .label_csv import read_label_csv
 from .tags import TagProblem, genre_key, names_by_key, read_genre_map, read_genres
 
 
+# The kinds `labels` names as a word; a CSV is named by its path.
+_NAMED_KINDS = [kind for kind in LABEL_KINDS if kind != "csv"]
+
+
 @dataclasses.dataclass(frozen=True)
 class LabelSource:
     kind: str = LABEL_KINDS[0]
@@ -32,7 +36,7 @@ class LabelSource:
     min_clips: int | None = None  # tags: smaller genres are dropped
 
     def __post_init__(self):
-        require(self.kind in LABEL_KINDS, f"`labels` must be {', '.join(LABEL_KINDS[1:])}, a labels CSV or "
+        require(self.kind in LABEL_KINDS, f"`labels` must be {', '.join(_NAMED_KINDS)}, a labels CSV or "
                                           f"nothing (genre folders), not '{self.kind}'")
         require(self.min_clips is None or self.min_clips >= 1, f"`min_clips` must be at least 1, not {self.min_clips}")
         require(self.fma_subset in (None, *FMA_SUBSETS),
@@ -74,7 +78,7 @@ def label_source(labels: str | None, data: str | Path | None = None, fma_metadat
     if labels == "folders":
         return LabelSource()
     require(Path(labels).suffix.lower() == ".csv",
-            f"`labels` must be {', '.join(LABEL_KINDS[1:])} or a labels CSV (.csv), not '{shown(labels)}'")
+            f"`labels` must be {', '.join(_NAMED_KINDS)} or a labels CSV (.csv), not '{shown(labels)}'")
     problem = file_problem(labels)
     require(not problem, f"`labels` {shown(labels)}: {'no such file' if problem == 'does not exist' else problem}")
     return LabelSource("csv", _absolute(labels))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import GenreTfError
+from ..core.errors import GenreTfError, first_line
 from ..config import LABEL_KINDS, RANDOM_SPLIT, segment_label
 from ..core.files import Lock
 from .splits import LABEL_SPLITS
@@ -55,7 +55,7 @@ class ScoredClips:
         return self.true == self.predicted
 
     def write(self, path: Path, labels: list[str]) -> None:
-        with open(path, "w", newline="") as f:
+        with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["clip_id", "genre", "predicted", "probability"])
             writer.writerows((c, labels[t], labels[p], f"{q:.6g}") for c, t, p, q in
@@ -64,9 +64,15 @@ class ScoredClips:
 
     @classmethod
     def read(cls, path: Path, labels: list[str]) -> "ScoredClips":
+        """Raises ValueError naming what is wrong (no rows, a genre the run does not have)."""
         index = {genre: k for k, genre in enumerate(labels)}
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
+        if not rows:
+            raise ValueError("no test clips")
+        unknown = {r[c] for r in rows for c in ("genre", "predicted")} - set(index)
+        if unknown:
+            raise ValueError(f"genre '{sorted(unknown)[0]}' is not one of the run's")
         return cls(np.array([r["clip_id"] for r in rows], dtype=str), np.array([index[r["genre"]] for r in rows], int),
                    np.array([index[r["predicted"]] for r in rows], int),
                    np.array([float(r["probability"]) for r in rows]))
@@ -147,8 +153,10 @@ class Run:
             return None
         try:
             return ScoredClips.joined([ScoredClips.read(f / TEST_CLIPS_FILE, self.labels) for f in folders])
-        except (OSError, KeyError, ValueError, csv.Error) as e:
-            raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} ({type(e).__name__}: {e})") from None
+        except KeyError as e:
+            raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} (no {e} column)") from None
+        except (OSError, ValueError, TypeError, csv.Error) as e:
+            raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} ({first_line(e)})") from None
 
     def value(self, level: str, metric: str) -> float:
         v = self.metrics[level][metric]

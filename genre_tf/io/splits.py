@@ -197,7 +197,7 @@ def check_split(split: Split, clip_genres: dict[str, str], genres: list[str], un
     for part in PARTS:
         if not split.part(part) and not (untested and part == "test"):
             raise SplitError(f"the {part} split is empty ({split.summary()}); use other `split_ratios` or lists, "
-                             "or more clips")
+                             f"`split_lists` {RANDOM_SPLIT} for a random split, or more clips")
     trained = {clip_genres[c] for c in split.train}
     if len(trained) < 2:
         raise SplitError(f"the train split holds clips of one genre ({', '.join(trained) or 'none'}); a classifier "

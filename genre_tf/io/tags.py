@@ -49,7 +49,7 @@ def read_genres(path: str | Path) -> list[str]:
 def genre_key(name: str) -> str:
     """What makes two spellings one genre, in any script: its letters and digits, case-folded, Latin
     accents dropped ('Hip-Hop', 'hip hop' -> 'hiphop'; 'Électronique' -> 'electronique'; 'Электроника'
-    -> 'электроника'); a genre of symbols alone (an emoji) is its symbols. '' where it has neither."""
+    -> 'электроника'); a genre of symbols alone (an emoji, '+') is its symbols. '' where it has neither."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
     kept, base = [], ""
     for char in folded:
@@ -60,7 +60,7 @@ def genre_key(name: str) -> str:
         elif kind[0] == "M" and not (kind == "Mn" and _is_latin(base)):  # other scripts' marks are letters' parts
             kept.append(char)
     key = unicodedata.normalize("NFC", "".join(kept))
-    return key or "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) == "So")
+    return key or _symbols(name)
 
 
 def genre_name(name: str) -> str:
@@ -74,11 +74,16 @@ def genre_name(name: str) -> str:
             words.append("".join(word))
             word = []
     words += ["".join(word)] if word else []
-    return "-".join(words) or "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) == "So")
+    return "-".join(words) or _symbols(name)
+
+
+def _symbols(name: str) -> str:
+    """A genre without letters or digits is its symbols ('🎸', '+'); '' where it has none either."""
+    return "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c)[0] == "S")
 
 
 def _is_latin(char: str) -> bool:
-    return unicodedata.name(char, "").startswith("LATIN")
+    return bool(char) and unicodedata.name(char, "").startswith("LATIN")
 
 
 def is_placeholder(genre: str) -> bool:

@@ -99,10 +99,6 @@ def outcome_metrics(outcomes: Outcomes, n_classes: int) -> dict:
             "clip": classification_metrics(outcomes.clips.true, outcomes.clips.predicted, n_classes)}
 
 
-def evaluate(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> dict:
-    return outcome_metrics(outcomes_of(probabilities, labels, clip_ids), probabilities.shape[1])
-
-
 def summarize_folds(fold_metrics: list[dict]) -> dict:
     """Mean and standard deviation of every metric over folds, per level."""
     return {level: {m: {"mean": float(np.mean([f[level][m] for f in fold_metrics])),

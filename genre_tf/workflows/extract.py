@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, ENGINES, EXTRACT_BATCH_SIZE,
                       MAX_PROBLEMS_SHOWN, RayParams, SegmentParams, as_dict)
-from ..core.errors import StoreError, first_line, require
+from ..core.errors import StoreError, first_line, require, shown
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine
 from ..engines.base import audio_digest
@@ -164,7 +164,7 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
     dataset = read_labelled(plan.data, source)
     _report_problems(writer, dataset.problems, events)
     labels = "" if source == LabelSource() else f" (labels: {source.describe()})"
-    counts = [f"{g} {n}" for g, n in dataset.counts().items()]
+    counts = [f"{shown(g, 60)} {n}" for g, n in dataset.counts().items()]
     events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres{labels}: "
                 + ", ".join(counts[:GENRES_LISTED]) + (f", and {len(counts) - GENRES_LISTED:,} more genres"
                                                        if len(counts) > GENRES_LISTED else ""))

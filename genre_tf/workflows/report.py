@@ -51,16 +51,8 @@ class Standing:
     clips: int
     accuracy: Interval
     balanced_accuracy: Interval
-    versus_best: Comparison | None  # None: #1 itself, or a run that scored other clips than #1
-    comparable: bool  # scored the same clips as #1
-
-    def versus_cell(self, rank: int) -> str:
-        if rank == 1:
-            return "#1"
-        if not self.comparable or self.versus_best is None:
-            return "other clips"
-        label = "tied" if self.versus_best.tied else "below"
-        return f"{label} (p {self.versus_best.p_value:.2g})"
+    versus_best: Comparison | None  # None: #1 itself, or no paired test (see `versus`)
+    versus: str  # the table's cell: "#1", versus_best's verdict, "other clips" or "n/a (...)"
 
 
 @dataclasses.dataclass
@@ -77,7 +69,7 @@ class Group:
     def tied_with_best(self) -> list[Run]:
         """The runs a paired test on the same clips cannot tell apart from #1."""
         return [run for run, standing in zip(self.runs[1:], self.standings[1:])
-                if standing and standing.comparable and standing.versus_best and standing.versus_best.tied]
+                if standing and standing.versus_best and standing.versus_best.tied]
 
 
 @dataclasses.dataclass
@@ -112,30 +104,40 @@ def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> 
         if run.tested:
             by_group.setdefault(run.group(), []).append(run)
     level, metric = SORT_KEYS[sort]
-    groups = [_with_standings(Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name))))
-              for (data, split), members in by_group.items()]
+    groups = [_with_standings(Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name))),
+                              skipped) for (data, split), members in by_group.items()]
     groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
     return Report(groups, skipped, sort, [r for r in runs if not r.tested], Path(runs_dir))
 
 
-def _with_standings(group: Group) -> Group:
-    """Each run's intervals, and its paired comparison with #1 where both scored the same clips."""
-    scored = [run.scored_clips() for run in group.runs]
-    best = _by_clip(scored[0]) if scored[0] is not None else None
-    for clips in scored:
+def _with_standings(group: Group, problems: list[str]) -> Group:
+    """Each run's intervals, and its paired comparison with #1 where both scored the same clips with the
+    same genres. A run whose test clips cannot be read is ranked without them (said in `problems`)."""
+    scored = [_scored_clips(run, problems) for run in group.runs]
+    best = scored[0]
+    for rank, clips in enumerate(scored, start=1):
         if clips is None:
             group.standings.append(None)
             continue
-        mine = _by_clip(clips)
-        comparable = best is not None and np.array_equal(mine.clip_ids, best.clip_ids)
-        group.standings.append(Standing(len(mine.clip_ids), accuracy_interval(mine.true, mine.predicted),
-                                        balanced_accuracy_interval(mine.true, mine.predicted),
-                                        mcnemar(mine.right, best.right) if comparable and clips is not scored[0]
-                                        else None, comparable))
+        comparable = best is not None and np.array_equal(clips.clip_ids, best.clip_ids) \
+            and np.array_equal(clips.true, best.true)
+        versus_best = mcnemar(clips.right, best.right) if comparable and rank > 1 else None
+        versus = "#1" if rank == 1 else versus_best.verdict() if versus_best else \
+            "n/a (#1 kept no test clips)" if best is None else "other clips"
+        group.standings.append(Standing(len(clips.clip_ids), accuracy_interval(clips.true, clips.predicted),
+                                        balanced_accuracy_interval(clips.true, clips.predicted), versus_best, versus))
     return group
 
 
-def _by_clip(clips):
+def _scored_clips(run: Run, problems: list[str]):
+    """The run's test clips in clip-id order (paired tests align on it); None, said, for a damaged file."""
+    try:
+        clips = run.scored_clips()
+    except GenreTfError as e:
+        problems.append(f"{e}; ranked without its interval")
+        return None
+    if clips is None:
+        return None
     order = np.argsort(clips.clip_ids, kind="stable")
     return dataclasses.replace(clips, **{f.name: getattr(clips, f.name)[order] for f in dataclasses.fields(clips)})
 
@@ -148,7 +150,7 @@ def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
 
 
 def _epochs_cell(histories: list[dict]) -> str:
@@ -170,7 +172,7 @@ def row_cells(rank: int, run: Run, standing: Standing | None, compact: bool = Fa
              *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS],
              "n/a" if not interval else f"{interval.low:.2f}-{interval.high:.2f}" if compact
              else f"{interval.low:.3f}-{interval.high:.3f}", str(standing.clips) if standing else "n/a",
-             standing.versus_cell(rank) if standing else ("#1" if rank == 1 else "n/a")]
+             standing.versus if standing else ("#1" if rank == 1 else "n/a")]
     return cells if compact else [*cells, run.name]
 
 
@@ -245,7 +247,7 @@ def _standing_json(standing: Standing | None) -> dict:
             "versus_best": None if versus is None else {
                 "test": "McNemar exact", "p_value": versus.p_value, "tied": versus.tied,
                 "clips_only_this_right": versus.only_first, "clips_only_best_right": versus.only_second},
-            "comparable_with_best": standing.comparable}
+            "versus_best_cell": standing.versus}
 
 
 # `report --format` choices besides the terminal table.
@@ -323,7 +325,8 @@ def latest_ranking(ranking: Path) -> tuple[Path, list[Path]]:
     """The run a report's ranking.json names best, and those it is tied with."""
     try:
         saved = json.loads(ranking.read_text())
-        best, tied = saved.get("best"), [Path(p) for p in saved.get("best_tied_with", [])]
+        best, tied = saved.get("best"), saved.get("best_tied_with", [])
+        tied = [Path(p) for p in tied] if isinstance(tied, list) and all(isinstance(p, str) for p in tied) else []
     except (OSError, ValueError, AttributeError, TypeError) as e:
         raise GenreTfError(f"{ranking}: unreadable report ({first_line(e)}); run `genre-tf report` again") from None
     if not best:
