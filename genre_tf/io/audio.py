@@ -128,7 +128,7 @@ class _FfmpegFile:
         import av
 
         try:
-            self._container = av.open(source if isinstance(source, (str, os.PathLike)) else source, "r")
+            self._container = av.open(source, "r")
         except (av.FFmpegError, ValueError) as e:
             raise FfmpegError(str(e)) from None
         if not self._container.streams.audio:
