@@ -21,6 +21,7 @@ clip's out-of-fold prediction, and McNemar's test against the top row on the sam
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -35,8 +36,9 @@ from genre_tf.io.runs import ScoredClips, scan_runs
 from genre_tf.io.splits import cv_splits
 from genre_tf.io.store import FeatureStore
 from genre_tf.training.evaluate import outcome_metrics, outcomes_of, summarize_folds
-from genre_tf.training.significance import accuracy_interval, mcnemar
+from genre_tf.training.significance import accuracy_interval
 from genre_tf.workflows.extract import extract
+from genre_tf.workflows.report import paired_with
 from genre_tf.workflows.train import train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -100,7 +102,7 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
     clip_ids = store.index.clip_ids
     results = json.loads(saved.read_text()) if saved.exists() else {}
     for name in names:
-        if "clips" in results.get(name, {}):
+        if "confidence" in results.get(name, {}).get("clips", {}):
             continue
         (vector, c), folds, clips, seconds = BASELINES[name], [], [], []
         x = vector(store)
@@ -116,8 +118,7 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
             clips.append(outcomes.clips)
         joined = ScoredClips.joined(clips)
         results[name] = {**summarize_folds(folds), "fold_seconds": float(np.mean(seconds)),
-                         "clips": {"clip_ids": joined.clip_ids.tolist(), "true": joined.true.tolist(),
-                                   "predicted": joined.predicted.tolist()}}
+                         "clips": {f.name: getattr(joined, f.name).tolist() for f in dataclasses.fields(joined)}}
         saved.write_text(json.dumps(results, indent=1))
     return {name: results[name] for name in names}
 
@@ -125,13 +126,6 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
 def cell(metrics: dict, level: str) -> str:
     value = metrics[level]["accuracy"]
     return f"{value['mean']:.3f} ± {value['std']:.3f}"
-
-
-def _right_by_clip(clip_ids, true, predicted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip ids in order, and each clip's genre and prediction (out of fold): what intervals and paired
-    tests are computed on."""
-    order = np.argsort(clip_ids)
-    return np.asarray(clip_ids)[order], np.asarray(true)[order], np.asarray(predicted)[order]
 
 
 def _train_missing(pairs: list[tuple[str, str]], store_dir: Path, runs_dir: Path, refit: bool | None,
@@ -156,14 +150,13 @@ def _run_rows(runs_dir: Path, variant: str, cv: int) -> list[tuple]:
         scored = r.scored_clips()
         rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config['parameters']:,}",
                      f"{r.config['train_seconds'] / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
-                     r.value("clip", "accuracy"),
-                     _right_by_clip(scored.clip_ids, scored.true, scored.predicted) if scored else None))
+                     r.value("clip", "accuracy"), scored.by_clip() if scored else None))
     return rows
 
 
 def _baseline_rows(store: FeatureStore, variant: str, cv: int, seed: int, names: list[str], saved: Path) -> list[tuple]:
     return [("baseline", name, variant, "exact", "-", f"{m['fold_seconds']:.1f}", cell(m, "clip"), cell(m, "segment"),
-             m["clip"]["accuracy"]["mean"], _right_by_clip(**m["clips"]))
+             m["clip"]["accuracy"]["mean"], ScoredClips(**{k: np.asarray(v) for k, v in m["clips"].items()}).by_clip())
             for name, m in baselines(store, cv, seed, names, saved).items()]
 
 
@@ -174,10 +167,9 @@ def _certainty_cells(rows: list[tuple]) -> list[tuple]:
     top = rows[0][-1]
     out = []
     for k, (*cells, mean, clips) in enumerate(rows):
-        interval = accuracy_interval(clips[1], clips[2]).cell() if clips else "n/a"
-        comparable = clips is not None and top is not None and all(np.array_equal(a, b) for a, b in zip(clips[:2], top))
-        versus = "—" if k == 0 else mcnemar(clips[1] == clips[2], top[1] == top[2]).verdict() if comparable else "n/a"
-        out.append((*cells, interval, versus))
+        interval = accuracy_interval(clips.true, clips.predicted).cell() if clips else "n/a"
+        versus = paired_with(clips, top) if clips and k else None
+        out.append((*cells, interval, "—" if k == 0 else versus.verdict() if versus else "n/a"))
     return out
 
 

@@ -67,7 +67,8 @@ def train(
                          batch_size=batch_size, seed=seed, learning_rate=lr, class_weights=class_weights,
                          monitor=monitor, patience=patience,
                          split_ratios=parse_ratios(split_ratios) if split_ratios else DEFAULT_RATIOS,
-                         split_lists=split_lists or (RANDOM_SPLIT if split_ratios and not cv else None), cv=cv, mixed_precision=mixed_precision,
+                         split_lists=split_lists or (RANDOM_SPLIT if split_ratios and not cv else None), cv=cv,
+                         mixed_precision=mixed_precision,
                          segment_seconds=segment_seconds, augment=parse_augment(augment),
                          options=ModelOptions(backbone_weights, image_size, yamnet_weights),
                          frozen_epochs=frozen_epochs, refit=refit)
@@ -139,8 +140,9 @@ def report(
             for i, (run, standing) in enumerate(zip(group.runs, group.standings)):
                 table.add_row(*row_cells(i + 1, run, standing, compact=True))
             print_table(table)
-            if ties_line(group):
-                say(ties_line(group))
+            ties = ties_line(group)
+            if ties:
+                say(ties)
             for i, run in enumerate(group.runs):
                 say(f"  {i + 1}: {run.path}")
     else:

@@ -16,9 +16,9 @@ from .features import (DEFAULT_FEATURES, YAMNET_DOWNLOAD_DIR, YAMNET_HANDLE_ENV,
                        YAMNET_WEIGHTS_URL, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params,
                        resolve_handle)
 from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_STORE, ENGINES,
-                      EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, LABEL_KINDS, MAX_FILES_AHEAD, MAX_PROBLEMS_SHOWN,
-                      MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH, RayParams,
-                      ServeParams, SynthParams)
+                      EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, GENRES_LISTED, LABEL_KINDS, MAX_FILES_AHEAD,
+                      MAX_PROBLEMS_SHOWN, MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH,
+                      RayParams, ServeParams, SynthParams)
 from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, RANDOM_SPLIT,
                        REFIT_EPOCH_SCALE, AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig,
                        parse_augment)
@@ -31,7 +31,7 @@ def as_dict(params) -> dict:
 __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA", "DEFAULT_FEATURES",
            "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
            "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "ExactFitParams", "FINE_TUNE_LR_FACTOR",
-           "FMA_SUBSETS", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
+           "FMA_SUBSETS", "GENRES_LISTED", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
            "MIN_CLIPS_PER_GENRE", "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
            "PRECISE_BN_BATCHES", "RANDOM_SPLIT", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams",
            "SynthParams",

@@ -26,8 +26,10 @@ LABEL_KINDS = ("folders", "csv", "fma", "tags")
 FMA_SUBSETS = ("small", "medium", "large")  # each holds the one before it
 MIN_CLIPS_PER_GENRE = 5  # `labels="tags"`: smaller genres are dropped (too few to split, or to learn)
 # Lines about files passed over that `extract` prints; past them, a count and the full list in the store's
-# PROBLEMS_FILE (a labels CSV of a million missing files is not a million lines on every rerun).
+# problems.txt (a labels CSV of a million missing files is not a million lines on every rerun).
 MAX_PROBLEMS_SHOWN = 20
+# Genres whose clip counts `extract` prints; a collection of thousands gets a count for the rest.
+GENRES_LISTED = 50
 # `predict FOLDER --out T --compare-tags`: a song is flagged when its tag disagrees with a prediction
 # at least this confident.
 TAG_DISAGREEMENT_CONFIDENCE = 0.5

@@ -46,6 +46,11 @@ def shown(text: object, limit: int = 160) -> str:
     return text if len(text) <= limit else f"{text[:limit * 2 // 3]}…{text[-(limit // 3):]}"
 
 
+def listed(items: list[str], limit: int) -> str:
+    """'a, b, c' for a few; 'a, b and 9,998 more' past `limit` (a message about 10,000 genres stays a line)."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
 def file_failure(path: str | Path, error: Exception) -> str:
     """Why one file of a run over many was skipped, in one line: ours as it is, a library's with its type."""
     if isinstance(error, GenreTfError):

@@ -1,8 +1,10 @@
 """How genre-tf writes files so that a killed process never leaves a half-written one: atomic
-replacement, new folders named by the time, and OS locks that die with their process."""
+replacement, new folders named by the time, and OS locks that die with their process; and how it
+looks at a path or a CSV before reading it (`file_problem`, `csv_records`)."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime
 import fcntl
 import io
@@ -73,6 +75,16 @@ def file_problem(path: str | Path, folder: bool = False) -> str | None:
     if stat.S_ISDIR(mode):
         return "is a folder"
     return None if stat.S_ISREG(mode) else "is not a regular file"
+
+
+def csv_records(text: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
+    """Each non-blank record of a CSV text (an open file) with the line it starts on: a quoted field may
+    hold line breaks, so records and lines are not the same count. Raises csv.Error."""
+    reader, end = csv.reader(text), 0
+    for fields in reader:
+        if any(field.strip() for field in fields):
+            yield end + 1, fields
+        end = reader.line_num
 
 
 def fingerprint(path: str | Path) -> dict:

@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 from .audio import AUDIO_EXTENSIONS
-
-_CLIP_PATTERN = "<genre>/<clip>." + "|".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 from ..core.errors import DatasetError, first_line, shown
 from ..core.files import file_problem
+
+_CLIP_PATTERN = "<genre>/<clip>." + "|".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import FMA_SUBSETS
 from ..core.errors import DatasetError, first_line, shown
-from ..core.files import file_problem
+from ..core.files import csv_records, file_problem
 from .splits import part_name
 
 GENRE, SPLIT, SUBSET = ("track", "genre_top"), ("set", "split"), ("set", "subset")
@@ -49,7 +49,8 @@ def read_fma(root: Path, tracks_csv: Path, subset: str) -> tuple[list[tuple[str,
     passed over (and one each counting the tracks without a top genre, or without a split it knows)."""
     problems: list[str] = []
     tracks, listed_ids = _read_tracks(tracks_csv, problems)
-    chosen = tracks[tracks[SUBSET].astype(str).str.strip().str.lower().isin(FMA_SUBSETS[:FMA_SUBSETS.index(subset) + 1])]
+    subsets = FMA_SUBSETS[:FMA_SUBSETS.index(subset) + 1]  # a subset holds the smaller ones
+    chosen = tracks[tracks[SUBSET].astype(str).str.strip().str.lower().isin(subsets)]
     clips, without_genre, unknown_splits = [], 0, Counter()
     for track_id, genre, split in zip(chosen.index, chosen[GENRE], chosen[SPLIT]):
         if not isinstance(genre, str) or not genre.strip():
@@ -113,12 +114,7 @@ def _short_rows(tracks_csv: Path) -> tuple[list[tuple[int, str, int, int]], int 
     text for a value, or fail inside a cut quoted field)."""
     try:
         with open(tracks_csv, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            rows, end = [], 0
-            for fields in reader:
-                if any(field.strip() for field in fields):  # a blank line is no row
-                    rows.append((end + 1, fields[0], len(fields)))
-                end = reader.line_num
+            rows = [(line, fields[0], len(fields)) for line, fields in csv_records(f)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DatasetError(f"{tracks_csv}: cannot be read as FMA's {TRACKS} ({first_line(e)})") from None
     headers = 3 if len(rows) > 2 and rows[2][1] == "track_id" else 2  # two header rows and the index's name

@@ -12,10 +12,9 @@ import csv
 import dataclasses
 import os
 from pathlib import Path
-from typing import Iterator
 
 from ..core.errors import DatasetError, first_line, shown
-from ..core.files import file_problem
+from ..core.files import csv_records, file_problem
 from .splits import PARTS, part_name
 from .tags import genre_key, names_by_key
 
@@ -49,21 +48,16 @@ def read_label_csv(path: str | Path, data: Path) -> tuple[list[tuple[str, str, P
     return [(row.clip_id, names[genre_key(row.genre)], row.audio, row.split) for row in rows], problems
 
 
-def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _read(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header, and each record with the line it starts on (a quoted field may hold line breaks)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: a spreadsheet's BOM
-            reader = csv.reader(f)
-            records, end = [], 0
-            for fields in reader:
-                records.append((end + 1, fields))
-                end = reader.line_num
+            records = list(csv_records(f))
     except UnicodeDecodeError:
         raise DatasetError(f"{path}: labels CSV is not UTF-8 text; save it as UTF-8") from None
     except (OSError, csv.Error) as e:
         raise DatasetError(f"{path}: labels CSV cannot be read ({first_line(e)})") from None
-    header = records[0][1] if records else []
-    return header, ((line, fields) for line, fields in records[1:] if any(f.strip() for f in fields))
+    return (records[0][1] if records else []), records[1:]
 
 
 def _columns(path: Path, header: list[str]) -> dict[str, int | None]:

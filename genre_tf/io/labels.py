@@ -116,7 +116,8 @@ def _unique(rows: list[tuple[str, str, Path, str | None]], problems: list[str]) 
     first, kept = {}, []
     for row in rows:
         if row[0] in first:
-            problems.append(f"{shown(row[2])}: skipped, its clip id '{shown(row[0])}' is already {shown(first[row[0]])}'s")
+            problems.append(f"{shown(row[2])}: skipped, its clip id '{shown(row[0])}' is already "
+                            f"{shown(first[row[0]])}'s")
         else:
             first[row[0]] = row[2]
             kept.append(row)

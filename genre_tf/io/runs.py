@@ -54,6 +54,11 @@ class ScoredClips:
     def right(self) -> np.ndarray:
         return self.true == self.predicted
 
+    def by_clip(self) -> "ScoredClips":
+        """The same clips in clip-id order: two runs' verdicts on one test set line up clip by clip."""
+        order = np.argsort(self.clip_ids, kind="stable")
+        return ScoredClips(*(getattr(self, f.name)[order] for f in dataclasses.fields(self)))
+
     def write(self, path: Path, labels: list[str]) -> None:
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import SplitError
+from ..core.errors import SplitError, listed
 from ..config import DEFAULT_RATIOS, RANDOM_SPLIT
 
 PARTS = ("train", "valid", "test")
@@ -204,6 +204,5 @@ def check_split(split: Split, clip_genres: dict[str, str], genres: list[str], un
                          "needs at least two: add clips of another genre")
     missing = [g for g in genres if g not in trained]
     if missing:
-        named = ", ".join(missing[:10]) + (f" and {len(missing) - 10:,} more" if len(missing) > 10 else "")
-        subject = f"genre {missing[0]} has" if len(missing) == 1 else f"genres {named} have"
+        subject = f"genre {missing[0]} has" if len(missing) == 1 else f"genres {listed(missing, 10)} have"
         raise SplitError(f"{subject} no clips in the train split ({split.summary()}); add clips or change the split")

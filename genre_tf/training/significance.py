@@ -69,7 +69,7 @@ def _bootstrap(value: float, statistic, n: int) -> Interval:
     """Percentile interval of `statistic` over BOOTSTRAP_RESAMPLES resamples of n clips, in chunks that
     keep memory small on large test sets."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    chunk = max(1, min(BOOTSTRAP_RESAMPLES, 2_000_000 // max(n, 1)))
+    chunk = max(1, min(BOOTSTRAP_RESAMPLES, 2_000_000 // n))
     values = np.concatenate([statistic(rng.integers(0, n, size=(min(chunk, BOOTSTRAP_RESAMPLES - start), n)))
                              for start in range(0, BOOTSTRAP_RESAMPLES, chunk)])
     tail = (1 - CONFIDENCE) / 2 * 100

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, ENGINES, EXTRACT_BATCH_SIZE,
-                      MAX_PROBLEMS_SHOWN, RayParams, SegmentParams, as_dict)
-from ..core.errors import StoreError, first_line, require, shown
+                      GENRES_LISTED, MAX_PROBLEMS_SHOWN, RayParams, SegmentParams, as_dict)
+from ..core.errors import StoreError, first_line, listed, require, shown
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine
 from ..engines.base import audio_digest
@@ -165,9 +165,7 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
     _report_problems(writer, dataset.problems, events)
     labels = "" if source == LabelSource() else f" (labels: {source.describe()})"
     counts = [f"{shown(g, 60)} {n}" for g, n in dataset.counts().items()]
-    events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres{labels}: "
-                + ", ".join(counts[:GENRES_LISTED]) + (f", and {len(counts) - GENRES_LISTED:,} more genres"
-                                                       if len(counts) > GENRES_LISTED else ""))
+    events.info(f"{len(dataset.clips)} clips in {len(dataset.genres)} genres{labels}: {listed(counts, GENRES_LISTED)}")
     if len(dataset.genres) < 2:
         events.warn(f"only one genre ({dataset.genres[0]}): training needs clips of at least two genres")
     # Stat each file once: the commit must decide "kept or re-extracted" exactly as planned here.
@@ -211,10 +209,6 @@ def _find_work(writer: StoreWriter, old: Manifest | None, plan: Plan, events: Fi
         or len(skipped) != len(old.skipped if old else []) \
         or bool(old and LabelSource.of_record(old.labels) != source)
     return _Work(clips, fingerprints, todo, skipped, resumed, changed, dataset.splits, relabelled)
-
-
-# Genres whose clip counts `extract` prints; a collection of thousands gets a count for the rest.
-GENRES_LISTED = 50
 
 
 def _report_problems(writer: StoreWriter, problems: list[str], events: FileEvents) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
 from ..core.errors import GenreTfError, first_line
 from ..core.files import new_timestamped_folder
-from ..io.runs import Run, scan_runs
+from ..io.runs import Run, ScoredClips, scan_runs
 from ..training.significance import (CONFIDENCE, Comparison, Interval, accuracy_interval, balanced_accuracy_interval,
                                      mcnemar)
 
@@ -119,9 +119,7 @@ def _with_standings(group: Group, problems: list[str]) -> Group:
         if clips is None:
             group.standings.append(None)
             continue
-        comparable = best is not None and np.array_equal(clips.clip_ids, best.clip_ids) \
-            and np.array_equal(clips.true, best.true)
-        versus_best = mcnemar(clips.right, best.right) if comparable and rank > 1 else None
+        versus_best = paired_with(clips, best) if rank > 1 else None
         versus = "#1" if rank == 1 else versus_best.verdict() if versus_best else \
             "n/a (#1 kept no test clips)" if best is None else "other clips"
         group.standings.append(Standing(len(clips.clip_ids), accuracy_interval(clips.true, clips.predicted),
@@ -129,17 +127,21 @@ def _with_standings(group: Group, problems: list[str]) -> Group:
     return group
 
 
-def _scored_clips(run: Run, problems: list[str]):
-    """The run's test clips in clip-id order (paired tests align on it); None, said, for a damaged file."""
+def paired_with(clips: ScoredClips, best: ScoredClips | None) -> Comparison | None:
+    """McNemar's test of a run against #1 where both scored the same clips with the same genres (each in
+    clip-id order); None where they did not, or #1 kept no test clips."""
+    same = best is not None and np.array_equal(clips.clip_ids, best.clip_ids) and np.array_equal(clips.true, best.true)
+    return mcnemar(clips.right, best.right) if same else None
+
+
+def _scored_clips(run: Run, problems: list[str]) -> ScoredClips | None:
+    """The run's test clips in clip-id order; None, said in `problems`, for a damaged file."""
     try:
         clips = run.scored_clips()
     except GenreTfError as e:
         problems.append(f"{e}; ranked without its interval")
         return None
-    if clips is None:
-        return None
-    order = np.argsort(clips.clip_ids, kind="stable")
-    return dataclasses.replace(clips, **{f.name: getattr(clips, f.name)[order] for f in dataclasses.fields(clips)})
+    return clips.by_clip() if clips is not None else None
 
 
 def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
@@ -196,7 +198,8 @@ def as_markdown(report: Report) -> str:
                   "|" + "|".join("---" for _ in COLUMNS) + "|"]
         lines += ["| " + " | ".join(row_cells(i + 1, run, standing)) + " |"
                   for i, (run, standing) in enumerate(zip(group.runs, group.standings))]
-        lines += ["", ties_line(group)] if ties_line(group) else []
+        ties = ties_line(group)
+        lines += ["", ties] if ties else []
     if report.untested:
         lines += ["", "Untested (trained on all clips, no test split; not ranked):"]
         lines += [f"- {untested_line(run)}" for run in report.untested]
@@ -240,10 +243,11 @@ def _standing_json(standing: Standing | None) -> dict:
     if standing is None:
         return {"clip_interval": None, "versus_best": None}
     versus = standing.versus_best
-    return {"clip_interval": {"clips": standing.clips, "confidence": CONFIDENCE, "method": "bootstrap over clips",
-                              **{name: [i.value, i.low, i.high] for name, i in (("accuracy", standing.accuracy),
-                                                                             ("balanced_accuracy",
-                                                                              standing.balanced_accuracy))}},
+    return {"clip_interval": {"clips": standing.clips, "confidence": CONFIDENCE,
+                              "accuracy": list(dataclasses.astuple(standing.accuracy)),
+                              "balanced_accuracy": list(dataclasses.astuple(standing.balanced_accuracy)),
+                              "methods": {"accuracy": "Wilson score interval",
+                                          "balanced_accuracy": "bootstrap over clips"}},
             "versus_best": None if versus is None else {
                 "test": "McNemar exact", "p_value": versus.p_value, "tied": versus.tied,
                 "clips_only_this_right": versus.only_first, "clips_only_best_right": versus.only_second},
