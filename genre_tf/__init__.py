@@ -11,12 +11,12 @@ The public API, importable from `genre_tf` (the CLI is a thin layer over it)::
 Sub-packages, each importing only those above it in this list:
     core       errors, atomic files and locks, provenance, TensorFlow set-up
     config     every parameter and default
-    io         audio decoding, datasets, splits, the feature store, runs, prediction tables
+    io         audio decoding, datasets, splits, the feature store, runs, prediction tables, tags
     features   the features as TF ops (YAMNet, log-mel, MFCC, musicnn) and their registry
     models     the model registry and networks
     training   tf.data pipelines, augmentation, calibration, fitting, metrics
     engines    local and Ray engines: audio files -> windows -> a model, batched
-    workflows  extract, train, predict, label a library, export, report, synth
+    workflows  extract, train, predict, label a library, tag it, export, report, synth
     serving    the web page and its JSON API
     cli        the `genre-tf` command line
 
@@ -42,7 +42,8 @@ _API = {
     "train": "workflows.train", "TrainResult": "workflows.train", "TrainEvents": "workflows.train",
     "Predictor": "workflows.predict", "label_songs": "workflows.library", "label_library": "workflows.library",
     "export_run": "workflows.export", "report": "workflows.report", "rank_runs": "workflows.report",
-    "synthesize": "workflows.synth",
+    "synthesize": "workflows.synth", "TagOptions": "workflows.tagging", "plan_tags": "workflows.tagging",
+    "write_tags": "workflows.tagging", "undo_tags": "workflows.tagging",
 }
 
 __all__ = ["__version__", *_API]

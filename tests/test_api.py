@@ -4,6 +4,8 @@ import io
 import re
 from pathlib import Path
 
+from genre_tf.io.tag_journal import read_plan
+
 README = Path(__file__).parent.parent / "README.md"
 
 
@@ -22,5 +24,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
     assert lines[1].startswith("test clip accuracy ")
     assert lines[2].startswith("[('") and lines[2].count("', 0.") == 2
     assert lines[3] == "18 songs in labels.csv"
-    assert lines[4] == "`batch_size` must be at least 1, not 0"  # the argument, not the flag
+    planned = sum(row["action"] == "write" for row in read_plan(tmp_path / "tagging" / "plan.csv"))
+    assert lines[4] == f"{planned} songs to tag"
+    assert lines[5] == "`batch_size` must be at least 1, not 0"  # the argument, not the flag
     assert (tmp_path / "labels.csv").is_file() and list((tmp_path / "reports").glob("*/results.md"))

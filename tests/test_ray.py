@@ -18,9 +18,11 @@ from genre_tf.config import EmbeddingParams, RayParams
 from genre_tf.core.errors import GenreTfError, StoreError
 from genre_tf.io.prediction_table import _read_rows
 from genre_tf.io.store import FeatureStore
+from genre_tf.io.tag_writer import genre_field
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.library import label_library
 from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.workflows.tagging import TagOptions, plan_tags
 
 from .conftest import GTZAN_FEATURES
 from .helpers import assert_same_features, write_audio
@@ -213,3 +215,18 @@ def test_predict_cli_labels_a_library_on_ray_resumably(ray_local, gtzan_runs, gt
     assert second.exit_code == 0, second.output
     assert "6 songs under" in second.stderr and "1 to label, 5 already in" in second.stderr
     assert "6 songs in" in second.stdout and "1 labelled now" in second.stdout
+
+
+def test_tag_predicts_on_ray_and_writes_here_as_the_local_engine_plans(ray_local, gtzan_runs, gtzan_sample, tmp_path):
+    root = library(gtzan_sample, tmp_path, sorted(gtzan_sample.glob("*/*.00001.wav"))[4:7])
+    for song in root.rglob("*.wav"):
+        song.chmod(0o644)  # copies of read-only shared files: a person's own are writable
+    run, options = gtzan_runs["logmel-cnn"], TagOptions(min_confidence=0.0)
+    local = plan_tags(run, root, tmp_path / "local", options)
+    result = runner.invoke(app, ["tag", str(root), "--run", str(run), "--out", str(tmp_path / "ray"), "--engine", "ray",
+                                 "--min-confidence", "0", "--write"])
+    assert result.exit_code == 0, result.output
+    assert "written 3, kept 0 (had a genre), below the confidence 0, refused 0, not labelled 1" in result.stdout
+    for song in local.songs:
+        if song.action == "write":  # the local plan's genres, written by ray's
+            assert genre_field(root / song.path) == song.new, song.path

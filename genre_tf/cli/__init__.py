@@ -6,10 +6,11 @@ workflows), prints. No work is done here.
     data_commands    extract
     model_commands   train, models, report
     song_commands    predict, export, serve
+    tag_commands     tag
     tool_commands    synth, download-yamnet
 """
 # Each registers its commands on `app`, in the order `--help` lists them.
-from . import data_commands, model_commands, song_commands, tool_commands  # noqa: F401
+from . import data_commands, model_commands, song_commands, tag_commands, tool_commands  # noqa: F401
 from .app import app
 
 __all__ = ["app"]

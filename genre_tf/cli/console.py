@@ -43,9 +43,9 @@ def with_flags(message: str) -> str:
 
 
 # The file system saying no (full, read-only, not permitted, a file where a folder must be, or the
-# reverse): one line naming the file, as for any other bad input.
+# reverse, a name too long, a loop of links): one line naming the file, as for any other bad input.
 FILE_SYSTEM_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
-                      errno.EISDIR, errno.EEXIST)
+                      errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP)
 
 
 def cli_errors(interrupted: str):

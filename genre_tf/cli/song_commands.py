@@ -53,7 +53,7 @@ def predict(
                                  "second table beside it (predictions.windows.parquet for predictions.parquet)."),
     compare_tags: bool = typer.Option(False, "--compare-tags", help="With --out: each song's genre tag beside "
                                       "its prediction; lists the songs whose tag a confident prediction "
-                                      f"(≥ {TAG_DISAGREEMENT_CONFIDENCE:.0%}) disagrees with. Tags are never written."),
+                                      f"(≥ {TAG_DISAGREEMENT_CONFIDENCE:.0%}) disagrees with. (`genre-tf tag` writes tags.)"),
     engine: str = ENGINE_OPTION,
     ray_address: str = RAY_ADDRESS_OPTION,
     ray_actors: int = RAY_ACTORS_OPTION,

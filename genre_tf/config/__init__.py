@@ -17,8 +17,9 @@ from .features import (DEFAULT_FEATURES, YAMNET_DOWNLOAD_DIR, YAMNET_HANDLE_ENV,
                        resolve_handle)
 from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_STORE, ENGINES,
                       EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, GENRES_LISTED, LABEL_KINDS, MAX_FILES_AHEAD,
-                      MAX_PROBLEMS_SHOWN, MIN_CLIPS_PER_GENRE, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, WINDOW_BATCH,
-                      RayParams, ServeParams, SynthParams)
+                      MAX_PROBLEMS_SHOWN, MIN_CLIPS_PER_GENRE, PLAN_ROWS_SHOWN, TAG_CALIBRATION_CLIPS,
+                      TAG_DISAGREEMENT_CONFIDENCE, TAG_MIN_CONFIDENCE, TAG_MODES, TAG_PRECISION, TOP_GENRES,
+                      WINDOW_BATCH, DEFAULT_TAGGING, RayParams, ServeParams, SynthParams)
 from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, RANDOM_SPLIT,
                        REFIT_EPOCH_SCALE, AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig,
                        parse_augment)
@@ -34,7 +35,7 @@ __all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFA
            "FMA_SUBSETS", "GENRES_LISTED", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
            "MIN_CLIPS_PER_GENRE", "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
            "PRECISE_BN_BATCHES", "RANDOM_SPLIT", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams",
-           "SynthParams",
-           "TAG_DISAGREEMENT_CONFIDENCE", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
+           "SynthParams", "DEFAULT_TAGGING", "PLAN_ROWS_SHOWN", "TAG_CALIBRATION_CLIPS", "TAG_MIN_CONFIDENCE", "TAG_MODES",
+           "TAG_PRECISION", "TAG_DISAGREEMENT_CONFIDENCE", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
            "YAMNET_HANDLE_ENV", "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL",
            "embedding_params", "parse_augment", "resolve_handle", "segment_label", "segment_params", "as_dict"]

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import datetime
 import fcntl
+import hashlib
 import io
 import os
 import stat
@@ -37,6 +38,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make a rename in `folder` durable: a crash after it cannot bring the old name back."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
@@ -151,3 +167,18 @@ class Lock:
             self.release()
             return True
         return False
+
+
+class FolderLock(Lock):
+    """An exclusive OS lock (flock) on a folder itself: nothing is written into the folder (a person's music
+    library). Released by the OS when its process dies."""
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True

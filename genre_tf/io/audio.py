@@ -1,7 +1,7 @@
 """Audio I/O: decode any supported file (path or file object) to mono float32 at a target rate,
 and cut it into fixed-length segments.
 
-libsndfile decodes WAV, AU, FLAC, Ogg (Vorbis, Opus) and MP3, and recognises a file by its content, not
+libsndfile decodes WAV, AIFF, AU, FLAC, Ogg (Vorbis, Opus) and MP3, and recognises a file by its content, not
 its name, so a mislabelled file still decodes; we note the mismatch. MP4 audio (`.m4a`, `.mp4`: AAC or
 ALAC, as iTunes and Apple Music libraries hold it) and raw AAC are decoded by FFmpeg, through PyAV,
 whose wheels carry FFmpeg: no system ffmpeg is needed.
@@ -9,6 +9,7 @@ whose wheels carry FFmpeg: no system ffmpeg is needed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -23,9 +24,10 @@ from ..config import SegmentParams
 
 # Decoded by FFmpeg (PyAV); the others by libsndfile.
 FFMPEG_EXTENSIONS = (".m4a", ".mp4", ".aac")
-AUDIO_EXTENSIONS = (".au", ".wav", ".mp3", ".flac", ".ogg", ".opus", *FFMPEG_EXTENSIONS)
+AUDIO_EXTENSIONS = (".au", ".wav", ".aiff", ".aif", ".mp3", ".flac", ".ogg", ".opus", *FFMPEG_EXTENSIONS)
 # libsndfile's format name for each extension, to notice a file whose content is not what its name says.
-_FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG"}
+_FORMAT_OF_EXTENSION = {".au": "AU", ".wav": "WAV", ".mp3": "MP3", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG",
+                        ".aiff": "AIFF", ".aif": "AIFF"}
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a whole clip carries no music
 # A stream that decodes shorter than its header declares by more than this fraction is damaged or cut
 # (less may be an estimate's error: an MP3 without a Xing header only estimates its length).
@@ -272,6 +274,19 @@ class AudioReader:
         if not decoded:
             raise AudioError(self.name, "contains no audio samples")
         return peak
+
+
+def decoded_digest(path: str | Path, block_frames: int = 1 << 18) -> str:
+    """The SHA-256 of every sample the file decodes to, at its own rate, in every channel: two files
+    with equal digests hold the same audio, whatever their tags. Raises AudioError."""
+    digest = hashlib.sha256()
+    try:
+        with _open_decoder(path) as f:
+            while len(block := f.read(block_frames, dtype="float32", always_2d=True)):
+                digest.update(np.ascontiguousarray(block).tobytes())
+    except (sf.LibsndfileError, FfmpegError, RuntimeError, ValueError, EOFError) as e:
+        raise AudioError(path, f"cannot be decoded ({str(getattr(e, 'error_string', e)).rstrip('.')})") from None
+    return digest.hexdigest()
 
 
 def peak_of(blocks) -> float:

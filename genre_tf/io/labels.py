@@ -20,7 +20,7 @@ from ..core.files import file_problem, fingerprint
 from .dataset import Clip, Dataset, discover, find_songs
 from .fma import find_tracks_csv, read_fma
 from .label_csv import read_label_csv
-from .tags import TagProblem, genre_key, names_by_key, read_genre_map, read_genres
+from .tags import TagProblem, genre_key, genre_name, names_by_key, read_genre_map, read_genres
 
 
 # The kinds `labels` names as a word; a CSV is named by its path.
@@ -144,7 +144,8 @@ def _tagged(root: Path, source: LabelSource) -> tuple[list[tuple[str, str, Path,
         several += len({genre_key(g) for g in usable}) > 1
         first[song] = usable[0]
     keys = {song: genre_key(g) for song, g in first.items()}
-    mapping = read_genre_map(source.genre_map) if source.genre_map else {}  # a None label drops the genre
+    mapping = {key: target and genre_name(target)  # a None label drops the genre
+               for key, target in (read_genre_map(source.genre_map) if source.genre_map else {}).items()}
     names = {**names_by_key(list(first.values())), **mapping}
     labels = {song: names.get(key) for song, key in keys.items()}
     dropped = sum(1 for key in keys.values() if key in mapping and mapping[key] is None)

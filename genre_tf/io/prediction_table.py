@@ -181,6 +181,12 @@ class PredictionTable:
         if len(self._pending) >= PART_SONGS or time.monotonic() - self._flushed >= PART_SECONDS:
             self.flush()
 
+    def renew(self, path: str, fingerprint: dict) -> None:
+        """A song whose file changed but not its audio (its tags were written): its row stands for the file
+        as it is now, so that it is not labelled again."""
+        self.songs[path] = {**self.songs[path], "size": fingerprint["size"], "mtime_ns": fingerprint["mtime_ns"]}
+        self._pending.append(path)
+
     def flush(self) -> None:
         """Write the songs added since the last part as a new part (atomically)."""
         self._flushed = time.monotonic()

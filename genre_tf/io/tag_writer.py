@@ -42,13 +42,14 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from ..core.errors import GenreTfError, require
-from .tags import genre_key
+from .tags import genre_key, split_genres
 
 _ID3_FORMATS = (MP3, WAVE, AIFF)
 _VORBIS_FORMATS = (FLAC, OggVorbis, OggOpus)
 _V1_NONE = 255  # ID3v1's genre byte for "no genre"
 # ID3v1's genre numbers (with Winamp's extensions, as mutagen reads them) by genre_key; the first of a spelling.
 _V1_NUMBERS = {genre_key(name): number for number, name in reversed(list(enumerate(TCON.GENRES)))}
+_JOINING_WORDS = {"and", "n", "of", "the", "de", "la", "y", "e", "und"}
 # Keys mutagen gives Vorbis comments it could not split at '=' or whose key is not one.
 _RENAMED_COMMENT = re.compile(r"unknown\d+")
 
@@ -56,6 +57,16 @@ _RENAMED_COMMENT = re.compile(r"unknown\d+")
 class TagWriteError(GenreTfError):
     """A file whose genre field cannot be read or written; the message names the cause in one line (the
     caller adds the file)."""
+
+
+def written_name(label: str) -> str:
+    """A run's genre label as people write it in a tag: ID3v1's list's spelling where the list names the genre
+    ('hiphop' or 'hip-hop' -> 'Hip-Hop'), else each word capitalised, short joining words
+    kept lower ('drum-and-bass' -> 'Drum and Bass'; 'электроника' -> 'Электроника')."""
+    if genre_key(label) in _V1_NUMBERS:
+        return TCON.GENRES[_V1_NUMBERS[genre_key(label)]]
+    words = label.replace("_", "-").split("-")
+    return " ".join(w if k and w in _JOINING_WORDS else w[:1].upper() + w[1:] for k, w in enumerate(words) if w)
 
 
 def genre_field(path: str | Path) -> list[str]:
@@ -71,11 +82,26 @@ def genre_field(path: str | Path) -> list[str]:
     return [value for key, value in audio.tags or [] if key.lower() == "genre"]
 
 
+def named_genres(path: str | Path) -> list[str]:
+    """The genres the file's genre field names, as players read it: ID3 numeric references resolved ('(17)',
+    '17' -> 'Rock'; '(12)' -> 'Other'), several in one value split (`split_genres`); placeholders kept. Raises
+    TagWriteError as `genre_field` does."""
+    values = genre_field(path)
+    if values and isinstance(_opened(path), _ID3_FORMATS):
+        values = TCON(encoding=3, text=values).genres
+    return split_genres(values)
+
+
+def writable_genre(genre: object) -> bool:
+    """A genre value `write_genre_field` writes: a non-empty text without control characters."""
+    return isinstance(genre, str) and bool(genre.strip()) and all(unicodedata.category(c) != "Cc" for c in genre)
+
+
 def write_genre_field(path: str | Path, genres: list[str]) -> None:
     """Replace the file's genre values with `genres` in place (several values in the format's own way; []
     removes the genre), keeping everything else (see the module's docstring). Raises TagWriteError, with the
     file unchanged, for a tag that cannot be read or a format this module does not write."""
-    require(not isinstance(genres, str) and all(map(_is_text, genres)),
+    require(not isinstance(genres, str) and all(map(writable_genre, genres)),
             "genres are a list of non-empty texts without control characters")
     audio = _opened(path)
     writer = _write_id3 if isinstance(audio, _ID3_FORMATS) else _write_mp4 if isinstance(audio, MP4) else _write_vorbis
@@ -100,10 +126,6 @@ def _opened(path: str | Path) -> mutagen.FileType:
                                                   for key, value in audio.tags or []):
         raise TagWriteError("a Vorbis comment is damaged (no '=' or not UTF-8), and writing would rewrite it")
     return audio
-
-
-def _is_text(genre: object) -> bool:
-    return isinstance(genre, str) and bool(genre.strip()) and all(unicodedata.category(c) != "Cc" for c in genre)
 
 
 def _cause(error: Exception, path: str | Path) -> str:

@@ -1,10 +1,10 @@
-"""Genres in audio files' own tags (mutagen): ID3 `TCON` (ID3v1 numeric genres included), Vorbis and
-FLAC `GENRE`, MP4 `©gen`; and how a messy tag becomes a genre name. genre-tf only reads tags.
+"""Reading genres from audio files' own tags (mutagen): ID3 `TCON` (ID3v1 numeric genres included),
+Vorbis and FLAC `GENRE`, MP4 `©gen`; and how a messy tag becomes a genre name. (Writing: tag_writer.)
 
 Real tags are messy: `Hip-Hop`, `Hip Hop` and `hiphop` are one genre (`genre_key` ignores case, spaces,
 punctuation and Latin accents, in any script), `Rock; Blues` or `Rock/Blues` (or several frames) are
-several genres (the first is taken), some are placeholders for none (`Unknown`, ID3's 255), and some are
-empty or binary. A labels CSV's genres follow the same rule.
+several genres (`split_genres`; the first is taken), some are placeholders for none (`Unknown`, ID3's
+255), and some are empty or binary. A labels CSV's genres follow the same rule.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from ..core.errors import DatasetError, first_line
+from ..core.errors import DatasetError, first_line, shown
 
 # Between several genres in one tag value.
 _SEPARATORS = re.compile(r"\s*[;/|\\\x00]\s*")
@@ -38,12 +38,16 @@ def read_genres(path: str | Path) -> list[str]:
         raise TagProblem(f"tag cannot be read ({first_line(e, 120) if str(e).strip() else 'damaged'})") from None
     if audio is None or audio.tags is None:
         return []
-    genres = []
-    for value in audio.tags.get("genre", []):
-        if not isinstance(value, str) or any(not c.isprintable() and c != "\x00" for c in value):
-            raise TagProblem("the genre tag is not text")
-        genres += [g.strip() for g in _SEPARATORS.split(value) if g.strip()]
-    return [g for g in genres if not is_placeholder(g)]
+    values = audio.tags.get("genre", [])
+    if not all(isinstance(v, str) and all(c.isprintable() or c == "\x00" for c in v) for v in values):
+        raise TagProblem("the genre tag is not text")
+    return [g for g in split_genres(values) if not is_placeholder(g)]
+
+
+def split_genres(values: list[str]) -> list[str]:
+    """A genre field's values as genres: one value holding several ('Rock; Blues', ID3v2.3's 'Rock/Blues')
+    split, in order, blanks left out."""
+    return [g.strip() for value in values for g in _SEPARATORS.split(value) if g.strip()]
 
 
 def genre_key(name: str) -> str:
@@ -102,8 +106,8 @@ def names_by_key(spellings: list[str]) -> dict[str, str]:
 
 
 def read_genre_map(path: str | Path) -> dict[str, str | None]:
-    """A genre map CSV (`from,to`): {genre_key of from: the label it becomes, or None (an empty `to`) to
-    drop that genre}."""
+    """A genre map CSV (`from,to`): {genre_key of from: the genre it becomes, as written in `to` (a label is
+    its `genre_name`; a tag is written as spelled), or None (an empty `to`) to drop that genre}."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -118,7 +122,10 @@ def read_genre_map(path: str | Path) -> dict[str, str | None]:
     for line, row in enumerate(rows, start=2):
         source, target = (row.get("from") or "").strip(), (row.get("to") or "").strip()
         if target and not genre_name(target):
-            raise DatasetError(f"{path} line {line}: genre '{target}' has no letters, digits or symbols")
+            raise DatasetError(f"{path} line {line}: genre '{shown(target)}' has no letters, digits or symbols")
+        if any(unicodedata.category(c) == "Cc" for c in target):
+            raise DatasetError(f"{path} line {line}: genre '{shown(target)}' holds a control character (a line "
+                               "break, a tab)")
         if genre_key(source):
-            mapping[genre_key(source)] = genre_name(target) or None
+            mapping[genre_key(source)] = target or None
     return mapping

@@ -40,6 +40,7 @@ class LibraryResult:
     # compare_tags: songs whose tag disagrees with a confident prediction, the most confident first:
     # (path, tagged genre, predicted genre, probability)
     disagreements: list[tuple[str, str, str, float]] = dataclasses.field(default_factory=list)
+    rows: list[dict] = dataclasses.field(default_factory=list)  # the table's song rows, by path
 
 
 # What labelling yields for each song, in the order the engine finishes them: (its index in the list
@@ -74,7 +75,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     """Label every song under `folder` with the run in `run_dir` into the table `out`; per-window rows
     too with `windows`. `yamnet` replaces the run's YAMNet source (moved or unreachable). `compare_tags`:
     each song's genre tag beside its prediction, and the songs whose tag a confident prediction
-    disagrees with (genre-tf never writes tags)."""
+    disagrees with (the table only; `tagging.write_tags` writes tags)."""
     started = time.perf_counter()
     runner = make_engine(engine, workers, ray)
     require(top >= 1, f"`top` must be at least 1, not {top}")
@@ -108,7 +109,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     disagreements = sorted(((r["path"], r["tag"], r["genre_1"], r["probability_1"]) for r in rows
                             if r.get("tag_disagrees")), key=lambda d: (-d[3], d[0]))
     return LibraryResult(Path(out), table.windows_out if windows else None, len(rows), len(todo),
-                         len(fingerprints) - len(todo), failed, time.perf_counter() - started, disagreements)
+                         len(fingerprints) - len(todo), failed, time.perf_counter() - started, disagreements, rows)
 
 
 def _tags(folder: Path, songs, events: FileEvents) -> dict[str, str]:
