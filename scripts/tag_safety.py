@@ -68,7 +68,8 @@ def restore(pristine: Path, root: Path) -> None:
 def view(root: Path) -> dict[str, dict]:
     """Each real file: genre values, every other field beets' mediafile reads, ID3 version, decoded audio."""
     views = {}
-    for path in sorted(p for p in root.rglob("*.*") if p.is_file() and not p.is_symlink()):
+    for path in sorted(p for p in root.rglob("*.*") if p.is_file() and not p.is_symlink()
+                       and not p.name.startswith(".")):  # a copy a kill left is no song (counted apart)
         audio = mutagen.File(path)
         version = getattr(audio.tags, "version", None) if audio is not None else None
         views[path.relative_to(root).as_posix()] = {"genres": genre_field(path), "fields": mediafile_fields(path),
