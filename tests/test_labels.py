@@ -445,7 +445,7 @@ def test_fma_with_a_repeated_track_extracts_a_store_whose_parts_agree(fma, tmp_p
     root, _ = fma
     rows = [(t, g, "training", "small") for t, g in ((2, "Experimental"), (5, "Experimental"), (14, "Electronic"),
                                                       (17, "Electronic"), (2, "Rock"))]
-    tracks = write_fma_tracks(tmp_path / "meta" / "tracks.csv", rows)
+    write_fma_tracks(tmp_path / "meta" / "tracks.csv", rows)
     out = invoke("extract", "--data", root, "--labels", "fma", "--fma-metadata", tmp_path / "meta", "--store",
                  tmp_path / "fs", "--features", "mfcc")
     assert "track 2 skipped, listed 2 times with different values (genre_top Experimental and Rock" in out.stderr

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
@@ -175,3 +176,83 @@ def test_each_song_is_decoded_once(run, songs, tmp_path, monkeypatch):
     result = label_library(run, songs, tmp_path / "labels.csv")
     assert result.labelled == 11 and len(result.failed) == 1  # nine clips, the long song, and notes.wav (no audio)
     assert len(decoded) == len(set(decoded)) == 10
+
+
+# --- at most K windows per song (--max-windows) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds, expected", [
+    (240, [12, 42, 72, 102, 135, 165, 195, 225]),  # 80 windows: 8 spread, 10 s skipped at each end
+    (30, [3, 6, 9, 12, 15, 18, 21, 24]),  # 10 windows: the edges are 10% of it, 3 s
+    (27, [0, 3, 6, 9, 15, 18, 21, 24]),  # 9 windows: 7 inside its edges, fewer than 8: 8 spread over all 9
+    (20, [0, 3, 6, 9, 12, 15, 18]),  # fewer windows than 8: all of them, the padded tail too
+])
+def test_the_windows_chosen_are_spread_over_the_song_inside_its_edges(seconds, expected):
+    from genre_tf.config import SegmentParams
+    from genre_tf.io.audio import spread_windows, window_starts
+
+    params = SegmentParams()
+    samples = seconds * params.sample_rate
+    starts = window_starts(samples, params)
+    chosen = starts[spread_windows(starts, samples, params, 8)] / params.sample_rate
+    assert chosen.tolist() == expected
+    assert spread_windows(starts, samples, params, 0).tolist() == list(range(len(starts)))  # 0: every window
+
+
+def _song(path, seconds: float, rate: int):
+    """A stereo song of tones and noise that changes over time, in path's format (Ogg written in blocks)."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * (220 + 20 * t) * t) + 0.05 * rng.standard_normal(len(t))
+    audio = np.stack([left, 0.5 * left], axis=1).astype(np.float32)
+    with sf.SoundFile(path, "w", rate, 2, **({"format": "OGG", "subtype": "VORBIS"} if path.suffix == ".ogg" else {})) as f:
+        for k in range(0, len(audio), 1 << 16):
+            f.write(audio[k:k + (1 << 16)])
+    return path
+
+
+@pytest.mark.parametrize("name, rate", [("song.wav", 44100), ("song.flac", 22050), ("song.ogg", 44100),
+                                        ("song.mp3", 44100), ("song.mp3", 22050), ("song.aiff", 48000)])
+def test_a_window_decoded_by_seeking_equals_the_same_window_of_a_whole_decode(tmp_path, name, rate):
+    from genre_tf.config import SegmentParams
+    from genre_tf.io.audio import SEEK_TOLERANCE, AudioReader, spread_windows, window_view
+
+    params = SegmentParams()
+    reader = AudioReader(_song(tmp_path / name, 64, rate))
+    starts, windows = window_view(np.concatenate(list(reader.blocks(params.sample_rate))), params)
+    chosen = spread_windows(starts, len(starts) * params.segment_samples, params, 5)
+    seeked = reader.windows_at(starts[chosen], params)
+    assert seeked is not None and seeked.shape == (5, params.segment_samples)
+    np.testing.assert_allclose(seeked, windows[chosen], atol=SEEK_TOLERANCE, rtol=0)
+
+
+def test_formats_that_cannot_seek_are_decoded_whole_with_the_same_windows(tmp_path):
+    from genre_tf.config import SegmentParams
+    from genre_tf.io.audio import AudioReader
+    from genre_tf.workflows.predict import all_song_windows
+
+    from .helpers import encode_ffmpeg
+
+    params = SegmentParams()
+    rng = np.random.default_rng(2)
+    path = encode_ffmpeg(tmp_path / "song.m4a", (0.1 * rng.standard_normal(44100 * 40)).astype(np.float32), 44100,
+                         "alac")
+    assert AudioReader(path).windows_at(np.array([48000]), params) is None
+    every_start, every_window, _ = all_song_windows(path, params)
+    starts, windows, _ = all_song_windows(path, params, max_windows=4)
+    picked = np.searchsorted(every_start, starts)
+    assert len(starts) == 4 and np.array_equal(every_start[picked], starts)
+    np.testing.assert_array_equal(windows, every_window[picked])
+
+
+def test_a_table_records_its_windows_and_is_never_mixed_with_another_count(run, songs, tmp_path):
+    long_song = songs / "mine" / "long song.flac"
+    _song(long_song, 64, 44100)  # 21 windows: K matters
+    out = tmp_path / "labels.csv"
+    result = label_library(run, songs, out, max_windows=4)
+    rows = {row["path"]: row for row in result.rows}
+    assert rows["mine/long song.flac"]["windows"] == 4 and {r["max_windows"] for r in rows.values()} == {4}
+    every = label_library(run, songs, tmp_path / "every.csv", max_windows=0)
+    assert {r["path"]: r["windows"] for r in every.rows}["mine/long song.flac"] == 21
+    with pytest.raises(GenreTfError, match="labelled from at most 4 windows per song, not from every window"):
+        label_library(run, songs, out, max_windows=0)
+    assert label_library(run, songs, out, max_windows=4).labelled == 0  # the same K resumes

@@ -9,8 +9,8 @@ import typer
 
 from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, RayParams, ServeParams
 from ..core.errors import GenreTfError, parse_names, require
-from .app import (ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, REPORTS_OPTION, RUN_OPTION,
-                   YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
+from .app import (ENGINE_OPTION, MAX_WINDOWS_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION,
+                   REPORTS_OPTION, RUN_OPTION, YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
 from .console import FileProgress, cli_errors, default, err, out, say, with_flags
 
 
@@ -46,6 +46,7 @@ def predict(
     top: int = typer.Option(TOP_GENRES, help="How many genres to show."),
     hop: float = typer.Option(None, help="Seconds between window starts."
                               + default("the window length, 3 s")),
+    max_windows: int = MAX_WINDOWS_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
     table: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
                              "per song; resumable: songs already in it are skipped.", parser=path_text),
@@ -69,18 +70,18 @@ def predict(
         require(not json_output, "--json prints and --out writes a table: choose one")
         require(len(songs) == 1 and songs[0].is_dir(), "--out labels every song under one folder: give one folder")
         return label_folder(songs[0], table, run, reports, top, hop, windows, compare_tags, engine,
-                            RayParams(ray_address, ray_actors, ray_gpus), yamnet)
+                            RayParams(ray_address, ray_actors, ray_gpus), yamnet, max_windows)
     require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
     require(not windows and not compare_tags,
             f"{'--windows' if windows else '--compare-tags'} goes with --out (a table of every song under a folder)")
     for song in songs:
         require(not song.is_dir(), f"{song}: a folder; label every song under it with --out predictions.parquet "
                                    "(or .csv)")
-    label_files(songs, run, reports, top, hop, json_output, yamnet)
+    label_files(songs, run, reports, top, hop, json_output, yamnet, max_windows)
 
 
 def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float | None, json_output: bool,
-                yamnet) -> None:
+                yamnet, max_windows: int) -> None:
     """`predict FILE...`: each song's top genres printed (or all, as JSON) in the order given."""
     from ..io.runs import load_run
     from ..workflows.library import label_songs
@@ -89,7 +90,7 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
     chosen = load_run(run_dir)
     describe_run(chosen, len(chosen.model_files))
     results, failed = [], 0
-    with label_songs(run_dir, songs, hop, yamnet=yamnet) as labelled:
+    with label_songs(run_dir, songs, hop, yamnet=yamnet, max_windows=max_windows) as labelled:
         for item, prediction, error in labelled:
             song = songs[item]
             if error:
@@ -110,7 +111,7 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
 
 
 def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
-                 compare_tags: bool, engine: str, ray: RayParams, yamnet) -> None:
+                 compare_tags: bool, engine: str, ray: RayParams, yamnet, max_windows: int) -> None:
     """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
     from ..workflows.library import label_library
 
@@ -118,7 +119,7 @@ def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, h
     events = FileProgress("labelling", "songs")
     try:
         result = label_library(run_dir, folder, table, hop, windows, top, engine, ray, yamnet, events,
-                               compare_tags=compare_tags)
+                               compare_tags=compare_tags, max_windows=max_windows)
     finally:
         events.close()
     written = f"{result.out}" + (f" and {result.windows_out}" if result.windows_out else "")

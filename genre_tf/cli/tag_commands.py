@@ -10,8 +10,8 @@ from rich.table import Table
 from ..config import (DEFAULT_TAGGING, PLAN_ROWS_SHOWN, TAG_CALIBRATION_CLIPS, TAG_MIN_CONFIDENCE, TAG_MODES,
                       TAG_PRECISION, RayParams)
 from ..core.errors import require, shown
-from .app import (ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, REPORTS_OPTION, RUN_OPTION,
-                  YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
+from .app import (ENGINE_OPTION, MAX_WINDOWS_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION,
+                  REPORTS_OPTION, RUN_OPTION, YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
 from .console import FileProgress, cli_errors, err, print_table, say
 from .song_commands import chosen_run
 
@@ -38,6 +38,7 @@ def tag(
                                          f"{TAG_MIN_CONFIDENCE} for a run without test clips."),
     genre_map: Path = typer.Option(None, help="A CSV of from,to: genres written as spelled in `to` "
                                    "(hiphop,Hip Hop); an empty `to` writes nothing for that genre.", parser=path_text),
+    max_windows: int = MAX_WINDOWS_OPTION,
     out: Path = typer.Option(Path(DEFAULT_TAGGING), "--out", help="The work folder: predictions, the plan, "
                              "the journals (one library per folder).", parser=path_text),
     run: str = RUN_OPTION,
@@ -70,7 +71,7 @@ def tag(
     try:
         plan = plan_tags(chosen_run(run, reports), library, out, options, engine,
                          RayParams(ray_address, ray_actors, ray_gpus), yamnet_override(yamnet_handle, yamnet_weights),
-                         events)
+                         events, max_windows=max_windows)
     finally:
         events.close()
     _show_plan(plan)

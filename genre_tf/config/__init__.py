@@ -11,7 +11,8 @@ values finds out before it mixes incompatible arrays. No TensorFlow here: `--hel
 """
 import dataclasses
 
-from .audio import DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, SegmentParams, segment_label, segment_params
+from .audio import (DEFAULT_MAX_WINDOWS, DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, SegmentParams, segment_label,
+                    segment_params)
 from .features import (DEFAULT_FEATURES, YAMNET_DOWNLOAD_DIR, YAMNET_HANDLE_ENV, YAMNET_HUB_HANDLE, YAMNET_WEIGHTS_ENV,
                        YAMNET_WEIGHTS_URL, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params,
                        resolve_handle)
@@ -29,7 +30,8 @@ def as_dict(params) -> dict:
     return dataclasses.asdict(params)
 
 
-__all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA", "DEFAULT_FEATURES",
+__all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DEFAULT_MAX_WINDOWS", "DECODE_WORKERS", "DEFAULT_DATA",
+           "DEFAULT_FEATURES",
            "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
            "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "ExactFitParams", "FINE_TUNE_LR_FACTOR",
            "FMA_SUBSETS", "GENRES_LISTED", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import struct
 from pathlib import Path
@@ -21,6 +22,7 @@ import soxr
 
 from ..core.errors import AudioError
 from ..config import SegmentParams
+from ..config.audio import WINDOW_EDGE_FRACTION, WINDOW_EDGE_SECONDS
 
 # Decoded by FFmpeg (PyAV); the others by libsndfile.
 FFMPEG_EXTENSIONS = (".m4a", ".mp4", ".aac")
@@ -32,6 +34,10 @@ SILENCE_PEAK = 1e-4  # -80 dBFS: below this a whole clip carries no music
 # A stream that decodes shorter than its header declares by more than this fraction is damaged or cut
 # (less may be an estimate's error: an MP3 without a Xing header only estimates its length).
 SHORT_DECODE_FRACTION = 0.01
+# A window decoded alone (`AudioReader.windows_at`) is read with this much audio on each side, where the
+# resampler's filter settles, and then equals the whole-song decode's window within SEEK_TOLERANCE.
+SEEK_CONTEXT_SECONDS = 0.05
+SEEK_TOLERANCE = 1e-4
 
 AudioSource = str | os.PathLike | BinaryIO
 
@@ -256,6 +262,44 @@ class AudioReader:
         if resampler:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
+    def windows_at(self, starts: np.ndarray, params: SegmentParams) -> np.ndarray | None:
+        """The windows of params.segment_samples starting at `starts` (samples at params.sample_rate), each
+        decoded alone by seeking to it, with enough audio around it that the resampler's edges fall outside:
+        equal to the same windows of a whole-song decode within SEEK_TOLERANCE. Mono, no gain applied. None
+        where the source cannot seek (FFmpeg's formats, a file object) or a window would reach past its end."""
+        if not isinstance(self.source, (str, os.PathLike)) or Path(self.source).suffix.lower() in FFMPEG_EXTENSIONS:
+            return None
+        rate, length = params.sample_rate, params.segment_samples
+        # Reads start on a source sample that falls on an output sample, so every window is cut on the grid.
+        unit = self.source_rate // math.gcd(self.source_rate, rate)
+        context = unit * math.ceil(SEEK_CONTEXT_SECONDS * self.source_rate / unit)
+        needed = int(math.ceil(length * self.source_rate / rate))
+        windows = np.zeros((len(starts), length), np.float32)
+        try:
+            with sf.SoundFile(self.source) as f:
+                for k, start in enumerate(starts):
+                    first = int(round(start * self.source_rate / rate))
+                    begin = max(0, first - context)
+                    if first + needed > self.frames:
+                        return None
+                    f.seek(begin)
+                    block = f.read(first - begin + needed + context, dtype="float32", always_2d=True)
+                    if len(block) < first - begin + needed:
+                        return None  # the header promised more than decodes
+                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                    resampled = mono if self.source_rate == rate else soxr.resample(mono, self.source_rate, rate,
+                                                                                    quality="HQ")
+                    offset = int(round((first - begin) * rate / self.source_rate))
+                    if len(resampled) < offset + length:
+                        return None
+                    windows[k] = resampled[offset:offset + length]
+        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
+            cause = str(getattr(e, "error_string", e)).rstrip(".")
+            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})") from None
+        if not np.isfinite(windows).all():
+            raise AudioError(self.name, "contains NaN or infinite samples")
+        return windows
+
     def _decoded_short(self, wanted: int, decoded: int) -> None:
         """The decoder stopped before the length the header declares (a damaged or cut compressed stream;
         libmpg123's own lines say why, on stderr, where the CLI drops them): noted once per reader."""
@@ -337,18 +381,38 @@ def iter_windows(blocks, params: SegmentParams, hop: int | None = None) -> Itera
         yield start, np.pad(buffer, (0, length - len(buffer)))
 
 
+def window_starts(samples: int, params: SegmentParams, hop: int | None = None) -> np.ndarray:
+    """The start of each window iter_windows cuts from a song of `samples` samples (the tail's included)."""
+    length = params.segment_samples
+    hop = hop or length
+    full = 0 if samples < length else (samples - length) // hop + 1
+    rest = samples - full * hop  # samples after the last whole window's start
+    tail = rest > 0 and (full == 0 or rest - (length - hop) >= params.min_remainder * length)
+    return np.arange(full + tail) * hop
+
+
 def window_view(samples: np.ndarray, params: SegmentParams, hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(start samples, windows) of a whole song: iter_windows' windows, as a read-only view of the song
     (padded once for the tail), so that overlapping windows take no more memory than the song."""
     length = params.segment_samples
-    hop = hop or length
-    full = 0 if len(samples) < length else (len(samples) - length) // hop + 1
-    rest = len(samples) - full * hop  # samples after the last whole window's start
-    tail = rest > 0 and (full == 0 or rest - (length - hop) >= params.min_remainder * length)
-    padded = np.concatenate([samples, np.zeros(length, samples.dtype)]) if tail else samples
-    count = full + tail
-    windows = np.lib.stride_tricks.sliding_window_view(padded, length)[::hop][:count]
-    return np.arange(count) * hop, windows
+    starts = window_starts(len(samples), params, hop)
+    padded = np.concatenate([samples, np.zeros(length, samples.dtype)]) if len(starts) and \
+        starts[-1] + length > len(samples) else samples
+    windows = np.lib.stride_tricks.sliding_window_view(padded, length)[::hop or length][:len(starts)]
+    return starts, windows
+
+
+def spread_windows(starts: np.ndarray, samples: int, params: SegmentParams, max_windows: int) -> np.ndarray:
+    """Which of a song's windows (`starts`, of a song of `samples` samples) to label it from: at most
+    `max_windows`, spread evenly over the song, skipping its first and last WINDOW_EDGE_FRACTION (at most
+    WINDOW_EDGE_SECONDS) where intros and fades sit; every window where it has no more (or max_windows is 0)."""
+    if not max_windows or len(starts) <= max_windows:
+        return np.arange(len(starts))
+    edge = min(WINDOW_EDGE_FRACTION * samples, WINDOW_EDGE_SECONDS * params.sample_rate)
+    inner = np.flatnonzero((starts >= edge) & (starts + params.segment_samples <= samples - edge))
+    if len(inner) < max_windows:  # a short song: its edges too
+        inner = np.arange(len(starts))
+    return inner[np.round(np.linspace(0, len(inner) - 1, max_windows)).astype(int)]
 
 
 def split_segments(samples: np.ndarray, params: SegmentParams) -> np.ndarray:

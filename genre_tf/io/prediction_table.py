@@ -5,7 +5,8 @@ one that writes or reads these files.
     <out>                    songs: path (relative to the folder), genre_1, probability_1, ...,
                              genre_<top>, probability_<top>, p_<genre> for every genre (the mean over
                              windows), windows, notes, error (why a file could not be labelled; empty
-                             otherwise), size, mtime_ns (a changed file is labelled again), run, hop_seconds
+                             otherwise), size, mtime_ns (a changed file is labelled again), run, hop_seconds,
+                             max_windows (the most windows a song is labelled from; 0: every window)
     <stem>.windows<suffix>   windows (--windows): path, window, start_seconds, p_<genre> for every genre
     .<out name>.parts/       songs labelled since <out> was last written: part-<n>.json, one per flush
                              (every PART_SONGS songs or PART_SECONDS); merged into <out> at the end
@@ -38,7 +39,7 @@ from .tags import genre_key
 FORMATS = (".parquet", ".csv")
 PART_SONGS = 200  # songs per part file, at most
 PART_SECONDS = 30.0  # a part is written at least this often while songs come in
-_INTEGER_COLUMNS = {"size", "mtime_ns", "windows", "window", "tag_disagrees"}
+_INTEGER_COLUMNS = {"size", "mtime_ns", "windows", "window", "tag_disagrees", "max_windows"}
 _FLOAT_COLUMNS = {"hop_seconds", "start_seconds"}
 _FLOAT_PREFIXES = ("p_", "probability_")
 
@@ -82,16 +83,18 @@ def check_out(out: Path) -> None:
 
 
 class PredictionTable:
-    """The table at `out`, opened for a run of `run` with `hop_seconds` between windows:
-    `with PredictionTable(...) as table:`, then `done`, `add`, and `write` at the end."""
+    """The table at `out`, opened for a run of `run` with `hop_seconds` between windows and at most
+    `max_windows` per song (0: every window): `with PredictionTable(...) as table:`, then `done`, `add`, and
+    `write` at the end."""
 
-    def __init__(self, out: str | Path, run: str, hop_seconds: float, labels: list[str], windows: bool):
+    def __init__(self, out: str | Path, run: str, hop_seconds: float, labels: list[str], windows: bool,
+                 max_windows: int = 0):
         self.out = Path(out)
         check_out(self.out)
         self.windows_out = self.out.with_name(f"{self.out.stem}.windows{self.out.suffix}")
         self.parts = self.out.parent / f".{self.out.name}.parts"
         self.lock = Lock(self.out.parent / f".{self.out.name}.lock")
-        self.settings = {"run": run, "hop_seconds": hop_seconds, "windows": windows}
+        self.settings = {"run": run, "hop_seconds": hop_seconds, "windows": windows, "max_windows": max_windows}
         self.labels = labels
         self.probability_columns = [f"p_{g}" for g in labels]
         self.songs: dict[str, dict] = {}  # path -> its row, from <out>, the parts and this run
@@ -130,7 +133,8 @@ class PredictionTable:
             rows = _read_rows(self.out)
             if rows:
                 self._check_settings(str(self.out), {"run": rows[0]["run"], "hop_seconds": rows[0]["hop_seconds"],
-                                                     "windows": self.windows_out.exists()})
+                                                     "windows": self.windows_out.exists(),
+                                                     "max_windows": rows[0].get("max_windows") or 0})
             window_rows = _read_rows(self.windows_out) if self.windows_out.exists() else []
             self._merge(rows, window_rows)
         for part in sorted(self.parts.glob("part-*.json")) if self.parts.is_dir() else []:
@@ -139,6 +143,7 @@ class PredictionTable:
                 settings, songs, windows = record["settings"], record["songs"], record["windows"]
             except (OSError, ValueError, TypeError, KeyError):
                 continue  # not a part this table wrote whole (parts are written atomically): nothing to keep
+            settings = {"max_windows": 0, **settings} if isinstance(settings, dict) else settings
             if not (isinstance(settings, dict) and set(settings) >= set(self.settings) and isinstance(windows, list)
                     and isinstance(songs, list) and all(isinstance(r, dict) and "path" in r for r in songs)):
                 continue  # junk that only looks like a part
@@ -147,7 +152,8 @@ class PredictionTable:
 
     def _check_settings(self, where: str, found: dict) -> None:
         said = {"run": lambda v: f"by run {v}", "hop_seconds": lambda v: f"with a hop of {v:g} s",
-                "windows": lambda v: "with --windows" if v else "without --windows"}
+                "windows": lambda v: "with --windows" if v else "without --windows",
+                "max_windows": lambda v: f"from at most {v} windows per song" if v else "from every window"}
         for key, asked in self.settings.items():
             if found[key] != asked:
                 raise GenreTfError(f"{where}: labelled {said[key](found[key])}, not {said[key](asked)}; "
@@ -173,7 +179,8 @@ class PredictionTable:
                             "windows": len(prediction.window_starts) if prediction else 0,
                             "notes": "; ".join(prediction.notes) if prediction else "", "error": error or "",
                             "size": fingerprint["size"], "mtime_ns": fingerprint["mtime_ns"],
-                            "run": self.settings["run"], "hop_seconds": self.settings["hop_seconds"]}
+                            "run": self.settings["run"], "hop_seconds": self.settings["hop_seconds"],
+                            "max_windows": self.settings["max_windows"]}
         self.window_rows[path] = [] if not (prediction and self.settings["windows"]) else [
             {"path": path, "window": k, "start_seconds": float(start), **dict(zip(self.probability_columns, row))}
             for k, (start, row) in enumerate(zip(prediction.window_starts, prediction.window_probabilities.tolist()))]
@@ -216,7 +223,8 @@ class PredictionTable:
             _write_rows(self.windows_out, [row for p in paths for row in self.window_rows[p]],
                         ["path", "window", "start_seconds", *self.probability_columns])
         columns = ["path", *[f"{k}_{i}" for i in range(1, top + 1) for k in ("genre", "probability")],
-                   *self.probability_columns, "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds"]
+                   *self.probability_columns, "windows", "notes", "error", "size", "mtime_ns", "run", "hop_seconds",
+                   "max_windows"]
         _write_rows(self.out, songs, columns + (["tag", "tag_disagrees"] if tags is not None else []))
         shutil.rmtree(self.parts, ignore_errors=True)
         return songs

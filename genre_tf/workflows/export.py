@@ -110,12 +110,13 @@ def _conversion_error(error: Exception) -> str:
     return f"ops outside this op set: {', '.join(ops)}" if ops else first_line(error, 300)
 
 
-def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
+def convert_tflite(saved_model: Path, dynamic_range: bool = False) -> tuple[bytes | None, dict]:
     """LiteRT from the SavedModel's serve function with its variables frozen into constants (converted
     as variables, Keras 3 weights came out uninitialized: NaN probabilities). TFLite's builtin ops if
     they suffice, else with TF ops (Flex, a larger runtime); the record says which, or why neither
     converted. A frozen function's outputs lose their names: LiteRT calls them output_0, ... in the
-    order the record lists."""
+    order the record lists. `dynamic_range`: weights stored as int8 (LiteRT's dynamic-range quantization;
+    scripts/bench_library.py measures it)."""
     loaded = tf.saved_model.load(str(saved_model))
     serve = loaded.signatures[SIGNATURE]
     try:
@@ -129,6 +130,7 @@ def _convert_tflite(saved_model: Path) -> tuple[bytes | None, dict]:
     for name, ops in attempts.items():
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], loaded)
         converter.target_spec.supported_ops = ops
+        converter.optimizations = [tf.lite.Optimize.DEFAULT] if dynamic_range else []
         try:
             with native_stderr_silenced():  # the converter's MLIR dumps: summed up in the record instead
                 flatbuffer = converter.convert()
@@ -165,7 +167,7 @@ def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] =
         tf.saved_model.save(model, str(work / SAVED_MODEL_DIR), signatures={SIGNATURE: model.serve})
         labels.unlink()  # the SavedModel holds its own copy, under assets/
         if "tflite" in formats:
-            flatbuffer, record["tflite"] = _convert_tflite(work / SAVED_MODEL_DIR)
+            flatbuffer, record["tflite"] = convert_tflite(work / SAVED_MODEL_DIR)
             if flatbuffer is not None:
                 (work / TFLITE_FILE).write_bytes(flatbuffer)
         if "saved_model" not in formats:

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..config import DECODE_WORKERS, ENGINES, TOP_GENRES, WINDOW_BATCH, EmbeddingParams, RayParams, SegmentParams
+from ..config import (DECODE_WORKERS, DEFAULT_MAX_WINDOWS, ENGINES, TOP_GENRES, WINDOW_BATCH, EmbeddingParams,
+                      RayParams, SegmentParams)
 from ..core.errors import first_line, require
 from ..core.files import fingerprint
 from ..engines import Engine, LocalEngine, make_engine
@@ -25,7 +26,7 @@ from ..io.prediction_table import Prediction, PredictionTable, check_out
 from ..io.runs import load_run
 from ..io.tags import TagProblem, read_genres
 from .events import FileEvents
-from .predict import Classifier, all_song_windows, check_hop
+from .predict import Classifier, all_song_windows, check_hop, check_max_windows
 
 
 @dataclasses.dataclass
@@ -51,15 +52,18 @@ Labelled = tuple[int, Prediction | None, str | None]
 @contextlib.contextmanager
 def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float | None = None,
                 engine: Engine = LocalEngine(), yamnet: EmbeddingParams | None = None,
-                info: Callable[[str], None] = lambda message: None) -> Iterator[Iterator[Labelled]]:
-    """`with label_songs(run, songs) as labelled:` each song's prediction, one window every
-    `hop_seconds` (default: the window length). The run is loaded on entering, so that one that
-    cannot load fails before any song. `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
+                info: Callable[[str], None] = lambda message: None,
+                max_windows: int = DEFAULT_MAX_WINDOWS) -> Iterator[Iterator[Labelled]]:
+    """`with label_songs(run, songs) as labelled:` each song's prediction, from windows one every
+    `hop_seconds` (default: the window length), at most `max_windows` of them spread over the song (0:
+    every window). The run is loaded on entering, so that one that cannot load fails before any song.
+    `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
     run = load_run(run_dir)
     segment = SegmentParams(**run.config["store"]["segment_params"])
     check_hop(segment, hop_seconds)
+    check_max_windows(max_windows)
     paths = [str(song) for song in songs]
-    decode = functools.partial(all_song_windows, segment=segment, hop_seconds=hop_seconds)
+    decode = functools.partial(all_song_windows, segment=segment, hop_seconds=hop_seconds, max_windows=max_windows)
     with engine.map_windows(paths, decode, Classifier(str(Path(run_dir).resolve()), yamnet), WINDOW_BATCH,
                             segment.segment_samples, info) as finished:
         yield ((done.item, None if done.error else Prediction.of_windows(
@@ -71,9 +75,10 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
                   windows: bool = False, top: int = TOP_GENRES, engine: str = ENGINES[0],
                   ray: RayParams = RayParams(), yamnet: EmbeddingParams | None = None,
                   events: FileEvents = FileEvents(), workers: int = DECODE_WORKERS,
-                  compare_tags: bool = False) -> LibraryResult:
-    """Label every song under `folder` with the run in `run_dir` into the table `out`; per-window rows
-    too with `windows`. `yamnet` replaces the run's YAMNet source (moved or unreachable). `compare_tags`:
+                  compare_tags: bool = False, max_windows: int = DEFAULT_MAX_WINDOWS) -> LibraryResult:
+    """Label every song under `folder` with the run in `run_dir` into the table `out`, each from at most
+    `max_windows` windows (0: every window); per-window rows too with `windows`. `yamnet` replaces the
+    run's YAMNet source (moved or unreachable). `compare_tags`:
     each song's genre tag beside its prediction, and the songs whose tag a confident prediction
     disagrees with (the table only; `tagging.write_tags` writes tags)."""
     started = time.perf_counter()
@@ -83,19 +88,20 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     folder, run = Path(folder), load_run(run_dir)
     segment = SegmentParams(**run.config["store"]["segment_params"])
     check_hop(segment, hop_seconds)
+    check_max_windows(max_windows)
     events.info(f"run {run.path} ({'+'.join(run.inputs)} / {run.model})")
     paths, problems = find_songs(folder)
     for problem in problems:
         events.warn(problem)
     fingerprints = _fingerprints(folder, paths, events)
     with PredictionTable(out, str(Path(run_dir).resolve()), hop_seconds or segment.segment_seconds, run.labels,
-                         windows) as table:
+                         windows, max_windows) as table:
         todo = [song for song in fingerprints if not table.done(song, fingerprints[song])]
         events.info(f"{len(fingerprints)} songs under {folder}: {len(todo)} to label, "
                     f"{len(fingerprints) - len(todo)} already in {out}")
         failed = []
         with label_songs(run_dir, [folder / song for song in todo], hop_seconds, runner, yamnet,
-                         events.info) as labelled:
+                         events.info, max_windows) as labelled:
             events.start(len(todo))
             for item, prediction, error in labelled:
                 song = todo[item]

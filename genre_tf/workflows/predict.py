@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..io.audio import AudioReader, AudioSource, check_level, iter_windows, peak_of, window_view
+from ..io.audio import (SILENCE_PEAK, AudioReader, AudioSource, check_level, iter_windows, peak_of,
+                        spread_windows, window_starts, window_view)
 from ..core.errors import AudioError, require
 from ..features import FEATURES, make_extractor
 from ..config import WINDOW_BATCH, EmbeddingParams, SegmentParams
@@ -100,6 +101,11 @@ def check_hop(segment: SegmentParams, hop_seconds: float | None) -> None:
             f"of audio) and the window length ({window:g} s), not {hop_seconds}")
 
 
+def check_max_windows(max_windows: int) -> None:
+    require(isinstance(max_windows, int) and max_windows >= 0,
+            f"`max_windows` must be 0 (every window) or more, not {max_windows}")
+
+
 def song_windows(reader: AudioReader, segment: SegmentParams,
                  hop_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """(start in seconds, window) over a song: the segment rule for the tail, and a song peaking above
@@ -112,20 +118,31 @@ def song_windows(reader: AudioReader, segment: SegmentParams,
         yield start / rate, window
 
 
-def all_song_windows(source: AudioSource, segment: SegmentParams,
-                     hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A whole song's window starts (seconds), windows and notes at once: what an engine decodes. The
-    song is decoded once and held at the segment rate; its windows are a view of it."""
+def all_song_windows(source: AudioSource, segment: SegmentParams, hop_seconds: float | None = None,
+                     max_windows: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A song's window starts (seconds), windows and notes at once: what an engine decodes. Every window
+    (`max_windows` 0): the song decoded once and held at the segment rate, its windows a view of it. At most
+    `max_windows`, spread over the song (`spread_windows`): each decoded alone by seeking to it where the
+    format allows (`AudioReader.windows_at`), else from a whole decode."""
     reader = AudioReader(source)
     rate = segment.sample_rate
+    hop = None if hop_seconds is None else int(round(hop_seconds * rate))
+    if max_windows:
+        length = int(reader.frames * rate // reader.source_rate)  # the header's: a seek stays inside it
+        starts = window_starts(length, segment, hop)
+        chosen = starts[spread_windows(starts, length, segment, max_windows)]
+        windows = reader.windows_at(chosen, segment) if len(chosen) < len(starts) else None
+        if windows is not None and peak_of(windows) >= SILENCE_PEAK:
+            gain = check_level(reader.name, peak_of(windows), reader.notes)
+            return chosen / rate, windows * np.float32(gain) if gain != 1 else windows, reader.notes
     blocks = list(reader.blocks(rate))
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     if not len(samples):
         raise AudioError(reader.name, "contains no audio samples")
     gain = check_level(reader.name, peak_of(blocks), reader.notes)
-    hop = None if hop_seconds is None else int(round(hop_seconds * rate))
     starts, windows = window_view(samples * np.float32(gain) if gain != 1 else samples, segment, hop)
-    return starts / rate, windows, reader.notes
+    chosen = spread_windows(starts, len(samples), segment, max_windows)
+    return starts[chosen] / rate, windows[chosen], reader.notes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,8 +33,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..config import (DECODE_WORKERS, DEFAULT_TAGGING, ENGINES, TAG_CALIBRATION_CLIPS, TAG_MIN_CONFIDENCE, TAG_MODES,
-                      TAG_PRECISION, TOP_GENRES, EmbeddingParams, RayParams)
+from ..config import (DECODE_WORKERS, DEFAULT_MAX_WINDOWS, DEFAULT_TAGGING, ENGINES, TAG_CALIBRATION_CLIPS,
+                      TAG_MIN_CONFIDENCE, TAG_MODES, TAG_PRECISION, TOP_GENRES, EmbeddingParams, RayParams)
 from ..core.errors import AudioError, DatasetError, GenreTfError, first_line, require, shown
 from ..core.files import FolderLock, file_digest, file_problem, fingerprint, fsync_folder
 from ..io.audio import decoded_digest
@@ -116,7 +116,7 @@ class _Refused(Exception):
 def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAULT_TAGGING,
               options: TagOptions = TagOptions(), engine: str = ENGINES[0], ray: RayParams = RayParams(),
               yamnet: EmbeddingParams | None = None, events: FileEvents = FileEvents(),
-              workers: int = DECODE_WORKERS) -> TagPlan:
+              workers: int = DECODE_WORKERS, max_windows: int = DEFAULT_MAX_WINDOWS) -> TagPlan:
     """Label every song under `library` with the run (resumably, into `out`/predictions.csv) and plan each
     song's genre values under `options`; the plan goes to `out`/plan.csv. No file of the library changes."""
     library, out = Path(library), Path(out)
@@ -133,7 +133,7 @@ def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAUL
     names = _written_names(run.labels, options.genre_map)
     check_library(out, library)
     labelled = label_library(run_dir, library, out / PREDICTIONS_FILE, engine=engine, ray=ray, yamnet=yamnet,
-                             events=events, workers=workers)
+                             events=events, workers=workers, max_windows=max_windows)
     if options.min_confidence is not None:
         threshold, source = options.min_confidence, "as given"
     else:
@@ -291,7 +291,7 @@ def _renew_predictions(plan: TagPlan, written: list[str], events: FileEvents) ->
     row = plan.labelled.rows[0]
     try:
         with PredictionTable(plan.out / PREDICTIONS_FILE, row["run"], row["hop_seconds"],
-                             load_run(plan.run).labels, False) as table:
+                             load_run(plan.run).labels, False, row["max_windows"]) as table:
             for path in renewed:
                 table.renew(path, fingerprint(plan.library / path))
             table.write(set(table.songs), TOP_GENRES)
