@@ -1,5 +1,5 @@
 # `make test` and `make demo` each set up .venv on a fresh machine, then run. `make check` is the
-# developer's quick loop between commits: the suite without the tests marked slow. Both run the
+# developer's quick loop between commits: the linter, then the suite without the tests marked slow. Both run the
 # tests in two processes (pytest-xdist); the Ray tests keep to one of them (loadgroup).
 PYTHON ?= python3
 VENV := .venv
@@ -24,6 +24,7 @@ test: install
 	$(PYTEST)
 
 check: install
+	$(BIN)/ruff check genre_tf tests scripts
 	$(PYTEST) -m "not slow"
 
 demo: install

@@ -30,8 +30,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.config import DECODE_WORKERS, DEFAULT_FEATURES, EXTRACT_BATCH_SIZE
-from genre_tf.config import EmbeddingParams, SegmentParams, resolve_handle
+from genre_tf.config import (
+    DECODE_WORKERS,
+    DEFAULT_FEATURES,
+    EXTRACT_BATCH_SIZE,
+    EmbeddingParams,
+    SegmentParams,
+    resolve_handle,
+)
 from genre_tf.core.tf import tf
 from genre_tf.features.embedding import load_yamnet
 from genre_tf.features.logmel import log_mel

@@ -82,9 +82,9 @@ def time_labelling(run: Path, songs: list[Path], max_windows: int, seek: bool, f
 def window_accuracy(run_dir: Path, store: FeatureStore, ks: list[int]) -> dict[int, tuple[float, float, int]]:
     """{K: (clip accuracy, top-1 agreement with every window, clips)} over the run's folds' test clips; K 0 is
     every window."""
-    import keras
-
     from genre_tf import models  # noqa: F401  (genre-tf's layers, for loading)
+
+    import keras
 
     run = load_run(run_dir)
     segment = SegmentParams(**run.config["store"]["segment_params"])

@@ -23,6 +23,7 @@ from genre_tf.models import MODELS, input_choices, parse_inputs
 
 # Every model with every input it accepts, as the contract test trains them.
 from genre_tf.workflows.train import train
+
 PAIRS = [(m, ",".join(i)) for m in MODELS for i in input_choices(m)]
 
 

@@ -24,11 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genre_tf.config import EXTRACT_BATCH_SIZE
-
+from genre_tf.config import ENGINES, EXTRACT_BATCH_SIZE, EmbeddingParams, resolve_handle
 from genre_tf.workflows.events import FileEvents
-
-from genre_tf.config import ENGINES, EmbeddingParams, resolve_handle
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.library import label_library
 from genre_tf.workflows.synth import synthesize
@@ -95,13 +92,14 @@ def main(data: Path = typer.Option(None, help="Benchmark on this dataset instead
             data = Path(tmp) / "music"
             synthesize(data, genres=10, clips=max(1, clips // 10), seconds=seconds, seed=0)
         for engine in ENGINES:
-            rows.append(timed(f"extract {'+'.join(names)}", engine, lambda events: extract(
+            rows.append(timed(f"extract {'+'.join(names)}", engine, lambda events, engine=engine: extract(
                 data, Path(tmp) / engine, names, feature_params=params, batch_size=batch_size, engine=engine,
                 events=events)))
         if run:
             for engine in ENGINES:
-                rows.append(timed(f"predict FOLDER --out ({run.name})", engine, lambda events: label_library(
-                    run, data, Path(tmp) / f"{engine}.parquet", engine=engine, events=events)))
+                rows.append(timed(f"predict FOLDER --out ({run.name})", engine, lambda events, engine=engine:
+                                  label_library(run, data, Path(tmp) / f"{engine}.parquet", engine=engine,
+                                                events=events)))
     columns = ["what", "engine", "segments", "seconds", "segments/s end to end", "segments/s steady"]
     table = Table(title=f"{data if data.exists() else 'generated data'}; {machine()}")
     for column in columns:

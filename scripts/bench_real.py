@@ -166,14 +166,15 @@ def _certainty_cells(rows: list[tuple]) -> list[tuple]:
     rows = sorted(rows, key=lambda row: -row[-2])
     top = rows[0][-1]
     out = []
-    for k, (*cells, mean, clips) in enumerate(rows):
+    for k, (*cells, _mean, clips) in enumerate(rows):
         interval = accuracy_interval(clips.true, clips.predicted).cell() if clips else "n/a"
         versus = paired_with(clips, top) if clips and k else None
         out.append((*cells, interval, "—" if k == 0 else versus.verdict() if versus else "n/a"))
     return out
 
 
-def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> [default: the real clips in ../shared]."),
+def main(data: list[Path] = typer.Option(None, help="Folders of <genre>/<clip> "
+                                                    "[default: the real clips in ../shared]."),
          work: Path = typer.Option(Path("bench-real"), help="Work folder: links, store, runs, results."),
          yamnet_weights: Path = typer.Option(SHARED / "models" / "yamnet" / "yamnet.h5", help="yamnet.h5."),
          cv: int = typer.Option(5), epochs: int = typer.Option(30), patience: int = typer.Option(8),

@@ -23,7 +23,8 @@ from genre_tf.workflows.predict import Predictor
 
 
 def largest_difference(a: dict, b: dict) -> float:
-    return max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max()) for k in ("window_probabilities", "clip_probabilities"))
+    return max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max())
+               for k in ("window_probabilities", "clip_probabilities"))
 
 
 def main() -> None:
@@ -42,14 +43,17 @@ def main() -> None:
             lite = None
             if record["tflite"]["ops"] == "builtins":
                 runner = tf.lite.Interpreter(str(Path(folder) / "export" / "model.tflite")).get_signature_runner()
-                lite = lambda w: {record["tflite"]["outputs"][k]: v for k, v in runner(waveform=w).items()}  # noqa: E731
+                names = record["tflite"]["outputs"]
+                lite = lambda w, names=names, runner=runner: {  # noqa: E731
+                    names[k]: v for k, v in runner(waveform=w).items()}
             vs_predict, vs_saved = 0.0, 0.0
             for song in args.songs:
                 expected = predictor.predict(song)
                 waveform = np.concatenate(list(AudioReader(song).blocks(16000)))
                 out = {k: v.numpy() for k, v in saved(waveform=tf.constant(waveform)).items()}
                 vs_predict = max(vs_predict, largest_difference(
-                    out, {"window_probabilities": expected.window_probabilities, "clip_probabilities": expected.probabilities}))
+                    out, {"window_probabilities": expected.window_probabilities,
+                          "clip_probabilities": expected.probabilities}))
                 if lite:
                     vs_saved = max(vs_saved, largest_difference(lite(waveform), out))
         print(f"| {'+'.join(predictor.run.inputs)} / {predictor.run.model} | {record['tflite']['ops']} | "

@@ -9,8 +9,8 @@ loud music (mel power above 65504), and genre-tf does not copy that overflow.
 """
 import sys
 
-import numpy as np
 import musicnn.extractor as musicnn_extractor
+import numpy as np
 
 
 class _Float32Numpy:

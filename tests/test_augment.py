@@ -59,11 +59,11 @@ def test_parse_augment():
 
 
 def test_only_training_batches_are_augmented_and_anew_each_epoch(synth_store):
-    import keras
-
     from genre_tf.io.splits import random_split
     from genre_tf.io.store import FeatureStore
     from genre_tf.training.data import make_split_datasets
+
+    import keras
 
     keras.utils.set_random_seed(0)
     store = FeatureStore(synth_store)

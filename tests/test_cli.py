@@ -106,8 +106,8 @@ def test_train_cli_and_its_errors(pair_runs, synth_store, tmp_path, monkeypatch,
 
 def test_small_collection_workflow_cv_then_final_model(synth_store, synth_dataset, tmp_path):
     """Score a set-up with --cv, predict with its fold models; train a final model on every clip."""
-    base = ["train", "--store", str(synth_store), "--runs", str(tmp_path / "runs"), "--batch-size", "8", "--epochs", "1",
-            "--input", "mfcc", "--model", "linear"]
+    base = ["train", "--store", str(synth_store), "--runs", str(tmp_path / "runs"), "--batch-size", "8",
+            "--epochs", "1", "--input", "mfcc", "--model", "linear"]
     cv = runner.invoke(app, base + ["--cv", "3"])
     assert cv.exit_code == 0, cv.output
     final = runner.invoke(app, base + ["--split-ratios", "0.8,0.2,0"])
@@ -152,7 +152,8 @@ def test_seed_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth
 
 
 def test_segment_length_must_be_usable(tmp_path):
-    one_line_error(runner.invoke(app, ["extract", "--segment-seconds", "0.5"]), "--segment-seconds must be between 1 and 60 s")
+    one_line_error(runner.invoke(app, ["extract", "--segment-seconds", "0.5"]),
+                   "--segment-seconds must be between 1 and 60 s")
 
 
 def test_file_names_with_brackets_are_printed_as_they_are(tmp_path):

@@ -62,7 +62,8 @@ def test_export_gives_predicts_probabilities_on_real_music(name, gtzan_runs, son
         np.testing.assert_array_equal(out["window_starts"], expected.window_starts)
         np.testing.assert_allclose(out["window_probabilities"], expected.window_probabilities, rtol=0,
                                    atol=PROBABILITY_TOLERANCE, err_msg=f"{name} on {song.name}")
-        np.testing.assert_allclose(out["clip_probabilities"], expected.probabilities, rtol=0, atol=PROBABILITY_TOLERANCE)
+        np.testing.assert_allclose(out["clip_probabilities"], expected.probabilities, rtol=0,
+                                   atol=PROBABILITY_TOLERANCE)
     assert len(out["window_starts"]) == 10  # the loud 30 s song: ten windows
 
 

@@ -61,7 +61,8 @@ def test_store_rows_equal_the_features_of_each_segment(dataset, tmp_path):
     store = FeatureStore(tmp_path / "fs")
     rows = store.index.rows_of(["rock.00001"])
     segments = split_segments(load_audio(dataset / "rock" / "rock.00001.wav").samples, SegmentParams())
-    np.testing.assert_allclose(store.array("mfcc")[rows], compute_feature("mfcc", MfccParams(), segments), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(store.array("mfcc")[rows], compute_feature("mfcc", MfccParams(), segments),
+                               rtol=1e-5, atol=1e-4)
 
 
 def test_rerun_with_same_inputs_does_nothing(dataset, tmp_path):

@@ -43,8 +43,9 @@ def test_extractor_shape_and_batch_independence(name, path, seconds, request):
 
     rate = 16000
     rng = np.random.default_rng(seconds)
-    batch = np.stack([sine(220 * (i + 1), seconds, rate, 0.3) + rng.uniform(-0.05, 0.05, seconds * rate).astype(np.float32)
-                      for i in range(5)] + [np.zeros(seconds * rate, np.float32)])
+    noise = [rng.uniform(-0.05, 0.05, seconds * rate).astype(np.float32) for _ in range(5)]
+    batch = np.stack([sine(220 * (i + 1), seconds, rate, 0.3) + noise[i] for i in range(5)]
+                     + [np.zeros(seconds * rate, np.float32)])
     out = compute(batch)
     assert out.shape[1:] == EXPECTED[(name, seconds)]
     assert out.shape[0] == len(batch) and np.isfinite(out).all()

@@ -20,8 +20,9 @@ def test_logmel_shape_and_silence():
 def test_logmel_of_a_sine_peaks_in_its_mel_band():
     p = LogMelParams()
     out = log_mel(sine(1000, 3.0, 16000)[None]).numpy()[0]
-    # HTK mel scale: the band whose centre is nearest 1 kHz.
-    mel = lambda f: 1127 * np.log1p(f / 700)
+    def mel(f):  # HTK mel scale: the band whose centre is nearest 1 kHz
+        return 1127 * np.log1p(f / 700)
+
     centres = np.linspace(mel(p.mel_min_hz), mel(p.mel_max_hz), p.mel_bands + 2)[1:-1]
     assert out[10:300].mean(axis=0).argmax() == np.abs(centres - mel(1000)).argmin()
 
@@ -29,7 +30,8 @@ def test_logmel_of_a_sine_peaks_in_its_mel_band():
 def test_logmel_is_batch_independent():
     rng = np.random.default_rng(0)
     batch = rng.uniform(-0.5, 0.5, (4, 48000)).astype(np.float32)
-    np.testing.assert_allclose(compute_feature("logmel", LogMelParams(), batch)[2], log_mel(batch[2:3]).numpy()[0], atol=1e-5)
+    np.testing.assert_allclose(compute_feature("logmel", LogMelParams(), batch)[2], log_mel(batch[2:3]).numpy()[0],
+                               atol=1e-5)
 
 
 @pytest.mark.slow

@@ -58,7 +58,8 @@ def test_the_exact_head_is_the_fitted_logistic_regression_and_scikit_learns_own(
     # difference on purpose: StandardScaler blows a value whose spread is float noise (musicnn has
     # columns of variance 1e-28) up to unit variance; genre-tf's standardization keeps it near 0.
     informative = x[rows].astype(np.float64).var(0) > 1e-6
-    reference = make_pipeline(StandardScaler(), LogisticRegression(C=record["C"], max_iter=5000, tol=ExactFitParams().tol))
+    reference = make_pipeline(StandardScaler(),
+                              LogisticRegression(C=record["C"], max_iter=5000, tol=ExactFitParams().tol))
     reference.fit(x[rows][:, informative].astype(np.float64), labels[rows])
     own = np.zeros_like(keras_probabilities)
     own[:, reference.classes_] = reference.predict_proba(x[test][:, informative].astype(np.float64))

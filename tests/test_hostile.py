@@ -55,17 +55,19 @@ DAMAGE = {
     # what was done to the store -> the words of the one-line refusal
     "feature of the wrong shape": (lambda root: np.save(_feature_file(root, "mfcc"), np.zeros((36, 3), np.float32)),
                                    "damaged store (holds float32 (36, 3), the manifest says float32 (27, 94, 20))"),
-    "feature deleted": (lambda root: _feature_file(root, "mfcc").unlink(), "damaged store (the feature file is missing)"),
-    "feature truncated": (lambda root: _feature_file(root, "mfcc").write_bytes(_feature_file(root, "mfcc").read_bytes()[:500]),
-                          "damaged store"),
+    "feature deleted": (lambda root: _feature_file(root, "mfcc").unlink(),
+                        "damaged store (the feature file is missing)"),
+    "feature truncated": (lambda root: _feature_file(root, "mfcc").write_bytes(
+        _feature_file(root, "mfcc").read_bytes()[:500]), "damaged store"),
     "feature of random bytes": (lambda root: _feature_file(root, "mfcc").write_bytes(np.random.bytes(4000)),
                                 "damaged store"),
-    "feature an object array": (lambda root: np.save(_feature_file(root, "mfcc"), np.array([{"a": 1}] * 27, dtype=object)),
-                                "damaged store"),
+    "feature an object array": (lambda root: np.save(_feature_file(root, "mfcc"),
+                                                     np.array([{"a": 1}] * 27, dtype=object)), "damaged store"),
     "index cut to 10 rows": (lambda root: _index(root).write_text(
         "\n".join(_index(root).read_text().splitlines()[:11]) + "\n"), "10 rows where the manifest counts 27"),
     "index cut mid-row": (lambda root: _index(root).write_text(_index(root).read_text()[:60]), "segment index"),
-    "manifest a list": (lambda root: (root / "manifest.json").write_text("[1, 2]"), "damaged manifest (not a JSON object)"),
+    "manifest a list": (lambda root: (root / "manifest.json").write_text("[1, 2]"),
+                        "damaged manifest (not a JSON object)"),
     "manifest's features a list": (lambda root: _edit_manifest(root, lambda raw: {**raw, "features": [1]}),
                                    "damaged manifest"),
     "manifest's clips a list": (lambda root: _edit_manifest(root, lambda raw: {**raw, "clips": ["a"]}),
@@ -106,8 +108,8 @@ def test_the_undamaged_copy_reads(synth_store, tmp_path):
 
 
 RUN_DAMAGE = {
-    "model.keras cut to 1000 bytes": (lambda run: (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:1000]),
-                                      "model.keras (not a whole Keras archive)"),
+    "model.keras cut to 1000 bytes": (lambda run: (run / "model.keras").write_bytes(
+        (run / "model.keras").read_bytes()[:1000]), "model.keras (not a whole Keras archive)"),
     "split.json cut short": (lambda run: (run / "split.json").write_text((run / "split.json").read_text()[:40]),
                              "unreadable split.json"),
     "NaN scores": (lambda run: _edit_json(run / "metrics.json", lambda m: _set(m, ("clip", "accuracy"), float("nan"))),
@@ -211,8 +213,10 @@ def test_a_full_disk_at_the_commit_changes_nothing_and_the_rerun_finishes(synth_
     from genre_tf.workflows.extract import extract
 
     store = tmp_path / "fs"
-    monkeypatch.setattr(genre_tf.io.store.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
-    with pytest.raises(StoreError, match="not enough free space to write the store .* free some space and run the same"):
+    monkeypatch.setattr(genre_tf.io.store.shutil, "disk_usage",
+                        lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    with pytest.raises(StoreError,
+                       match="not enough free space to write the store .* free some space and run the same"):
         extract(synth_dataset, store, ["mfcc"])
     monkeypatch.undo()
     assert not (store / "3s" / "manifest.json").exists() and list((store / "3s" / ".partial").glob("*.npz"))
@@ -236,10 +240,11 @@ def test_a_full_disk_at_the_commit_changes_nothing_and_the_rerun_finishes(synth_
 def test_a_full_disk_while_training_is_one_line_and_no_run(synth_store, tmp_path, monkeypatch):
     import errno
 
-    import keras
     from typer.testing import CliRunner
 
     from genre_tf.cli import app
+
+    import keras
 
     def full(self, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -57,7 +57,8 @@ def write_labels(path, root, clips, split=True, extra=()):
     lines = ["path,genre" + (",split" if split else "")]
     for style, paths in clips.items():
         for k, clip in enumerate(paths):
-            lines.append(f"{clip.relative_to(root)},{CSV_GENRES[style]}" + (f",{('train', 'valid', 'test')[k]}" if split else ""))
+            split_cell = f",{('train', 'valid', 'test')[k]}" if split else ""
+            lines.append(f"{clip.relative_to(root)},{CSV_GENRES[style]}{split_cell}")
     path.write_text("\n".join([*lines, *extra]) + "\n")
     return path
 
@@ -92,7 +93,8 @@ def test_a_labels_csv_without_a_split_trains_on_a_random_one(csv_audio, tmp_path
     labels = write_labels(tmp_path / "labels.csv", root, clips, split=False)
     invoke("extract", "--data", root, "--labels", labels, "--store", tmp_path / "fs", "--features", "mfcc")
     one_line_error(runner.invoke(app, [*TRAIN, "--store", str(tmp_path / "fs"), "--runs", str(tmp_path / "runs"),
-                                       "--split-lists", "labels"]), "the store's labels (csv labels.csv) carry no split")
+                                       "--split-lists", "labels"]),
+                   "the store's labels (csv labels.csv) carry no split")
     trained = invoke(*TRAIN, "--store", tmp_path / "fs", "--runs", tmp_path / "runs")
     assert "split: train 3, valid 3, test 3 clips" in trained.stderr
 
@@ -116,7 +118,8 @@ def test_bad_rows_of_a_labels_csv_are_one_line_each_and_the_rest_is_used(csv_aud
     root, clips = csv_audio
     first = clips["ambient"][0].relative_to(root)
     labels = write_labels(tmp_path / "labels.csv", root, clips, extra=[
-        "nowhere/missing.wav,calm,train", f"{first},club,train", f"{clips['ambient'][1].relative_to(root)},calm,holdout",
+        "nowhere/missing.wav,calm,train", f"{first},club,train",
+        f"{clips['ambient'][1].relative_to(root)},calm,holdout",
         f"{clips['techno'][0].relative_to(root)},,test"])
     out = invoke("extract", "--data", root, "--labels", labels, "--store", tmp_path / "fs", "--features", "mfcc")
     warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
@@ -258,7 +261,8 @@ def test_a_tagged_library_extracts_trains_reports_and_predicts(tagged, tmp_path)
     out = invoke("extract", "--data", tagged, "--labels", "tags", "--min-clips", "3", "--store", tmp_path / "fs",
                  "--features", "mfcc")
     assert "12 clips in 4 genres (labels: tags): ambient 3, hip-hop 3, rock 3, techno 3" in out.stderr
-    for line in (f"{tagged / 'Misc/untagged.mp3'}: skipped, no genre tag", f"{tagged / 'Misc/empty.flac'}: skipped, no genre tag",
+    for line in (f"{tagged / 'Misc/untagged.mp3'}: skipped, no genre tag",
+                 f"{tagged / 'Misc/empty.flac'}: skipped, no genre tag",
                  f"{tagged / 'Misc/binary.mp3'}: skipped, the genre tag is not text",
                  f"{tagged / 'Misc/damaged.mp3'}: skipped, tag cannot be read",
                  "genre blues: 1 clips, fewer than --min-clips (3); dropped",
@@ -321,7 +325,8 @@ def test_compare_tags_flags_the_songs_whose_tag_a_confident_prediction_disagrees
     out = invoke("predict", library, "--out", tmp_path / "labels.csv", "--compare-tags", "--run", tagged_run)
     flagged = [line.strip() for line in out.stdout.splitlines() if line.startswith("  ")]
     # The two wrong tags, flagged first (the most confident); a model of 12 clips may doubt others.
-    assert sorted(line.split(":")[0] for line in flagged[:2]) == ["Brian/Airports/2.flac", "Robert/Spastik/3.flac"], out.stdout
+    assert sorted(line.split(":")[0] for line in flagged[:2]) == ["Brian/Airports/2.flac", "Robert/Spastik/3.flac"], \
+        out.stdout
     assert "tagged Rock, predicted ambient" in out.stdout and "tagged Hip Hop, predicted techno" in out.stdout
     assert not any("blues.mp3" in line for line in flagged)  # a genre the run does not know is no disagreement
     rows = {r["path"]: r for r in csv.DictReader(open(tmp_path / "labels.csv"))}
@@ -342,20 +347,22 @@ def test_one_file_under_several_spellings_is_one_clip(csv_audio, tmp_path):
         f"{tmp_path / 'link.wav'},band"])  # a link to a listed file: one clip
     dataset = read_labelled(root, LabelSource("csv", str(labels)))
     ids = [c.clip_id for c in dataset.clips]
-    assert sorted(ids) == sorted(str(p.relative_to(root)) for ps in clips.values() for p in ps if str(p.relative_to(root)) != two)
+    assert sorted(ids) == sorted(str(p.relative_to(root)) for ps in clips.values() for p in ps
+                                 if str(p.relative_to(root)) != two)
     assert len(ids) == len(set(ids)) == 8 and {c.clip_id: c.genre for c in dataset.clips}[rock] == "band"
-    assert f"{labels} line 11: ./{one} is the same file as {one} on line 2 with the same genre; counted once" in dataset.problems
-    assert f"{labels} line 12: {clips['ambient'][0]} is the same file as {one} on line 2 with the same genre; counted once" \
+    same = "with the same genre; counted once"
+    assert f"{labels} line 11: ./{one} is the same file as {one} on line 2 {same}" in dataset.problems
+    assert f"{labels} line 12: {clips['ambient'][0]} is the same file as {one} on line 2 {same}" in dataset.problems
+    assert f"{labels} lines 3, 13: skipped, {two} is one file labelled calm on line 3 and club on line 13" \
         in dataset.problems
-    assert f"{labels} lines 3, 13: skipped, {two} is one file labelled calm on line 3 and club on line 13" in dataset.problems
-    assert f"{labels} line 14: {tmp_path / 'link.wav'} is the same file as {rock} on line 8 with the same genre; counted once" \
-        in dataset.problems
+    assert f"{labels} line 14: {tmp_path / 'link.wav'} is the same file as {rock} on line 8 {same}" in dataset.problems
 
 
 def test_a_labels_csv_merges_genre_spellings_and_names_every_bad_path(csv_audio, tmp_path):
     root, clips = csv_audio
-    rows = ["Path,Genre", f"{clips['ambient'][0].relative_to(root)},Rock", f"{clips['ambient'][1].relative_to(root)},rock",
-            f'"{clips["ambient"][2].relative_to(root)}",ROCK ', '"a\nquoted\nname.wav",Rock', ".,Rock", "/dev/null,Rock",
+    rows = ["Path,Genre", f"{clips['ambient'][0].relative_to(root)},Rock",
+            f"{clips['ambient'][1].relative_to(root)},rock", f'"{clips["ambient"][2].relative_to(root)}",ROCK ',
+            '"a\nquoted\nname.wav",Rock', ".,Rock", "/dev/null,Rock",
             "bad\x00name.wav,Rock", f"{'x' * 5000}.wav,Rock", f"{clips['rock'][0].relative_to(root)},Électronique",
             f"{clips['rock'][1].relative_to(root)},ЭЛЕКТРОНИКА", f"{clips['rock'][2].relative_to(root)},🎸",
             f"{clips['techno'][0].relative_to(root)},???"]
@@ -385,7 +392,8 @@ def test_past_a_few_dozen_problems_extract_prints_a_count_and_lists_them_all_in_
     out = invoke("extract", "--data", root, "--labels", labels, "--store", tmp_path / "fs", "--features", "mfcc")
     warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
     listed = tmp_path / "fs" / "3s" / "problems.txt"
-    assert len(warnings) == 21 and f"… and 280 more lines about files passed over; all 300 are in {listed}" in warnings[-1]
+    assert len(warnings) == 21
+    assert f"… and 280 more lines about files passed over; all 300 are in {listed}" in warnings[-1]
     assert len(listed.read_text().splitlines()) == 300 and "line 310: skipped" in listed.read_text()
     write_labels(labels, root, clips)
     invoke("extract", "--store", tmp_path / "fs")
@@ -420,7 +428,8 @@ def test_fma_damage_costs_the_damaged_rows_only_and_is_named(fma, tmp_path):
             ("5", "Experimental", "TEST", "SMALL"), ("5", "Experimental", "TEST", "SMALL"),  # listed twice alike
             ("8", "Experimental", "validation", "small"), ("11", "Experimental", "holdout", "small"),
             ("", "Rock", "training", "small"), ("abc", "Rock", "training", "small"),
-            ("14", "Electronic", "train", "small"), ("17", "Electronic", "", "small"), ("20", "Electronic", "valid", "small"),
+            ("14", "Electronic", "train", "small"), ("17", "Electronic", "", "small"),
+            ("20", "Electronic", "valid", "small"),
             ("23", "Electronic", "test", "small"), ("26", "Rock", "training", "small")]
     tracks = write_raw_fma(tmp_path / "meta" / "tracks.csv", rows)
     with open(tracks, "a") as f:
@@ -478,7 +487,8 @@ def test_genres_in_every_script_and_id3_placeholders(tmp_path):
     from .helpers import sine, write_audio
 
     library, tone = tmp_path / "library", sine(440, 0.5, 16000)
-    genres = {"ru/1.flac": "Электроника", "ru/2.flac": "электроника", "jp/1.flac": "日本のロック", "jp/2.flac": "日本のロック",
+    genres = {"ru/1.flac": "Электроника", "ru/2.flac": "электроника", "jp/1.flac": "日本のロック",
+              "jp/2.flac": "日本のロック",
               "fr/1.flac": "Électronique", "fr/2.flac": "Electronique", "x/1.flac": "🎸", "x/2.flac": "🎸",
               "p/255.mp3": "(255)", "p/255b.mp3": "255", "p/unknown.mp3": "Unknown", "p/other.mp3": "(12)",
               "p/remix.mp3": "RX", "p/cover.mp3": "CR", "p/dots.flac": "…"}

@@ -46,4 +46,5 @@ def test_each_family_labels_held_out_clips_well_above_chance(family, learning_st
     history = json.loads((result.run_dir / "history.json").read_text())
     assert history["best_epoch"] > 1  # validation judged trained epochs better than the first
     if model == "yamnet":  # frozen for 3 epochs, then its top blocks too at a tenth of the rate
-        assert [e["learning_rate"] for e in history["epochs"]] == pytest.approx([1e-3] * 3 + [1e-3 * FINE_TUNE_LR_FACTOR])
+        assert [e["learning_rate"] for e in history["epochs"]] == pytest.approx(
+            [1e-3] * 3 + [1e-3 * FINE_TUNE_LR_FACTOR])

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from genre_tf.cli import app
 from genre_tf.core.errors import GenreTfError
 from genre_tf.io.dataset import find_songs
-from genre_tf.io.prediction_table import _read_rows, PredictionTable
+from genre_tf.io.prediction_table import PredictionTable, _read_rows
 from genre_tf.workflows.events import FileEvents
 from genre_tf.workflows.library import label_library
 from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
@@ -89,7 +89,8 @@ def test_a_library_table_agrees_with_predict(run, songs, tmp_path, suffix):
         assert (row["probability_1"], row["probability_2"]) == pytest.approx((p1, p2), abs=PROBABILITY_TOLERANCE)
         assert "genre_3" not in row and row["windows"] == len(expected.window_starts)
         assert [w["start_seconds"] for w in windows if w["path"] == row["path"]] == expected.window_starts.tolist()
-    assert next(r for r in rows if r["path"] == "mine/long song.flac")["windows"] == 4  # 13.3 s: 4 windows, 1.3 s dropped
+    # 13.3 s: 4 windows, 1.3 s dropped
+    assert next(r for r in rows if r["path"] == "mine/long song.flac")["windows"] == 4
 
 
 def test_an_interrupted_labelling_resumes_where_it_stopped(run, songs, tmp_path):
@@ -204,7 +205,8 @@ def _song(path, seconds: float, rate: int):
     t = np.arange(int(seconds * rate)) / rate
     left = 0.3 * np.sin(2 * np.pi * (220 + 20 * t) * t) + 0.05 * rng.standard_normal(len(t))
     audio = np.stack([left, 0.5 * left], axis=1).astype(np.float32)
-    with sf.SoundFile(path, "w", rate, 2, **({"format": "OGG", "subtype": "VORBIS"} if path.suffix == ".ogg" else {})) as f:
+    kind = {"format": "OGG", "subtype": "VORBIS"} if path.suffix == ".ogg" else {}
+    with sf.SoundFile(path, "w", rate, 2, **kind) as f:
         for k in range(0, len(audio), 1 << 16):
             f.write(audio[k:k + (1 << 16)])
     return path

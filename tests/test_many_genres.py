@@ -15,6 +15,7 @@ from genre_tf.workflows.report import rank_runs, write_report
 
 from .helpers import metrics_of, write_run
 
+
 def scored(n_genres: int, clips: int, seed: int = 0) -> dict:
     """Metrics of a model about half right, on `clips` test clips of two segments each."""
     rng = np.random.default_rng(seed)

@@ -53,7 +53,8 @@ def test_the_balanced_accuracy_interval_is_around_the_mean_recall():
     predicted = np.array([0] * 90 + [1] * 5 + [0] * 5)  # recall 1.0 and 0.5
     interval = balanced_accuracy_interval(true, predicted)
     assert interval.value == pytest.approx(0.75) and interval.low < 0.75 < interval.high <= 1.0
-    assert interval.high - interval.low > accuracy_interval(true, predicted).high - accuracy_interval(true, predicted).low
+    wilson = accuracy_interval(true, predicted)
+    assert interval.high - interval.low > wilson.high - wilson.low
 
 
 def test_mcnemar_exact_values():

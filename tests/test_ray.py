@@ -77,8 +77,8 @@ def test_an_interrupted_ray_extraction_resumes(ray_local, dataset, tmp_path):
 
 def test_a_store_labelled_by_a_csv_is_the_same_on_ray_and_relabels_there_without_recomputing(ray_local, dataset,
                                                                                             tmp_path):
-    rows = [f"{p.relative_to(dataset)},{'loud' if p.parent.name == 'rock' else 'soft'},{('train', 'valid', 'test')[k % 3]}"
-            for k, p in enumerate(sorted(dataset.rglob("*.wav")))]
+    rows = [f"{p.relative_to(dataset)},{'loud' if p.parent.name == 'rock' else 'soft'},"
+            f"{('train', 'valid', 'test')[k % 3]}" for k, p in enumerate(sorted(dataset.rglob("*.wav")))]
     labels = tmp_path / "labels.csv"
     labels.write_text("\n".join(["path,genre,split", *rows]) + "\n")
     on_ray = extract(dataset, tmp_path / "ray", ["mfcc"], engine="ray", labels=str(labels))
@@ -131,10 +131,10 @@ def test_extract_joins_a_running_cluster_by_its_address(ray_local, dataset, tmp_
     """A real cluster (`ray start --head`, on loopback), joined by --ray-address from another process,
     as a user would; token authentication on, as Ray's default for such clusters."""
     port, env = free_port(), {**os.environ, "RAY_AUTH_MODE": "token"}
-    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port", str(port),
-                             "--node-ip-address", "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+                             "--include-dashboard", "false", "--disable-usage-stats"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:

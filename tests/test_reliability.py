@@ -33,7 +33,8 @@ def nasty_dataset(tmp_path):
     """2 genres: each clip a sine of the genre's pitch, 4 s, named from NASTY_NAMES."""
     for genre, freq in (("low", 220.0), ("high", 1760.0)):
         for k, name in enumerate(NASTY_NAMES):
-            write_audio(tmp_path / "music" / genre / f"{name} {genre}.wav", sine(freq * (1 + k / 50), 4.0, 16000), 16000)
+            write_audio(tmp_path / "music" / genre / f"{name} {genre}.wav", sine(freq * (1 + k / 50), 4.0, 16000),
+                        16000)
     return tmp_path / "music"
 
 

@@ -78,9 +78,9 @@ def test_report_cli(runs, tmp_path):
 def test_predict_matches_the_model_on_stored_features(runs, synth_dataset, synth_store):
     """A training clip streamed through predict gives the same window probabilities as the model on
     the stored features of that clip (same decode, features and normalization)."""
-    import keras
-
     from genre_tf.io.store import FeatureStore
+
+    import keras
 
     root, made = runs
     run = made[(("mfcc",), "cnn", False)]
@@ -108,9 +108,9 @@ def test_predict_any_rate_stereo_and_hop(runs, tmp_path):
 
 
 def test_a_cv_run_predicts_with_the_mean_of_its_fold_models(runs, synth_store):
-    import keras
-
     from genre_tf.io.store import FeatureStore
+
+    import keras
 
     root, made = runs
     predictor = Predictor(made[(("mfcc",), "cnn", True)])

@@ -11,6 +11,7 @@ from genre_tf.models.transfer import BACKBONE_LAYER
 
 # With 10 genres on 3 s log-mel (336 x 64): the README's model table.
 from genre_tf.workflows.train import train
+
 PARAMETERS = {"cnn5": 450_138, "dong": 607_274, "unet": 3_402_890, "resnet50": 24_114_826, "xception": 21_388_594}
 # keras.applications' published sizes without the classifier.
 BACKBONE_PARAMETERS = {"resnet50": 23_587_712, "xception": 20_861_480}
@@ -29,9 +30,9 @@ def test_parameter_counts_match_the_model_table(name):
 
 
 def test_a_backbone_from_scratch_gets_batch_norm_that_settles_in_few_steps():
-    from keras import layers
-
     from genre_tf.models.layers import BN_MOMENTUM
+
+    from keras import layers
 
     norms = [la for la in build("resnet50", image_size=32).get_layer(BACKBONE_LAYER).layers
              if isinstance(la, layers.BatchNormalization)]
@@ -55,6 +56,7 @@ def test_seed_models_take_spectrograms_only():
 def _legacy_weights_file(path, image_size):
     """A weights file in the layout of keras.applications' downloads (legacy HDF5, by layer name)."""
     import h5py
+
     import keras
     from keras.src.legacy.saving import legacy_h5_format
 

@@ -59,7 +59,8 @@ def test_stream_reports_progress_then_the_result(client, gtzan_sample, tmp_path)
     from genre_tf.io.audio import load_audio
 
     # 120 s: 40 windows, so predict reports progress between its batches of 32.
-    long_song = np.concatenate([load_audio(p).samples[:30 * 16000] for p in sorted(gtzan_sample.glob("*/*.00000.wav"))[:4]])
+    long_song = np.concatenate([load_audio(p).samples[:30 * 16000]
+                                for p in sorted(gtzan_sample.glob("*/*.00000.wav"))[:4]])
     path = write_audio(tmp_path / "medley.ogg", long_song, 16000)
     events = [json.loads(line) for line in upload(client, path, "/api/predict/stream").text.splitlines()]
     progress = [e["progress"] for e in events if "progress" in e]
@@ -89,7 +90,8 @@ def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off_while_it_
     """A chunked body declares no length: on a real server (127.0.0.1), it is counted as it arrives and
     refused with 413 once over the limit (2 MB here): a client sending 1 GB is cut off after a few MB,
     which are never stored in full."""
-    spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).parents[1] / "scripts" / "bench_serve.py")
+    spec = importlib.util.spec_from_file_location("bench_serve",
+                                                  Path(__file__).parents[1] / "scripts" / "bench_serve.py")
     bench_serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_serve)  # the benchmark's own hostile request
     with live(create_app(predictor, ServeParams(max_upload_mb=2))) as port:
@@ -223,7 +225,8 @@ def _browser_or_skip():
     if sync_playwright and CHROMIUM.exists():
         return sync_playwright
     if os.environ.get("GENRE_TF_REQUIRE_BROWSER"):
-        pytest.fail("the browser test is required here (GENRE_TF_REQUIRE_BROWSER) but chromium or playwright is missing")
+        pytest.fail("the browser test is required here (GENRE_TF_REQUIRE_BROWSER) but chromium or playwright "
+                    "is missing")
     pytest.skip("no browser: apt install chromium, and pip install playwright (make test installs playwright)")
 
 

@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from genre_tf.models import MODELS, build_model
-
 from genre_tf.config import ModelOptions, TrainConfig
 from genre_tf.io.store import FeatureStore
+from genre_tf.models import MODELS, build_model
 from genre_tf.training.calibration import recalibrate_batch_norm
 from genre_tf.workflows.train import train
 
@@ -16,9 +15,9 @@ from .helpers import compute_feature
 
 
 def test_recalibrated_batch_norm_holds_the_training_data_statistics():
-    import keras
-
     from genre_tf.core.tf import tf
+
+    import keras
 
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9)(keras.layers.Dense(4)(inputs)))
@@ -55,11 +54,11 @@ def test_a_log_mel_cnn_works_in_inference_mode_after_a_few_steps_on_real_clips(g
 
 def test_the_yamnet_model_starts_as_the_keras_yamnet(yamnet_weights, gtzan_sample):
     """Before training, the fine-tunable YAMNet's mean embedding equals the extractor's embeddings."""
-    import keras
-
     from genre_tf.config import EmbeddingParams, SegmentParams
     from genre_tf.features.logmel import log_mel
     from genre_tf.io.audio import load_audio, split_segments
+
+    import keras
 
     segments = split_segments(load_audio(gtzan_sample / "jazz" / "jazz.00000.wav").samples, SegmentParams())[:4]
     model = build_model("yamnet", {"logmel": (336, 64)}, 10, {"logmel": (np.zeros(64), np.ones(64))},

@@ -17,9 +17,21 @@ from mutagen.mp4 import MP4
 
 from genre_tf.core.errors import GenreTfError
 from genre_tf.io.tag_writer import TagWriteError, genre_field, write_genre_field
+
 from .helpers import sine
-from .tag_library import (KINDS, PNG, RATE, RICH, decoded, id3_version, make_file, mediafile_fields, mp3,
-                          other_tags, stored)
+from .tag_library import (
+    KINDS,
+    PNG,
+    RATE,
+    RICH,
+    decoded,
+    id3_version,
+    make_file,
+    mediafile_fields,
+    mp3,
+    other_tags,
+    stored,
+)
 
 
 @pytest.fixture(scope="module")

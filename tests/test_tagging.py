@@ -19,8 +19,14 @@ from genre_tf.core.errors import GenreTfError
 from genre_tf.core.files import file_digest
 from genre_tf.io.tag_journal import PLAN_FILE, PREDICTIONS_FILE, read_journal, read_plan
 from genre_tf.io.tag_writer import genre_field, write_genre_field, written_name
-from genre_tf.workflows.tagging import (TagOptions, confidence_for_precision, plan_tags, run_confidence, undo_tags,
-                                        write_tags)
+from genre_tf.workflows.tagging import (
+    TagOptions,
+    confidence_for_precision,
+    plan_tags,
+    run_confidence,
+    undo_tags,
+    write_tags,
+)
 
 from .helpers import sine
 from .tag_library import RATE, decoded, make_file, mediafile_fields

@@ -35,8 +35,8 @@ PAIRS = [pytest.param(model, inputs, marks=pair_marks(model, inputs), id=f"{mode
 
 
 @pytest.mark.parametrize("model,inputs", PAIRS)
-def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_runs, synth_store, synth_dataset, tmp_path,
-                                                                        request, model, inputs):
+def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_runs, synth_store, synth_dataset,
+                                                                        tmp_path, request, model, inputs):
     """The contract of every registered model with every input it takes (trained by `genre-tf train`,
     1 epoch): a complete run whose saved model, reloaded, gives the probabilities training evaluated;
     `predict` labels a clip with it; its export gives predict's probabilities."""

@@ -42,7 +42,8 @@ def path_text(text) -> Path:
 MAX_WINDOWS_OPTION = typer.Option(DEFAULT_MAX_WINDOWS, help="Label each song from at most this many 3 s windows, "
                                   "spread over it (decoding only those where the format allows); 0: every window.")
 RUN_OPTION = typer.Option(BEST_RUN, help=f"A run directory, or '{BEST_RUN}': the top run of the last report.")
-REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), parser=path_text, help="Where the last report is (for --run best).")
+REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), parser=path_text,
+                              help="Where the last report is (for --run best).")
 YAMNET_HANDLE_OPTION = typer.Option(None, help="Where to load YAMNet from, if the run's is not reachable.")
 YAMNET_WEIGHTS_OPTION = typer.Option(None, help="yamnet.h5, if the run's is not reachable (for an export: "
                                      "YAMNet as builtin LiteRT ops, where the TF-Hub model needs TF ops).")

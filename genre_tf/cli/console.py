@@ -58,10 +58,10 @@ def cli_errors(interrupted: str):
                 return fn(*args, **kwargs)
             except GenreTfError as e:
                 say(with_flags(str(e)), err, "[bold red]error:[/]")
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
             except KeyboardInterrupt:
                 say(interrupted, err, "[yellow]interrupted:[/]")
-                raise typer.Exit(130)
+                raise typer.Exit(130) from None
             except OSError as e:  # where, and what became of the work
                 if e.errno not in FILE_SYSTEM_ERRORS:
                     raise
@@ -69,7 +69,7 @@ def cli_errors(interrupted: str):
                 cause = {errno.EEXIST: "exists and is not a folder",
                          errno.ENOTDIR: "a part of this path is a file, not a folder"}.get(e.errno, e.strerror)
                 say(f"{where}{cause}; {interrupted}", err, "[bold red]error:[/]")
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
 
         return wrapper
 

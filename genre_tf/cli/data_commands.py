@@ -6,9 +6,22 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_SEGMENT_SECONDS, DEFAULT_STORE,
-                      EXTRACT_BATCH_SIZE, FMA_SUBSETS, MIN_CLIPS_PER_GENRE, YAMNET_HUB_HANDLE, MusicnnParams,
-                      RayParams, SegmentParams, embedding_params, segment_params)
+from ..config import (
+    DECODE_WORKERS,
+    DEFAULT_DATA,
+    DEFAULT_FEATURES,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_STORE,
+    EXTRACT_BATCH_SIZE,
+    FMA_SUBSETS,
+    MIN_CLIPS_PER_GENRE,
+    YAMNET_HUB_HANDLE,
+    MusicnnParams,
+    RayParams,
+    SegmentParams,
+    embedding_params,
+    segment_params,
+)
 from ..features import FEATURES
 from .app import ENGINE_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION, app, path_text
 from .console import FileProgress, cli_errors, default, print_table, say

@@ -7,8 +7,17 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..config import (AUGMENTATIONS, DEFAULT_RATIOS, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_SEGMENT_SECONDS,
-                      DEFAULT_STORE, RANDOM_SPLIT, ModelOptions, TrainConfig)
+from ..config import (
+    AUGMENTATIONS,
+    DEFAULT_RATIOS,
+    DEFAULT_REPORTS,
+    DEFAULT_RUNS,
+    DEFAULT_SEGMENT_SECONDS,
+    DEFAULT_STORE,
+    RANDOM_SPLIT,
+    ModelOptions,
+    TrainConfig,
+)
 from ..core.errors import GenreTfError
 from ..features import FEATURES, INPUT_PRESETS
 from ..io.splits import BUILTIN_SPLITS
@@ -29,7 +38,8 @@ def train(
     batch_size: int = typer.Option(TrainConfig.batch_size),
     seed: int = typer.Option(TrainConfig.seed, help="Seeds Python, NumPy, TF and the split."),
     lr: float = typer.Option(TrainConfig.learning_rate, help="Adam learning rate."),
-    class_weights: bool = typer.Option(TrainConfig.class_weights, help="Weight classes inversely to their training frequency."),
+    class_weights: bool = typer.Option(TrainConfig.class_weights,
+                                       help="Weight classes inversely to their training frequency."),
     monitor: str = typer.Option(TrainConfig.monitor, help="Best epoch by val_loss or val_accuracy."),
     patience: int = typer.Option(TrainConfig.patience, help="Stop after this many epochs without improvement."),
     split_ratios: str = typer.Option(None, help="train,valid,test fractions of clips, per genre, for a random split."
@@ -42,7 +52,8 @@ def train(
     cv: int = typer.Option(TrainConfig.cv, help="K-fold cross-validation over clips, stratified by genre (0: off)."),
     mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision",
                                          help="Float16 compute." + default("on with a GPU, off on CPU")),
-    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, help="Train on the store's segments of this length."),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS,
+                                          help="Train on the store's segments of this length."),
     augment: str = typer.Option(None, help=f"Training-batch augmentations: {', '.join(AUGMENTATIONS)} (comma list) "
                                 "or none." + default("the model's, as `genre-tf models` lists")),
     backbone_weights: str = typer.Option(ModelOptions.backbone_weights, help="resnet50/xception: imagenet "
@@ -58,9 +69,9 @@ def train(
                                + default("on for linear and mlp, off for the others")),
 ):
     """Train one model on one feature set (or several) and evaluate it on the test clips."""
-    from ..models import parse_inputs
     from ..config import parse_augment
     from ..io.splits import parse_ratios
+    from ..models import parse_inputs
     from ..workflows.train import train as run_train
 
     config = TrainConfig(inputs=parse_inputs(input), model=model, store=str(store), runs_dir=str(runs), epochs=epochs,
@@ -115,7 +126,8 @@ def models():
 @cli_errors(NOTHING_WRITTEN)
 def report(
     runs: Path = typer.Option(Path(DEFAULT_RUNS), help="Folder of training runs.", parser=path_text),
-    reports: Path = typer.Option(Path(DEFAULT_REPORTS), help="Where reports/<timestamp>/ is written.", parser=path_text),
+    reports: Path = typer.Option(Path(DEFAULT_REPORTS), help="Where reports/<timestamp>/ is written.",
+                                 parser=path_text),
     sort: str = typer.Option(DEFAULT_SORT, help=f"Rank by: {', '.join(SORT_KEYS)}."),
     format: str = typer.Option("table", help=f"What is printed: table, {', '.join(FORMATS)}."),
 ):

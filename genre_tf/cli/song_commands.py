@@ -9,8 +9,20 @@ import typer
 
 from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, RayParams, ServeParams
 from ..core.errors import GenreTfError, parse_names, require
-from .app import (ENGINE_OPTION, MAX_WINDOWS_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION,
-                   REPORTS_OPTION, RUN_OPTION, YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
+from .app import (
+    ENGINE_OPTION,
+    MAX_WINDOWS_OPTION,
+    RAY_ACTORS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_GPUS_OPTION,
+    REPORTS_OPTION,
+    RUN_OPTION,
+    YAMNET_HANDLE_OPTION,
+    YAMNET_WEIGHTS_OPTION,
+    app,
+    path_text,
+    yamnet_override,
+)
 from .console import FileProgress, cli_errors, default, err, out, say, with_flags
 
 
@@ -54,7 +66,8 @@ def predict(
                                  "second table beside it (predictions.windows.parquet for predictions.parquet)."),
     compare_tags: bool = typer.Option(False, "--compare-tags", help="With --out: each song's genre tag beside "
                                       "its prediction; lists the songs whose tag a confident prediction "
-                                      f"(≥ {TAG_DISAGREEMENT_CONFIDENCE:.0%}) disagrees with. (`genre-tf tag` writes tags.)"),
+                                      f"(≥ {TAG_DISAGREEMENT_CONFIDENCE:.0%}) disagrees with. (`genre-tf tag` writes "
+                                      "tags.)"),
     engine: str = ENGINE_OPTION,
     ray_address: str = RAY_ADDRESS_OPTION,
     ray_actors: int = RAY_ACTORS_OPTION,
@@ -147,7 +160,8 @@ def disagreements_heading(count: int) -> str:
 @app.command()
 @cli_errors("nothing was written; an earlier export in --out is kept")
 def export(
-    out_dir: Path = typer.Option(..., "--out", help="Folder for saved_model/, model.tflite and export.json.", parser=path_text),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for saved_model/, model.tflite and export.json.",
+                                 parser=path_text),
     run: str = RUN_OPTION,
     reports: Path = REPORTS_OPTION,
     formats: str = typer.Option(",".join(EXPORT_FORMATS), "--format", help="A comma list of formats."),

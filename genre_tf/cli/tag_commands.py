@@ -7,11 +7,30 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..config import (DEFAULT_TAGGING, PLAN_ROWS_SHOWN, TAG_CALIBRATION_CLIPS, TAG_MIN_CONFIDENCE, TAG_MODES,
-                      TAG_PRECISION, RayParams)
+from ..config import (
+    DEFAULT_TAGGING,
+    PLAN_ROWS_SHOWN,
+    TAG_CALIBRATION_CLIPS,
+    TAG_MIN_CONFIDENCE,
+    TAG_MODES,
+    TAG_PRECISION,
+    RayParams,
+)
 from ..core.errors import require, shown
-from .app import (ENGINE_OPTION, MAX_WINDOWS_OPTION, RAY_ACTORS_OPTION, RAY_ADDRESS_OPTION, RAY_GPUS_OPTION,
-                  REPORTS_OPTION, RUN_OPTION, YAMNET_HANDLE_OPTION, YAMNET_WEIGHTS_OPTION, app, path_text, yamnet_override)
+from .app import (
+    ENGINE_OPTION,
+    MAX_WINDOWS_OPTION,
+    RAY_ACTORS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_GPUS_OPTION,
+    REPORTS_OPTION,
+    RUN_OPTION,
+    YAMNET_HANDLE_OPTION,
+    YAMNET_WEIGHTS_OPTION,
+    app,
+    path_text,
+    yamnet_override,
+)
 from .console import FileProgress, cli_errors, err, print_table, say
 from .song_commands import chosen_run
 

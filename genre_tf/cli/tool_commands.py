@@ -32,7 +32,8 @@ def synth(
 @app.command("download-yamnet")
 @cli_errors("nothing usable was written; run the same command again")
 def download_yamnet(
-    out_dir: Path = typer.Option(Path(YAMNET_DOWNLOAD_DIR), "--out", help="Folder for savedmodel/ and yamnet.h5.", parser=path_text),
+    out_dir: Path = typer.Option(Path(YAMNET_DOWNLOAD_DIR), "--out", help="Folder for savedmodel/ and yamnet.h5.",
+                                 parser=path_text),
     handle: str = typer.Option(YAMNET_HUB_HANDLE, help="TF-Hub handle."),
 ):
     """Fetch YAMNet once (needs internet) for offline use: the hub SavedModel and the Keras weights."""

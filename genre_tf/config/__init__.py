@@ -11,33 +11,85 @@ values finds out before it mixes incompatible arrays. No TensorFlow here: `--hel
 """
 import dataclasses
 
-from .audio import (DEFAULT_MAX_WINDOWS, DEFAULT_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, SegmentParams, segment_label,
-                    segment_params)
-from .features import (DEFAULT_FEATURES, YAMNET_DOWNLOAD_DIR, YAMNET_HANDLE_ENV, YAMNET_HUB_HANDLE, YAMNET_WEIGHTS_ENV,
-                       YAMNET_WEIGHTS_URL, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params,
-                       resolve_handle)
-from .runtime import (BEST_RUN, DECODE_WORKERS, DEFAULT_DATA, DEFAULT_REPORTS, DEFAULT_RUNS, DEFAULT_STORE, ENGINES,
-                      EXPORT_FORMATS, EXTRACT_BATCH_SIZE, FMA_SUBSETS, GENRES_LISTED, LABEL_KINDS, MAX_FILES_AHEAD,
-                      MAX_PROBLEMS_SHOWN, MIN_CLIPS_PER_GENRE, PLAN_ROWS_SHOWN, TAG_CALIBRATION_CLIPS,
-                      TAG_DISAGREEMENT_CONFIDENCE, TAG_MIN_CONFIDENCE, TAG_MODES, TAG_PRECISION, TOP_GENRES,
-                      WINDOW_BATCH, DEFAULT_TAGGING, RayParams, ServeParams, SynthParams)
-from .training import (AUGMENTATIONS, DEFAULT_RATIOS, FINE_TUNE_LR_FACTOR, PRECISE_BN_BATCHES, RANDOM_SPLIT,
-                       REFIT_EPOCH_SCALE, AugmentParams, ExactFitParams, MaskParams, ModelOptions, TrainConfig,
-                       parse_augment)
+from .audio import (
+    DEFAULT_MAX_WINDOWS,
+    DEFAULT_SEGMENT_SECONDS,
+    MIN_SEGMENT_SECONDS,
+    SegmentParams,
+    segment_label,
+    segment_params,
+)
+from .features import (
+    DEFAULT_FEATURES,
+    YAMNET_DOWNLOAD_DIR,
+    YAMNET_HANDLE_ENV,
+    YAMNET_HUB_HANDLE,
+    YAMNET_WEIGHTS_ENV,
+    YAMNET_WEIGHTS_URL,
+    EmbeddingParams,
+    LogMelParams,
+    MfccParams,
+    MusicnnParams,
+    embedding_params,
+    resolve_handle,
+)
+from .runtime import (
+    BEST_RUN,
+    DECODE_WORKERS,
+    DEFAULT_DATA,
+    DEFAULT_REPORTS,
+    DEFAULT_RUNS,
+    DEFAULT_STORE,
+    DEFAULT_TAGGING,
+    ENGINES,
+    EXPORT_FORMATS,
+    EXTRACT_BATCH_SIZE,
+    FMA_SUBSETS,
+    GENRES_LISTED,
+    LABEL_KINDS,
+    MAX_FILES_AHEAD,
+    MAX_PROBLEMS_SHOWN,
+    MIN_CLIPS_PER_GENRE,
+    PLAN_ROWS_SHOWN,
+    TAG_CALIBRATION_CLIPS,
+    TAG_DISAGREEMENT_CONFIDENCE,
+    TAG_MIN_CONFIDENCE,
+    TAG_MODES,
+    TAG_PRECISION,
+    TOP_GENRES,
+    WINDOW_BATCH,
+    RayParams,
+    ServeParams,
+    SynthParams,
+)
+from .training import (
+    AUGMENTATIONS,
+    DEFAULT_RATIOS,
+    FINE_TUNE_LR_FACTOR,
+    PRECISE_BN_BATCHES,
+    RANDOM_SPLIT,
+    REFIT_EPOCH_SCALE,
+    AugmentParams,
+    ExactFitParams,
+    MaskParams,
+    ModelOptions,
+    TrainConfig,
+    parse_augment,
+)
 
 
 def as_dict(params) -> dict:
     return dataclasses.asdict(params)
 
 
-__all__ = ["AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DEFAULT_MAX_WINDOWS", "DECODE_WORKERS", "DEFAULT_DATA",
-           "DEFAULT_FEATURES",
-           "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE",
-           "ENGINES", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "EmbeddingParams", "ExactFitParams", "FINE_TUNE_LR_FACTOR",
-           "FMA_SUBSETS", "GENRES_LISTED", "LABEL_KINDS", "LogMelParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
-           "MIN_CLIPS_PER_GENRE", "MIN_SEGMENT_SECONDS", "MaskParams", "MfccParams", "ModelOptions", "MusicnnParams",
-           "PRECISE_BN_BATCHES", "RANDOM_SPLIT", "REFIT_EPOCH_SCALE", "RayParams", "SegmentParams", "ServeParams",
-           "SynthParams", "DEFAULT_TAGGING", "PLAN_ROWS_SHOWN", "TAG_CALIBRATION_CLIPS", "TAG_MIN_CONFIDENCE", "TAG_MODES",
-           "TAG_PRECISION", "TAG_DISAGREEMENT_CONFIDENCE", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR",
-           "YAMNET_HANDLE_ENV", "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL",
-           "embedding_params", "parse_augment", "resolve_handle", "segment_label", "segment_params", "as_dict"]
+__all__ = ["as_dict", "AUGMENTATIONS", "AugmentParams", "BEST_RUN", "DECODE_WORKERS", "DEFAULT_DATA",
+           "DEFAULT_FEATURES", "DEFAULT_MAX_WINDOWS", "DEFAULT_RATIOS", "DEFAULT_REPORTS", "DEFAULT_RUNS",
+           "DEFAULT_SEGMENT_SECONDS", "DEFAULT_STORE", "DEFAULT_TAGGING", "embedding_params", "EmbeddingParams",
+           "ENGINES", "ExactFitParams", "EXPORT_FORMATS", "EXTRACT_BATCH_SIZE", "FINE_TUNE_LR_FACTOR", "FMA_SUBSETS",
+           "GENRES_LISTED", "LABEL_KINDS", "LogMelParams", "MaskParams", "MAX_FILES_AHEAD", "MAX_PROBLEMS_SHOWN",
+           "MfccParams", "MIN_CLIPS_PER_GENRE", "MIN_SEGMENT_SECONDS", "ModelOptions", "MusicnnParams",
+           "parse_augment", "PLAN_ROWS_SHOWN", "PRECISE_BN_BATCHES", "RANDOM_SPLIT", "RayParams",
+           "REFIT_EPOCH_SCALE", "resolve_handle", "segment_label", "segment_params", "SegmentParams", "ServeParams",
+           "SynthParams", "TAG_CALIBRATION_CLIPS", "TAG_DISAGREEMENT_CONFIDENCE", "TAG_MIN_CONFIDENCE", "TAG_MODES",
+           "TAG_PRECISION", "TOP_GENRES", "TrainConfig", "WINDOW_BATCH", "YAMNET_DOWNLOAD_DIR", "YAMNET_HANDLE_ENV",
+           "YAMNET_HUB_HANDLE", "YAMNET_WEIGHTS_ENV", "YAMNET_WEIGHTS_URL"]

@@ -23,7 +23,8 @@ class SegmentParams:
         require(math.isfinite(self.max_seconds) and self.max_seconds > 0,
                 f"`max_seconds` must be a positive number of seconds, not {self.max_seconds}")
         require(self.hop_samples is None or 0 < self.hop_samples <= self.segment_samples,
-                f"`hop_samples` must be between 1 and the segment length ({self.segment_samples}), not {self.hop_samples}")
+                f"`hop_samples` must be between 1 and the segment length ({self.segment_samples}), "
+                f"not {self.hop_samples}")
 
     @property
     def segment_seconds(self) -> float:

@@ -57,7 +57,8 @@ EXPORT_FORMATS = ("saved_model", "tflite")
 class RayParams:
     """`engine="ray"`: which cluster, and how the actors that hold a model are placed."""
 
-    address: str | None = None  # a running cluster ("ray://host:10001", "host:6379"); None: $RAY_ADDRESS, else a local Ray
+    # a running cluster ("ray://host:10001", "host:6379"); None: $RAY_ADDRESS, else a local Ray
+    address: str | None = None
     actors: int | None = None  # model actors; None: one per GPU where they get GPUs, else one per node
     gpus: float | None = None  # GPUs per actor; None: 1 where the cluster has GPUs, else 0
     files_per_task: int = 8  # audio files one decoding task reads

@@ -130,4 +130,5 @@ class TrainConfig:
                 f"`learning_rate` must be a positive number, not {self.learning_rate:g}")
         require(self.cv == 0 or self.cv >= 2, f"`cv` needs at least 2 folds, not {self.cv}")
         require(0 <= self.seed < 2 ** 32, f"`seed` must be between 0 and 2**32 - 1, not {self.seed}")
-        require(not (self.cv and self.split_lists), "`cv` makes its own folds; it cannot be combined with `split_lists`")
+        require(not (self.cv and self.split_lists),
+                "`cv` makes its own folds; it cannot be combined with `split_lists`")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Callable, ContextManager, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 import numpy as np
 
@@ -46,7 +48,7 @@ class Engine(Protocol):
     name: str
 
     def map_windows(self, paths: list[str], decode: Decode, compute: ComputeFactory, batch_size: int, samples: int,
-                    info: Callable[[str], None] = lambda message: None) -> ContextManager[Iterator[Finished]]:
+                    info: Callable[[str], None] = lambda message: None) -> AbstractContextManager[Iterator[Finished]]:
         """`with engine.map_windows(...) as finished:` every path through decode and compute (batches
         of `batch_size` windows, across files), each file once all its windows are done. The model is
         loaded on entering, so that one that cannot load fails before any work; everything is stopped on

@@ -11,9 +11,9 @@ import dataclasses
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -67,7 +67,8 @@ class LocalEngine:
         with ThreadPoolExecutor(self.workers) as pool:
             yield self._finished(self._decoded(pool, paths, decode, batch_size), model, batch_size)
 
-    def _decoded(self, pool: ThreadPoolExecutor, paths: list[str], decode: Decode, batch_size: int) -> Iterator[_Decoded]:
+    def _decoded(self, pool: ThreadPoolExecutor, paths: list[str], decode: Decode,
+                 batch_size: int) -> Iterator[_Decoded]:
         """Decoded files in order, about two batches' worth ahead of the model (at least two per
         thread, at most MAX_FILES_AHEAD): the next batch is decoded while the current one is computed,
         and memory stays bounded whatever the number of files."""

@@ -20,13 +20,13 @@ import math
 import os
 import socket
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ..config import RayParams
 from ..core.errors import GenreTfError, file_failure, first_line, require
 from ..core.native import native_stderr_silenced
-from ..config import RayParams
 from .base import ComputeFactory, Decode, Finished, audio_digest
 
 WAVEFORM = "waveform"
@@ -112,7 +112,8 @@ def map_windows(paths: list[str], decode: Decode, compute: ComputeFactory, batch
              f"({_describe(resources['num_cpus'], resources.get('num_gpus', 0))} each) "
              f"on a cluster of {_describe(cluster.get('CPU', 0), cluster.get('GPU', 0))}")
         blocks = max(1, math.ceil(len(paths) / params.files_per_task))
-        pipeline = (ray.data.from_items([{"item": i, "path": p} for i, p in enumerate(paths)], override_num_blocks=blocks)
+        items = [{"item": i, "path": p} for i, p in enumerate(paths)]
+        pipeline = (ray.data.from_items(items, override_num_blocks=blocks)
                     .flat_map(functools.partial(_decode_rows, decode=decode, samples=samples))
                     .map_batches(_Computer, fn_constructor_args=(compute,), batch_size=batch_size,
                                  batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), **resources))

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
-from ..core.errors import GenreTfError, parse_names
 from ..config import DEFAULT_FEATURES, EmbeddingParams, LogMelParams, MfccParams, MusicnnParams, embedding_params
+from ..core.errors import GenreTfError, parse_names
 
 
 @dataclasses.dataclass(frozen=True)

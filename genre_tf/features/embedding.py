@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.tf import tf
-
-from ..core.errors import ModelUnavailableError, first_line
 from ..config import YAMNET_HANDLE_ENV, EmbeddingParams, LogMelParams
+from ..core.errors import ModelUnavailableError, first_line
+from ..core.tf import tf
 
 
 def load_yamnet(handle: str):

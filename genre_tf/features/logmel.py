@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ..core.tf import tf
 
 from ..config import LogMelParams
+from ..core.tf import tf
 
 
 def _samples(seconds: float, rate: float) -> int:

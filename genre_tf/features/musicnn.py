@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ModelUnavailableError, first_line
 from ..config import MusicnnParams
+from ..core.errors import ModelUnavailableError, first_line
 from ..core.tf import tf
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 MUSICNN_MODELS = ("MSD_musicnn", "MTT_musicnn")
 INSTALL_HINT = "install it with `pip install --no-deps musicnn==0.1.0` (make install does)"
@@ -48,7 +48,8 @@ class FrontEndFilter:
 
 # Checkpoint order: conv2d .. conv2d_4 and batch_normalization_1 .. _5.
 FRONT_END = (FrontEndFilter("timbral", 204, 7, 0.4), FrontEndFilter("timbral", 204, 7, 0.7),
-             FrontEndFilter("temporal", 51, 128), FrontEndFilter("temporal", 51, 64), FrontEndFilter("temporal", 51, 32))
+             FrontEndFilter("temporal", 51, 128), FrontEndFilter("temporal", 51, 64),
+             FrontEndFilter("temporal", 51, 32))
 MID_END_FILTERS, MID_END_FRAMES, MID_END_LAYERS = 64, 7, 3
 PENULTIMATE_UNITS = 200
 TAGS = 50
@@ -93,7 +94,8 @@ def build_musicnn(p: MusicnnParams = MusicnnParams()) -> keras.Model:
     pooled = layers.Reshape((2 * x.shape[-1],))(layers.Concatenate()([layers.Reshape((-1, 1))(max_pool),
                                                                        layers.Reshape((-1, 1))(mean_pool)]))
     pooled = _bn("batch_normalization_9")(pooled)
-    penultimate = _bn("batch_normalization_10")(layers.Dense(PENULTIMATE_UNITS, activation="relu", name="dense")(pooled))
+    dense = layers.Dense(PENULTIMATE_UNITS, activation="relu", name="dense")(pooled)
+    penultimate = _bn("batch_normalization_10")(dense)
     tags = layers.Dense(TAGS, activation="sigmoid", name="dense_1")(penultimate)
     return keras.Model(spectrogram, {"mean_pool": mean_pool, "max_pool": max_pool, "penultimate": penultimate,
                                      "tags": tags}, name="musicnn")

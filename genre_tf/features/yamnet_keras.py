@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ModelUnavailableError
 from ..config import YAMNET_WEIGHTS_URL, LogMelParams
+from ..core.errors import ModelUnavailableError
 from ..core.tf import tf
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 BN_EPSILON = 1e-4
 

@@ -13,16 +13,17 @@ import hashlib
 import math
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from ..core.errors import AudioError
 from ..config import SegmentParams
 from ..config.audio import WINDOW_EDGE_FRACTION, WINDOW_EDGE_SECONDS
+from ..core.errors import AudioError
 
 # Decoded by FFmpeg (PyAV); the others by libsndfile.
 FFMPEG_EXTENSIONS = (".m4a", ".mp4", ".aac")
@@ -151,7 +152,7 @@ class _FfmpegFile:
         self._frames = (frame for packet in self._container.demux(stream) for frame in packet.decode())
         self._pending = np.zeros((0, self.channels), np.float32)
 
-    def __enter__(self) -> "_FfmpegFile":
+    def __enter__(self) -> _FfmpegFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -231,7 +232,8 @@ class AudioReader:
             self.notes.append(f"truncated: header declares {declared / self.source_rate:.1f} s, "
                               f"file holds {self.frames / self.source_rate:.1f} s; using what is there")
 
-    def blocks(self, sample_rate: int, max_seconds: float | None = None, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+    def blocks(self, sample_rate: int, max_seconds: float | None = None,
+               block_seconds: float = 10.0) -> Iterator[np.ndarray]:
         if hasattr(self.source, "seek"):
             self.source.seek(0)
         frames = -1 if max_seconds is None else int(np.ceil(max_seconds * self.source_rate))

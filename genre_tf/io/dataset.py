@@ -7,9 +7,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .audio import AUDIO_EXTENSIONS
 from ..core.errors import DatasetError, first_line, shown
 from ..core.files import file_problem
+from .audio import AUDIO_EXTENSIONS
 
 _CLIP_PATTERN = "<genre>/<clip>." + "|".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 
@@ -117,5 +117,6 @@ def entry_kind(path: Path) -> tuple[str, str]:
     if path.is_dir():
         return ("problem", "a folder named like an audio file") if audio_name else ("folder", "")
     if not audio_name:
-        return "other", f"not an audio file extension ({path.suffix or 'none'}); supported: {', '.join(AUDIO_EXTENSIONS)}"
+        return "other", (f"not an audio file extension ({path.suffix or 'none'}); supported: "
+                         f"{', '.join(AUDIO_EXTENSIONS)}")
     return "audio", ""

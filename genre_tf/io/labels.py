@@ -22,7 +22,6 @@ from .fma import find_tracks_csv, read_fma
 from .label_csv import read_label_csv
 from .tags import TagProblem, genre_key, genre_name, names_by_key, read_genre_map, read_genres
 
-
 # The kinds `labels` names as a word; a CSV is named by its path.
 _NAMED_KINDS = [kind for kind in LABEL_KINDS if kind != "csv"]
 
@@ -43,7 +42,7 @@ class LabelSource:
                 f"`fma_subset` must be {', '.join(FMA_SUBSETS)}, not '{self.fma_subset}'")
 
     @classmethod
-    def of_record(cls, record: dict | None) -> "LabelSource":
+    def of_record(cls, record: dict | None) -> LabelSource:
         """A store's record of its source (None: a store from before labels had sources: folders)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in (record or {}).items() if k in fields})

@@ -63,7 +63,7 @@ class Prediction:
 
     @classmethod
     def of_windows(cls, source: str, labels: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
-                   notes: list[str]) -> "Prediction":
+                   notes: list[str]) -> Prediction:
         """A song's prediction: the mean of its windows' probabilities."""
         return cls(source, labels, window_probabilities.mean(0), starts, window_probabilities, notes)
 
@@ -102,7 +102,7 @@ class PredictionTable:
         self._pending: list[str] = []  # songs added since the last part
         self._flushed = time.monotonic()
 
-    def __enter__(self) -> "PredictionTable":
+    def __enter__(self) -> PredictionTable:
         require(not self.out.is_dir(), f"`out` {self.out}: is a folder; name a table file (.csv or .parquet)")
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import GenreTfError, first_line
 from ..config import LABEL_KINDS, RANDOM_SPLIT, segment_label
+from ..core.errors import GenreTfError, first_line
 from ..core.files import Lock
 from .splits import LABEL_SPLITS
 
@@ -47,14 +47,14 @@ class ScoredClips:
     confidence: np.ndarray  # the predicted genre's probability
 
     @classmethod
-    def joined(cls, parts: list["ScoredClips"]) -> "ScoredClips":
+    def joined(cls, parts: list[ScoredClips]) -> ScoredClips:
         return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
 
     @property
     def right(self) -> np.ndarray:
         return self.true == self.predicted
 
-    def by_clip(self) -> "ScoredClips":
+    def by_clip(self) -> ScoredClips:
         """The same clips in clip-id order: two runs' verdicts on one test set line up clip by clip."""
         order = np.argsort(self.clip_ids, kind="stable")
         return ScoredClips(*(getattr(self, f.name)[order] for f in dataclasses.fields(self)))
@@ -68,7 +68,7 @@ class ScoredClips:
                                  self.confidence.tolist()))
 
     @classmethod
-    def read(cls, path: Path, labels: list[str]) -> "ScoredClips":
+    def read(cls, path: Path, labels: list[str]) -> ScoredClips:
         """Raises ValueError naming what is wrong (no rows, a genre the run does not have)."""
         index = {genre: k for k, genre in enumerate(labels)}
         with open(path, newline="", encoding="utf-8-sig") as f:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import SplitError, listed
 from ..config import DEFAULT_RATIOS, RANDOM_SPLIT
+from ..core.errors import SplitError, listed
 
 PARTS = ("train", "valid", "test")
 # A label file's split values, in any case: FMA's set.split says training, validation, test.
@@ -41,14 +41,14 @@ class Split:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Split":
+    def from_dict(cls, d: dict) -> Split:
         return cls(**d)
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load(cls, path: Path) -> "Split":
+    def load(cls, path: Path) -> Split:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def summary(self) -> str:

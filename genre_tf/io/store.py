@@ -33,9 +33,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..config import DEFAULT_SEGMENT_SECONDS, SegmentParams, as_dict, segment_label
 from ..core.errors import GenreTfError, StoreError, first_line
 from ..core.files import Lock, remove_stale_temporaries, save_npz_atomic, write_atomic
-from ..config import DEFAULT_SEGMENT_SECONDS, SegmentParams, as_dict, segment_label
 from ..core.provenance import library_versions, now_iso
 from .labels import LabelSource
 
@@ -108,7 +108,7 @@ class Manifest:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     @classmethod
-    def read(cls, path: Path) -> "Manifest":
+    def read(cls, path: Path) -> Manifest:
         try:
             raw = json.loads(path.read_text())
         except (OSError, ValueError) as e:
@@ -152,7 +152,7 @@ class Plan:
     labels: dict | None = None  # the label source's record
 
     @classmethod
-    def read(cls, path: Path) -> "Plan | None":
+    def read(cls, path: Path) -> Plan | None:
         try:
             raw = json.loads(path.read_text())
             return cls(**{**raw, "segment_params": segment_record(raw["segment_params"])})
@@ -184,11 +184,12 @@ class SegmentIndex:
         write_atomic(path, text.getvalue())
 
     @classmethod
-    def read(cls, path: Path) -> "SegmentIndex":
+    def read(cls, path: Path) -> SegmentIndex:
         try:
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
-            return cls(np.array([r["clip_id"] for r in rows], dtype=str), np.array([r["genre"] for r in rows], dtype=str),
+            return cls(np.array([r["clip_id"] for r in rows], dtype=str),
+                       np.array([r["genre"] for r in rows], dtype=str),
                        np.array([int(r["segment"]) for r in rows], dtype=np.int32))
         except (OSError, KeyError, ValueError, TypeError, csv.Error) as e:
             raise StoreError(f"{path}: unreadable segment index ({e}); extract again with --rebuild") from None
@@ -198,8 +199,8 @@ def segment_folder(store: str | Path, segment_seconds: float) -> Path:
     """The sub-store of `store` for segments of `segment_seconds`."""
     store = Path(store)
     if (store / MANIFEST).exists():
-        raise StoreError(f"{store}: a store in the layout of genre-tf before 0.2 (one segment length, files at the top); "
-                         f"move its files into {store / '3s'} or extract again into a new --store")
+        raise StoreError(f"{store}: a store in the layout of genre-tf before 0.2 (one segment length, files at the "
+                         f"top); move its files into {store / '3s'} or extract again into a new --store")
     return store / f"{segment_seconds:g}s"
 
 
@@ -232,7 +233,7 @@ class StoreWriter:
         self.partial = root / PARTIAL
         self.lock = Lock(root / LOCK)
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self.lock.acquire():
             raise StoreError(f"{self.root}: another extraction is writing this store (pid {self.lock.holder()}); "
@@ -284,7 +285,8 @@ class StoreWriter:
             return set()
         try:
             with np.load(shard) as z:
-                return set(z.files) - {"fingerprint"} if same_file(json.loads(str(z["fingerprint"])), fingerprint) else set()
+                same = same_file(json.loads(str(z["fingerprint"])), fingerprint)
+                return set(z.files) - {"fingerprint"} if same else set()
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return set()  # a damaged shard (cut short, empty): the clip is extracted again
 
@@ -430,7 +432,8 @@ class FeatureStore:
         if not manifest_path.exists():
             plan = Plan.read(self.root / PARTIAL / PLAN)
             if plan:
-                raise StoreError(f"{self.root}: extraction of {plan.data} was interrupted; rerun `{command}` to finish it")
+                raise StoreError(f"{self.root}: extraction of {plan.data} was interrupted; rerun `{command}` to "
+                                 "finish it")
             others = sorted(p.name for p in Path(store).glob("*s") if (p / MANIFEST).exists())
             held = f" (it holds {', '.join(others)} segments)" if others else ""
             raise StoreError(f"{self.root}: no feature store here{held}; run `{command} --data FOLDER` first")
@@ -468,7 +471,8 @@ class FeatureStore:
 
     def array(self, name: str) -> np.ndarray:
         if name not in self.manifest.features:
-            raise StoreError(f"{self.root}: store has no '{name}' feature (it has {', '.join(self.feature_names) or 'none'}); "
+            raise StoreError(f"{self.root}: store has no '{name}' feature (it has "
+                             f"{', '.join(self.feature_names) or 'none'}); "
                              f"run `genre-tf extract --features {name}` with the same --store and --segment-seconds")
         entry = self.manifest.features[name]
         path = self.root / entry.file

@@ -140,7 +140,7 @@ class Journal:
         if self._file is not None:
             self._file.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -153,7 +153,8 @@ def read_journal(path: str | Path) -> tuple[dict, list[JournalEntry]]:
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as e:
-        raise GenreTfError(f"{path}: journal cannot be read ({getattr(e, 'strerror', None) or first_line(e)})") from None
+        cause = getattr(e, "strerror", None) or first_line(e)
+        raise GenreTfError(f"{path}: journal cannot be read ({cause})") from None
     lines = lines[:-1]  # after the last newline: nothing, or a line cut by a kill (its file was not renamed)
     try:
         header = json.loads(lines[0]) if lines else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..config import ModelOptions
 from .layers import MeanStdPooling, Standardize
 
-from keras import layers, regularizers  # noqa: E402  (after .layers, which imports TensorFlow quietly)
+from keras import layers, regularizers
 
 
 def pooled(inputs: dict):

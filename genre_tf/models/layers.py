@@ -7,8 +7,8 @@ import dataclasses
 
 from ..core.tf import tf  # noqa: F401  (TensorFlow first, quietly, before Keras imports it)
 
-import keras  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+from keras import layers, ops
 
 
 @dataclasses.dataclass(frozen=True)

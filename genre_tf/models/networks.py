@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..config import ModelOptions
 from .layers import Conv, as_image, batch_norm, classifier, conv_blocks, conv_bn_relu, head
 
-from keras import layers, regularizers  # noqa: E402  (after .layers, which imports TensorFlow quietly)
+from keras import layers, regularizers
 
 # BiLSTM: two bidirectional layers (units, dropout), batch norm after each, then the head.
 LSTM_LAYERS = ((128, 0.3), (64, 0.3))
@@ -92,7 +92,8 @@ def build_dong(inputs: dict, n_classes: int, options: ModelOptions):
         x = layers.MaxPooling2D(b.pool)(x)
         if b.dropout:
             x = layers.Dropout(b.dropout)(x)
-    x = layers.Dense(DONG_HEAD, activation="relu", kernel_regularizer=regularizers.l2(DONG_DENSE_L2))(layers.Flatten()(x))
+    x = layers.Dense(DONG_HEAD, activation="relu",
+                     kernel_regularizer=regularizers.l2(DONG_DENSE_L2))(layers.Flatten()(x))
     return classifier(layers.Dropout(DONG_DROPOUT)(x), n_classes)
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import ModelOptions
 from ..core.errors import GenreTfError, parse_names
 from ..features import FEATURES, INPUT_PRESETS
 from .heads import build_linear, build_logreg, build_mlp
-from .networks import (CNN_TRUNK_OF_FEATURE, build_cnn, build_cnn5, build_combined, build_dong, build_lstm,
-                       build_unet)
+from .networks import CNN_TRUNK_OF_FEATURE, build_cnn, build_cnn5, build_combined, build_dong, build_lstm, build_unet
 from .transfer import BACKBONES, build_transfer, unfreeze_top_blocks
 from .yamnet import build_yamnet, unfreeze_yamnet_top
 
-import keras  # noqa: E402  (after .layers, which imports TensorFlow quietly)
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,8 @@ from ..config import ModelOptions
 from ..core.errors import GenreTfError, ModelUnavailableError, first_line
 from .layers import BN_MOMENTUM, SpectrogramImage, head
 
-import keras  # noqa: E402  (after .layers, which imports TensorFlow quietly)
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,8 @@ def backbone_weights_file(name: str, option: str) -> str:
         except Exception as e:  # no network, a proxy, a truncated download: all end the same way
             raise ModelUnavailableError(
                 f"ImageNet weights for {name} could not be downloaded ({type(e).__name__}: {first_line(e, 120)}); "
-                f"pass `backbone_weights` PATH to a copy of {url} , or `backbone_weights` none to train from scratch") from None
+                f"pass `backbone_weights` PATH to a copy of {url} , or `backbone_weights` none to train from "
+                "scratch") from None
     path = Path(option).expanduser()
     if not path.is_file():
         raise ModelUnavailableError(f"{option}: no such backbone weights file (`backbone_weights` takes a file, "

@@ -5,11 +5,12 @@ import os
 
 from ..config import YAMNET_WEIGHTS_ENV, LogMelParams, ModelOptions
 from ..core.errors import ModelUnavailableError
-from ..features.yamnet_keras import build_yamnet as yamnet_network, load_yamnet_weights
+from ..features.yamnet_keras import build_yamnet as yamnet_network
+from ..features.yamnet_keras import load_yamnet_weights
 from .layers import LogMelPatches, head
 
-import keras  # noqa: E402  (after .layers, which imports TensorFlow quietly)
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
 YAMNET_LAYER = "yamnet"
 YAMNET_TOP_BLOCKS = ("layer13", "layer14")  # unfrozen for fine-tuning (its last two separable blocks)

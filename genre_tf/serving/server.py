@@ -25,17 +25,16 @@ import queue
 import shutil
 import tempfile
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
-
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
-from ..io.audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
-from ..core.errors import AudioError, GenreTfError, first_line
 from ..config import LogMelParams, ServeParams
+from ..core.errors import AudioError, GenreTfError, first_line
+from ..io.audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
 from ..workflows.predict import Predictor
 
 PAGE = Path(__file__).parent / "web" / "index.html"
@@ -146,7 +145,8 @@ class SongLabeler:
         audio = load_audio(path, self.predictor.segment.sample_rate, self.params.spectrogram_seconds)
         seconds = len(audio.samples) / audio.sample_rate
         frames = log_mel(audio.samples[None]).numpy()[0]
-        png = log_mel_png(frames[:int(np.ceil(seconds / LogMelParams().stft_hop_seconds))], seconds)  # not YAMNet's padding
+        shown_frames = int(np.ceil(seconds / LogMelParams().stft_hop_seconds))  # not YAMNet's padding
+        png = log_mel_png(frames[:shown_frames], seconds)
         return "data:image/png;base64," + base64.b64encode(png).decode()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..config import AugmentParams, MaskParams
 from ..core.tf import tf
 
+
 def time_shift(x: tf.Tensor, fraction: float, seed: tf.Tensor) -> tf.Tensor:
     """Each example's frames rolled by its own offset in [-fraction, fraction] of their number."""
     frames = x.shape[1]

@@ -8,7 +8,7 @@ from ..config import PRECISE_BN_BATCHES
 from ..core.tf import tf
 from ..models import Standardize
 
-import keras  # noqa: E402  (after ..core.tf, which imports TensorFlow quietly)
+import keras
 
 
 def nested_layers(model: keras.Model, kind: type) -> list:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .augment import augment_batch
 from ..core.tf import tf
+from .augment import augment_batch
 
 STATS_CHUNK = 4096  # rows read at a time when computing statistics
 

@@ -79,7 +79,7 @@ class Outcomes:
     clips: ScoredClips
 
     @classmethod
-    def pooled(cls, outcomes: list["Outcomes"]) -> "Outcomes":
+    def pooled(cls, outcomes: list[Outcomes]) -> Outcomes:
         """A CV run's folds together: each clip is a test clip of exactly one fold."""
         return cls(np.concatenate([o.segment_true for o in outcomes]),
                    np.concatenate([o.segment_predicted for o in outcomes]),

@@ -16,7 +16,7 @@ import numpy as np
 from ..config import ExactFitParams
 from ..core.errors import require
 
-import keras  # noqa: E402  (after ..config; the caller imported TensorFlow quietly)
+import keras
 
 # The logit of a genre the training clips do not have: it is never predicted.
 ABSENT_LOGIT = -1e4
@@ -128,7 +128,8 @@ def fit_exact(model: keras.Model, dataset, labels: np.ndarray, groups: np.ndarra
     full_kernel[used] = kernel
     softmax_layer(model).set_weights([full_kernel, bias])
     record = {"C": c, "cs": sorted(params.cs), "inner_cv_log_loss": losses, "inner_folds": folds,
-              "iterations": int(np.max(classifier.n_iter_)), "converged": bool(np.max(classifier.n_iter_) < params.max_iter),
+              "iterations": int(np.max(classifier.n_iter_)),
+              "converged": bool(np.max(classifier.n_iter_) < params.max_iter),
               "train_loss": _log_loss(classifier, x, labels),
               "train_accuracy": float(np.mean(classifier.predict(x) == labels)),
               "examples": len(x), "values": pooled.shape[1], "values_used": len(used),

@@ -13,7 +13,7 @@ from ..core.tf import allow_gpu_memory_growth, deterministic_ops
 from ..models import ModelSpec
 from .calibration import PreciseBatchNorm, recalibrate_batch_norm
 
-import keras  # noqa: E402  (after ..core.tf, which imports TensorFlow quietly)
+import keras
 
 
 def configure_devices(mixed_precision: bool | None) -> dict:

@@ -147,7 +147,8 @@ def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
             "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),
             "feature_params": {n: dataclasses.asdict(f.params) for n, f in predictor.extractor.features.items()},
             "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats), "status": STATUS,
-            "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE, "genre_tf_version": library_versions()["genre-tf"]}
+            "probability_tolerance_vs_predict": PROBABILITY_TOLERANCE,
+            "genre_tf_version": library_versions()["genre-tf"]}
 
 
 def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] = EXPORT_FORMATS) -> ExportResult:

@@ -18,8 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import (DECODE_WORKERS, DEFAULT_DATA, DEFAULT_FEATURES, DEFAULT_STORE, ENGINES, EXTRACT_BATCH_SIZE,
-                      GENRES_LISTED, MAX_PROBLEMS_SHOWN, RayParams, SegmentParams, as_dict)
+from ..config import (
+    DECODE_WORKERS,
+    DEFAULT_DATA,
+    DEFAULT_FEATURES,
+    DEFAULT_STORE,
+    ENGINES,
+    EXTRACT_BATCH_SIZE,
+    GENRES_LISTED,
+    MAX_PROBLEMS_SHOWN,
+    RayParams,
+    SegmentParams,
+    as_dict,
+)
 from ..core.errors import StoreError, first_line, listed, require, shown
 from ..core.files import fingerprint
 from ..engines import Engine, make_engine

@@ -13,11 +13,19 @@ import contextlib
 import dataclasses
 import functools
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
-from ..config import (DECODE_WORKERS, DEFAULT_MAX_WINDOWS, ENGINES, TOP_GENRES, WINDOW_BATCH, EmbeddingParams,
-                      RayParams, SegmentParams)
+from ..config import (
+    DECODE_WORKERS,
+    DEFAULT_MAX_WINDOWS,
+    ENGINES,
+    TOP_GENRES,
+    WINDOW_BATCH,
+    EmbeddingParams,
+    RayParams,
+    SegmentParams,
+)
 from ..core.errors import first_line, require
 from ..core.files import fingerprint
 from ..engines import Engine, LocalEngine, make_engine

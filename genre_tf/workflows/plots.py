@@ -8,9 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
-
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 # Above this many genres a confusion matrix is drawn as points without names: a labelled grid would be
 # over 30 inches wide, and its dense image alone 800 MB at 10,000 genres.

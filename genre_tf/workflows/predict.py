@@ -12,20 +12,29 @@ exported model (export.py) is the same function behind a waveform-in signature.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from ..io.audio import (SILENCE_PEAK, AudioReader, AudioSource, check_level, iter_windows, peak_of,
-                        spread_windows, window_starts, window_view)
-from ..core.errors import AudioError, require
-from ..features import FEATURES, make_extractor
 from ..config import WINDOW_BATCH, EmbeddingParams, SegmentParams
 from ..config.audio import MAX_WINDOWS_PER_SECOND
+from ..core.errors import AudioError, require
+from ..core.tf import tf
+from ..features import FEATURES, make_extractor
+from ..io.audio import (
+    SILENCE_PEAK,
+    AudioReader,
+    AudioSource,
+    check_level,
+    iter_windows,
+    peak_of,
+    spread_windows,
+    window_starts,
+    window_view,
+)
 from ..io.prediction_table import Prediction
 from ..io.runs import load_run
-from ..core.tf import tf
 
 # The same song's probabilities from batches of other shapes (the exported model: all windows at once;
 # a Ray actor: windows of several songs): equal within this, not bit for bit (float sums may round apart).

@@ -21,8 +21,14 @@ from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
 from ..core.errors import GenreTfError, first_line
 from ..core.files import new_timestamped_folder
 from ..io.runs import Run, ScoredClips, scan_runs
-from ..training.significance import (CONFIDENCE, Comparison, Interval, accuracy_interval, balanced_accuracy_interval,
-                                     mcnemar)
+from ..training.significance import (
+    CONFIDENCE,
+    Comparison,
+    Interval,
+    accuracy_interval,
+    balanced_accuracy_interval,
+    mcnemar,
+)
 
 # The metric columns of every table this module writes or the CLI prints: (level, metric, title).
 METRIC_COLUMNS = (("segment", "accuracy", "seg acc"), ("segment", "balanced_accuracy", "seg bal acc"),
@@ -148,7 +154,8 @@ def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
     spread = run.spread(level, metric)
     if spread is None:
         return f"{run.value(level, metric):.3f}"
-    return f"{run.value(level, metric):.2f}±{spread:.2f}" if compact else f"{run.value(level, metric):.3f} ± {spread:.3f}"
+    value = run.value(level, metric)
+    return f"{value:.2f}±{spread:.2f}" if compact else f"{value:.3f} ± {spread:.3f}"
 
 
 def _count(n: int) -> str:

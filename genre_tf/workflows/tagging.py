@@ -28,22 +28,40 @@ import hashlib
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from ..config import (DECODE_WORKERS, DEFAULT_MAX_WINDOWS, DEFAULT_TAGGING, ENGINES, TAG_CALIBRATION_CLIPS,
-                      TAG_MIN_CONFIDENCE, TAG_MODES, TAG_PRECISION, TOP_GENRES, EmbeddingParams, RayParams)
+from ..config import (
+    DECODE_WORKERS,
+    DEFAULT_MAX_WINDOWS,
+    DEFAULT_TAGGING,
+    ENGINES,
+    TAG_CALIBRATION_CLIPS,
+    TAG_MIN_CONFIDENCE,
+    TAG_MODES,
+    TAG_PRECISION,
+    TOP_GENRES,
+    EmbeddingParams,
+    RayParams,
+)
 from ..core.errors import AudioError, DatasetError, GenreTfError, first_line, require, shown
 from ..core.files import FolderLock, file_digest, file_problem, fingerprint, fsync_folder
 from ..io.audio import decoded_digest
 from ..io.prediction_table import PredictionTable
 from ..io.runs import Run, load_run
-from ..io.tag_journal import (PLAN_FILE, PREDICTIONS_FILE, Journal, JournalEntry, PlannedSong, check_library,
-                              read_journal, write_plan)
-from ..io.tag_writer import (TagWriteError, genre_field, named_genres, writable_genre, write_genre_field,
-                              written_name)
+from ..io.tag_journal import (
+    PLAN_FILE,
+    PREDICTIONS_FILE,
+    Journal,
+    JournalEntry,
+    PlannedSong,
+    check_library,
+    read_journal,
+    write_plan,
+)
+from ..io.tag_writer import TagWriteError, genre_field, named_genres, writable_genre, write_genre_field, written_name
 from ..io.tags import genre_key, is_placeholder, read_genre_map, split_genres
 from .events import FileEvents
 from .library import LibraryResult, label_library

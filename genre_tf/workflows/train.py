@@ -16,17 +16,25 @@ from ..config import RANDOM_SPLIT, REFIT_EPOCH_SCALE, ExactFitParams, TrainConfi
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
 from ..io.runs import MODEL_FILE, RunWriter
-from ..io.splits import (LABEL_SPLITS, PARTS, Split, check_split, cv_splits, random_split, split_from_labels,
-                         split_from_lists)
+from ..io.splits import (
+    LABEL_SPLITS,
+    PARTS,
+    Split,
+    check_split,
+    cv_splits,
+    random_split,
+    split_from_labels,
+    split_from_lists,
+)
 from ..io.store import FeatureStore
 from ..models import build_model, get_model
 from ..training.calibration import calibrate_standardizers
 from ..training.data import make_dataset, make_split_datasets, normalization_stats
-from ..training.exact import fit_exact
 from ..training.evaluate import Outcomes, outcome_metrics, outcomes_of, summarize_folds
+from ..training.exact import fit_exact
 from ..training.fit import balanced_class_weights, configure_devices, fit_model, training_settings
 
-import keras  # noqa: E402  (after the modules above, which import TensorFlow quietly)
+import keras
 
 
 class TrainEvents:
