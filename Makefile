@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo-work
 
-.PHONY: test check demo install clean
+.PHONY: test check demo docs install clean
 
 install: $(VENV)/.installed
 
@@ -27,9 +27,12 @@ check: install
 	$(BIN)/ruff check genre_tf tests scripts
 	$(PYTEST) -m "not slow"
 
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 demo: install
 	rm -rf $(DEMO)/runs $(DEMO)/reports
 	DEMO_DIR=$(DEMO) GENRE_TF=$(BIN)/genre-tf bash scripts/demo.sh
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) .pytest_cache site

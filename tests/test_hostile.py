@@ -366,8 +366,8 @@ def test_hops_under_the_cap_and_no_overlap_are_taken():
     from genre_tf.config import segment_params
     from genre_tf.config.audio import MAX_SEGMENTS_PER_CLIP
 
-    assert MAX_SEGMENTS_PER_CLIP == 1000  # as the README says
-    assert segment_params(hop_seconds=1.5).hop_samples == 24000  # README: 19 segments of a 30 s clip
+    assert MAX_SEGMENTS_PER_CLIP == 1000  # as the manual says (docs/training.md)
+    assert segment_params(hop_seconds=1.5).hop_samples == 24000  # docs/training.md: 19 segments of a 30 s clip
     assert segment_params(hop_seconds=433 / 16000).hop_samples == 433  # 999 segments: under the cap
     assert segment_params(max_seconds=1e6).hop_samples is None  # no overlap: no cap, however long the clips
 

@@ -59,7 +59,7 @@ def test_ray_store_equals_the_local_store_on_real_clips(ray_local, gtzan_sample,
                      feature_params={"embedding": EmbeddingParams(yamnet_handle)})
     assert result.engine == "ray" and result.extracted == 30 and result.segments == 214
     differences = assert_same_stores(FeatureStore(tmp_path / "ray"), FeatureStore(gtzan_store), GTZAN_FEATURES)
-    print("max abs difference, ray vs local:", differences)  # the README's table; -s shows it
+    print("max abs difference, ray vs local:", differences)  # docs/ray.md's table; -s shows it
 
 
 def test_an_interrupted_ray_extraction_resumes(ray_local, dataset, tmp_path):

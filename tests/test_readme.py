@@ -1,5 +1,6 @@
-"""README and tool stay together: every `genre-tf` command line the README shows parses against the
-CLI (command and option names exist, values have the right types, required options are given)."""
+"""The manual and the tool stay together: every `genre-tf` command line the README and the docs pages show
+parses against the CLI (command and option names exist, values have the right types, required options are
+given), and every command is shown somewhere."""
 import re
 import shlex
 from pathlib import Path
@@ -9,13 +10,14 @@ import typer
 
 from genre_tf.cli import app
 
-README = Path(__file__).parent.parent / "README.md"
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def readme_commands() -> list[str]:
-    """Command lines of the README's code blocks, comments dropped, `[--opt x]` made plain, `a|b` -> a."""
+    """Command lines of the pages' code blocks, comments dropped, `[--opt x]` made plain, `a|b` -> a."""
     commands = []
-    for line in README.read_text().splitlines():
+    for line in (line for page in PAGES for line in page.read_text().splitlines()):
         match = re.match(r"^\s{4}(genre-tf\s.*?)(\s+#.*)?$", line)
         if match:
             command = match.group(1).replace("[", "").replace("]", "")

@@ -9,7 +9,7 @@ from genre_tf.core.errors import ModelUnavailableError
 from genre_tf.models import MODELS, build_model
 from genre_tf.models.transfer import BACKBONE_LAYER
 
-# With 10 genres on 3 s log-mel (336 x 64): the README's model table.
+# With 10 genres on 3 s log-mel (336 x 64): the model table of docs/models.md.
 from genre_tf.workflows.train import train
 
 PARAMETERS = {"cnn5": 450_138, "dong": 607_274, "unet": 3_402_890, "resnet50": 24_114_826, "xception": 21_388_594}

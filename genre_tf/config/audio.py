@@ -55,7 +55,7 @@ MAX_SEGMENTS_PER_CLIP = 1000
 # overlap for 3 s windows) and a row of --windows, and genres do not change within a tenth of a second.
 MAX_WINDOWS_PER_SECOND = 10
 # `predict` and `tag` label a song from at most this many windows, spread evenly over it (0: every window);
-# chosen on real music by scripts/bench_library.py (README, "Labelling a library fast").
+# chosen on real music by scripts/bench_library.py (docs/library.md, "Labelling a library fast").
 DEFAULT_MAX_WINDOWS = 8
 # Those windows skip a song's start and end, where intros and fades sit: this share of its length at each
 # end, at most WINDOW_EDGE_SECONDS.

@@ -72,7 +72,7 @@ RANDOM_SPLIT = "random"
 FINE_TUNE_LR_FACTOR = 0.1
 # Batches of training data over which batch-norm statistics are measured before each validation.
 PRECISE_BN_BATCHES = 50
-# A refit on train+valid runs the best epoch's count times this (measured on real clips: README).
+# A refit on train+valid runs the best epoch's count times this (measured on real clips: docs/results.md).
 REFIT_EPOCH_SCALE = 1.0
 
 
