@@ -18,15 +18,16 @@ class AudioError(GenreTfError):
 
 
 class DatasetError(GenreTfError):
-    pass
+    """A collection that cannot be read as labelled clips (a missing folder, labels that name no audio, a bad
+    labels file or genre map)."""
 
 
 class SplitError(GenreTfError):
-    pass
+    """Train, valid and test sets that cannot be made as asked (ratios, split lists, folds, too few clips)."""
 
 
 class StoreError(GenreTfError):
-    pass
+    """A feature store that is missing, damaged, busy, of another layout or without the feature asked for."""
 
 
 class ModelUnavailableError(GenreTfError):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 
 class FileEvents:
+    """What a pass over many files tells its caller; every method does nothing here. Subclass it to show
+    progress (the CLI draws a progress bar) or to stop a pass (raise from a method)."""
+
     def info(self, message: str) -> None: ...
     def warn(self, message: str) -> None: ...
     def start(self, total_clips: int) -> None: ...

@@ -102,6 +102,20 @@ def report(runs_dir: str | Path = DEFAULT_RUNS, reports_dir: str | Path = DEFAUL
 
 
 def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> Report:
+    """Every finished run in `runs_dir`, ranked, without writing a report (`report` writes one).
+
+    Args:
+        runs_dir: the folder of runs.
+        sort: what ranks them: one of SORT_KEYS (clip or segment accuracy, balanced accuracy or F1).
+
+    Returns:
+        The runs grouped by what they were trained and tested on (one table per group, the best first, each
+        with its intervals and its comparison with #1), the runs skipped with their causes, and the
+        untested runs.
+
+    Raises:
+        GenreTfError: `sort` is not a sort key.
+    """
     if sort not in SORT_KEYS:
         raise GenreTfError(f"`sort` must be one of {', '.join(SORT_KEYS)}")
     runs, skipped = scan_runs(runs_dir)

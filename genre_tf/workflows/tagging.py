@@ -167,8 +167,13 @@ def run_confidence(run: Run) -> tuple[float, str]:
     scored = run.scored_clips()
     found = None if scored is None else confidence_for_precision(scored.confidence, scored.right)
     if found is None:
-        why = ("it has no test clips" if scored is None else f"no {TAG_CALIBRATION_CLIPS} or more of its test clips "
-               f"were {TAG_PRECISION:.0%} right at any confidence")
+        if scored is None:
+            why = "it has no test clips"
+        elif len(scored.right) < TAG_CALIBRATION_CLIPS:
+            why = f"{len(scored.right)} test clips, fewer than the {TAG_CALIBRATION_CLIPS} it takes"
+        else:
+            why = (f"no {TAG_CALIBRATION_CLIPS} or more of its test clips were {TAG_PRECISION:.0%} right at any "
+                   "confidence")
         return TAG_MIN_CONFIDENCE, f"the default for a run without its own ({why})"
     threshold, clips, share = found
     return threshold, (f"the run's own: {share:.0%} of its {clips} test clips at least that sure were right "
