@@ -16,7 +16,7 @@ step "1/6 synthesize a dataset: 10 genres x 10 clips of 15 s"
 
 step "2/6 extract features"
 "$G" extract --data "$W/music" --store "$W/features" --features logmel,mfcc,musicnn
-# cnn5: the first seed's model, with its augmentations; linear on musicnn: pretrained music knowledge
+# cnn5: the first reference project's model, with its augmentations; linear on musicnn: pretrained music knowledge
 # and a head that trains in seconds, what does best on real music (docs/results.md).
 models=("musicnn linear" "mfcc cnn" "mfcc lstm" "logmel cnn" "logmel cnn5")
 # YAMNet comes from GENRE_TF_YAMNET_HANDLE, else TF-Hub: offline and without a local copy, go on without it.

@@ -212,8 +212,8 @@ PAIR_OPTIONS = {"resnet50": ["--backbone-weights", "none", "--image-size", "32"]
 QUICK_PAIRS = {("lstm", "mfcc"), ("cnn", "mfcc"), ("cnn", "logmel"), ("cnn", "embedding"), ("combined", "nospec"),
                ("cnn5", "logmel"), ("dong", "logmel"), ("linear", "mfcc"), ("linear", "embedding,logmel,mfcc,musicnn"),
                ("mlp", "musicnn"), ("logreg", "musicnn"), ("logreg", "embedding,logmel,mfcc,musicnn")}
-# The pairs test_cli's seed-model test reports on (one xdist group, so that they are trained once).
-SEED_CLI_MODELS = ("resnet50", "unet")
+# The pairs test_cli's reference-model test reports on (one xdist group, so that they are trained once).
+REFERENCE_CLI_MODELS = ("resnet50", "unet")
 
 
 @dataclasses.dataclass

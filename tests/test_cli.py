@@ -123,8 +123,8 @@ def test_small_collection_workflow_cv_then_final_model(synth_store, synth_datase
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("seed-models")
-def test_seed_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth_store, tmp_path, monkeypatch,
+@pytest.mark.xdist_group("reference-models")
+def test_reference_model_cli_offline_and_from_scratch(pair_runs, synth_dataset, synth_store, tmp_path, monkeypatch,
                                                   request):
     import keras
 

@@ -13,7 +13,7 @@ from genre_tf.training.data import normalization_stats
 from genre_tf.training.evaluate import read_confusion
 from genre_tf.workflows.train import TrainEvents, train
 
-from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, SEED_CLI_MODELS
+from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, REFERENCE_CLI_MODELS
 from .helpers import metrics_of
 
 
@@ -25,8 +25,8 @@ def config(store, tmp_path, **kwargs):
 
 def pair_marks(model: str, inputs: str) -> list:
     marks = [pytest.mark.slow] * ((model, inputs) not in QUICK_PAIRS)
-    if model in SEED_CLI_MODELS:  # on the worker of the CLI test that reuses them (trained once)
-        marks.append(pytest.mark.xdist_group("seed-models"))
+    if model in REFERENCE_CLI_MODELS:  # on the worker of the CLI test that reuses them (trained once)
+        marks.append(pytest.mark.xdist_group("reference-models"))
     return marks
 
 

@@ -78,7 +78,7 @@ def _whole_samples(seconds: float, argument: str, minimum: float) -> int:
 
 def segment_params(seconds: float = DEFAULT_SEGMENT_SECONDS, max_seconds: float = SegmentParams.max_seconds,
                    hop_seconds: float | None = None) -> SegmentParams:
-    """Segments of `seconds` (3 s by default; the third seed used 6 s, five per 30 s clip), one every
+    """Segments of `seconds` (3 s by default; the third reference project used 6 s, five per 30 s clip), one every
     `hop_seconds` (default: `seconds`, no overlap; less cuts overlapping segments from the same clips)."""
     samples = _whole_samples(seconds, "segment_seconds", MIN_SEGMENT_SECONDS)
     hop = None if hop_seconds is None else _whole_samples(hop_seconds, "hop_seconds", 1 / SegmentParams.sample_rate)

@@ -25,7 +25,7 @@ class AugmentParams:
 
     # Time shift: roll the frames by up to this fraction of their number, either way.
     shift_fraction: float = 0.2
-    # The first seed's spectrum shading: one band of bins and one span of frames hidden.
+    # The first reference project's spectrum shading: one band of bins and one span of frames hidden.
     mask: MaskParams = MaskParams(freq_masks=1, freq_width=0.15, time_masks=1, time_width=0.1)
     # SpecAugment (Park et al. 2019), its double-mask policy; time warping is left out (its own
     # authors found it the least useful part).
@@ -34,9 +34,9 @@ class AugmentParams:
 
 # `augment` names (training/augment.py implements each with AugmentParams' values).
 AUGMENTATIONS = {
-    "shift": "roll the frames in time (first seed)",
-    "mask": "spectrum shading: one band of bins and one span of frames hidden (first seed)",
-    "specaugment": "SpecAugment: two frequency and two time masks (third seed)",
+    "shift": "roll the frames in time (first reference project)",
+    "mask": "spectrum shading: one band of bins and one span of frames hidden (first reference project)",
+    "specaugment": "SpecAugment: two frequency and two time masks (third reference project)",
 }
 
 
@@ -65,7 +65,7 @@ class ModelOptions:
         return self.backbone_weights != "none"
 
 
-DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth seed did
+DEFAULT_RATIOS = (0.64, 0.16, 0.20)  # 80/20, then 80/20 of the train part, as the fourth reference project did
 # `split_lists` for a random split (by `split_ratios`) where the default would be the labels' own.
 RANDOM_SPLIT = "random"
 # Fine-tuning a pretrained backbone (transfer, yamnet): its top blocks at a tenth of the learning rate.

@@ -67,7 +67,7 @@ FEATURES: dict[str, FeatureSpec] = {
 # `--input` presets; any comma list of feature names is accepted too.
 INPUT_PRESETS = {
     "all": DEFAULT_FEATURES,
-    "nospec": ("embedding", "mfcc"),  # the fourth seed's "Combined (No Spectrograms)"
+    "nospec": ("embedding", "mfcc"),  # the fourth reference project's "Combined (No Spectrograms)"
 }
 
 

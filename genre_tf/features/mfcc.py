@@ -1,5 +1,5 @@
 """MFCCs in TensorFlow on batches of waveforms, equal to librosa.feature.mfcc's defaults (as the fourth
-seed computed them: 20 coefficients, n_fft 2048, hop 512) within float32 rounding.
+reference project computed them: 20 coefficients, n_fft 2048, hop 512) within float32 rounding.
 
 librosa's steps, each with a batch axis: centred frames (zero padding of n_fft/2 at both ends),
 periodic Hann window, power spectrum, Slaney mel filters (128 bands, 0 Hz to Nyquist), dB with a

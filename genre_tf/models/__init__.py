@@ -2,7 +2,7 @@
 
     registry   MODELS (name -> builder, accepted features, augmentation, fine-tuning), build_model
     layers     building blocks and the custom layers saved models hold (registered with Keras)
-    networks   genre-tf's own networks and the seed architectures trained from scratch (cnn5, dong, unet)
+    networks   genre-tf's own networks and the reference projects' architectures trained from scratch (cnn5, dong, unet)
     heads      linear and mlp heads over pooled features
     transfer   ImageNet backbones on spectrogram images (resnet50, xception)
     yamnet     YAMNet fine-tuned on log-mel patches

@@ -1,5 +1,5 @@
-"""genre-tf's own networks (after the fourth seed: BiLSTM, 1-D/2-D CNN, combined) and the
-architectures of the earlier projects trained from scratch: cnn5 (first seed), dong (Dong 2018,
+"""genre-tf's own networks (after the fourth reference project: BiLSTM, 1-D/2-D CNN, combined) and the
+architectures of the earlier projects trained from scratch: cnn5 (first reference project), dong (Dong 2018,
 reproduced by the fifth) and unet (third). Each is a table of layer definitions and a builder
 (inputs, n_classes, options) -> output tensor, as YAMNet's yamnet.py writes its network."""
 from __future__ import annotations
@@ -64,7 +64,7 @@ def build_combined(inputs: dict, n_classes: int, options: ModelOptions):
     return head(x, COMBINED_HEAD, n_classes)
 
 
-# First seed: five conv blocks (batch norm, ReLU, 2x2 max-pool), one dense layer and softmax.
+# First reference project: five conv blocks (batch norm, ReLU, 2x2 max-pool), one dense layer and softmax.
 CNN5_BLOCKS = tuple(Conv(filters, (3, 3), (2, 2), 0.0) for filters in (16, 32, 64, 128, 256))
 CNN5_DROPOUT = 0.3  # before the dense layer
 
@@ -97,9 +97,9 @@ def build_dong(inputs: dict, n_classes: int, options: ModelOptions):
     return classifier(layers.Dropout(DONG_DROPOUT)(x), n_classes)
 
 
-# Third seed: a U-Net (encoder levels, bottleneck, decoder with skip connections) over the
+# Third reference project: a U-Net (encoder levels, bottleneck, decoder with skip connections) over the
 # spectrogram, then parallel convolutions with differently shaped kernels (square, along time,
-# along frequency, wide), pooled and concatenated. About 3.4M parameters, as the seed reported.
+# along frequency, wide), pooled and concatenated. About 3.4M parameters, as its reference project reported.
 UNET_LEVELS = (16, 32, 64, 128)  # filters per encoder level; the decoder mirrors them
 UNET_BOTTLENECK = 256
 UNET_BRANCH_POOL = (4, 4)  # the U-Net's full-resolution output is pooled before the branches

@@ -18,11 +18,14 @@ import keras
 from keras import layers
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelSpec:
+    """A model of the registry: how to build it and how it trains. Keyword fields only, so that each row of
+    MODELS says what it sets."""
+
     build: Callable
     description: str
-    multi_input: bool  # takes several features at once
+    multi_input: bool = False  # takes several features at once
     features: tuple[str, ...] = tuple(FEATURES)  # the features it accepts
     augment: tuple[str, ...] = ()  # default --augment
     fine_tune: Callable[[keras.Model], None] | None = None  # second training phase, if any
@@ -37,28 +40,37 @@ class ModelSpec:
 SPECTROGRAM = ("logmel",)
 SEQUENCES = tuple(CNN_TRUNK_OF_FEATURE)  # features with a time axis (musicnn's is pooled already)
 MODELS: dict[str, ModelSpec] = {
-    "lstm": ModelSpec(build_lstm, "two BiLSTM layers with batch norm, dense head (fourth seed)", False, SEQUENCES),
-    "cnn": ModelSpec(build_cnn, "1-D CNN on embeddings, 2-D CNN on log-mel and MFCC (fourth seed)", False, SEQUENCES),
-    "combined": ModelSpec(build_combined, "one CNN branch per input, concatenated into a shared head (fourth seed)",
-                          True, SEQUENCES),
-    "cnn5": ModelSpec(build_cnn5, "5 conv blocks with batch norm and max-pool, one dense layer (first seed)", False,
-                      SPECTROGRAM, augment=("shift", "mask")),
-    "dong": ModelSpec(build_dong, "Dong 2018: two conv + max-pool layers, 32-unit dense layer (fifth seed)", False,
-                      SPECTROGRAM),
-    "unet": ModelSpec(build_unet, "U-Net encoder-decoder, then parallel convolutions (third seed)", False, SPECTROGRAM,
-                      augment=("specaugment",)),
-    **{name: ModelSpec(functools.partial(build_transfer, name),
-                       f"{BACKBONES[name].application} transfer learning on spectrogram images (second seed)", False,
-                       SPECTROGRAM, fine_tune=functools.partial(unfreeze_top_blocks, name),
-                       pretrained=lambda options: options.pretrained)
+    "lstm": ModelSpec(build=build_lstm, features=SEQUENCES,
+                      description="two BiLSTM layers with batch norm, dense head (fourth reference project)"),
+    "cnn": ModelSpec(build=build_cnn, features=SEQUENCES,
+                     description="1-D CNN on embeddings, 2-D CNN on log-mel and MFCC (fourth reference project)"),
+    "combined": ModelSpec(build=build_combined, multi_input=True, features=SEQUENCES,
+                          description="one CNN branch per input, concatenated into a shared head (fourth reference "
+                                      "project)"),
+    "cnn5": ModelSpec(build=build_cnn5, features=SPECTROGRAM, augment=("shift", "mask"),
+                      description="5 conv blocks with batch norm and max-pool, one dense layer (first reference "
+                                  "project)"),
+    "dong": ModelSpec(build=build_dong, features=SPECTROGRAM,
+                      description="Dong 2018: two conv + max-pool layers, 32-unit dense layer (fifth reference "
+                                  "project)"),
+    "unet": ModelSpec(build=build_unet, features=SPECTROGRAM, augment=("specaugment",),
+                      description="U-Net encoder-decoder, then parallel convolutions (third reference project)"),
+    **{name: ModelSpec(build=functools.partial(build_transfer, name), features=SPECTROGRAM,
+                       fine_tune=functools.partial(unfreeze_top_blocks, name),
+                       pretrained=lambda options: options.pretrained,
+                       description=f"{BACKBONES[name].application} transfer learning on spectrogram images (second "
+                                   "reference project)")
        for name in BACKBONES},
-    "yamnet": ModelSpec(build_yamnet, "YAMNet fine-tuned: pretrained network on log-mel patches, new head", False,
-                        SPECTROGRAM, fine_tune=unfreeze_yamnet_top, pretrained=lambda options: True, normalize=False),
-    "linear": ModelSpec(build_linear, "softmax regression with L2 on pooled features (mean and std over time)", True,
-                        refit=True),
-    "logreg": ModelSpec(build_logreg, "the same softmax regression fit exactly (L-BFGS, L2 chosen by cross-validation "
-                        "over the training clips)", True, exact=True),
-    "mlp": ModelSpec(build_mlp, "one hidden layer with dropout on pooled features", True, refit=True),
+    "yamnet": ModelSpec(build=build_yamnet, features=SPECTROGRAM, fine_tune=unfreeze_yamnet_top,
+                        pretrained=lambda options: True, normalize=False,
+                        description="YAMNet fine-tuned: pretrained network on log-mel patches, new head"),
+    "linear": ModelSpec(build=build_linear, multi_input=True, refit=True,
+                        description="softmax regression with L2 on pooled features (mean and std over time)"),
+    "logreg": ModelSpec(build=build_logreg, multi_input=True, exact=True,
+                        description="the same softmax regression fit exactly (L-BFGS, L2 chosen by cross-validation "
+                                    "over the training clips)"),
+    "mlp": ModelSpec(build=build_mlp, multi_input=True, refit=True,
+                     description="one hidden layer with dropout on pooled features"),
 }
 
 

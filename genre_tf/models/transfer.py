@@ -1,4 +1,4 @@
-"""Transfer learning (second seed): an ImageNet network (keras.applications) on spectrogram images,
+"""Transfer learning (second reference project): an ImageNet network (keras.applications) on spectrogram images,
 frozen first, then its top blocks fine-tuned."""
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def backbone_weights_file(name: str, option: str) -> str:
 
 
 def build_transfer(name: str, inputs: dict, n_classes: int, options: ModelOptions):
-    """Second seed: an ImageNet network on spectrogram images. With pretrained weights the backbone
+    """Second reference project: an ImageNet network on spectrogram images. With pretrained weights the backbone
     starts frozen and runs in inference mode (its batch-norm statistics stay ImageNet's); training
     unfreezes its top blocks later (fine_tune). From scratch, everything trains from the start."""
     backbone_spec = BACKBONES[name]

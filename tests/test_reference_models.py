@@ -1,4 +1,4 @@
-"""The seed projects' architectures: sizes as documented, transfer learning's weights and schedule."""
+"""The reference projects' architectures: sizes as documented, transfer learning's weights and schedule."""
 import json
 
 import numpy as np
@@ -44,7 +44,7 @@ def test_unet_has_the_third_seeds_size_at_any_segment_length():
     assert build("unet", (624, 64)).count_params() == PARAMETERS["unet"]  # 6 s segments: padded, same network
 
 
-def test_seed_models_take_spectrograms_only():
+def test_reference_models_take_spectrograms_only():
     from genre_tf.core.errors import GenreTfError
 
     for name in PARAMETERS:
