@@ -74,22 +74,25 @@ def genre_field(path: str | Path) -> list[str]:
     TCON strings (an MP3 without ID3v2: its ID3v1 genre's name), the GENRE comments, MP4's `©gen` (a `gnre`
     atom as its name); [] where there are none. Raises TagWriteError for a tag that cannot be read or a
     format this module does not write."""
+    return _field(_opened(path))
+
+
+def genre_field_and_names(path: str | Path) -> tuple[list[str], list[str]]:
+    """`genre_field`'s values, and the genres they name as players read them (the file read once): ID3 numeric
+    references resolved ('(17)', '17' -> 'Rock'; '(12)' -> 'Other'), several in one value split
+    (`split_genres`), placeholders kept. Raises TagWriteError as `genre_field` does."""
     audio = _opened(path)
+    values = _field(audio)
+    names = TCON(encoding=3, text=values).genres if values and isinstance(audio, _ID3_FORMATS) else values
+    return values, split_genres(names)
+
+
+def _field(audio: mutagen.FileType) -> list[str]:
     if isinstance(audio, _ID3_FORMATS):
         return _id3_genres(audio, _v1_block(audio))
     if isinstance(audio, MP4):
         return list(audio.tags.get("©gen", [])) if audio.tags is not None else []
     return [value for key, value in audio.tags or [] if key.lower() == "genre"]
-
-
-def named_genres(path: str | Path) -> list[str]:
-    """The genres the file's genre field names, as players read it: ID3 numeric references resolved ('(17)',
-    '17' -> 'Rock'; '(12)' -> 'Other'), several in one value split (`split_genres`); placeholders kept. Raises
-    TagWriteError as `genre_field` does."""
-    values = genre_field(path)
-    if values and isinstance(_opened(path), _ID3_FORMATS):
-        values = TCON(encoding=3, text=values).genres
-    return split_genres(values)
 
 
 def writable_genre(genre: object) -> bool:

@@ -61,7 +61,14 @@ from ..io.tag_journal import (
     read_journal,
     write_plan,
 )
-from ..io.tag_writer import TagWriteError, genre_field, named_genres, writable_genre, write_genre_field, written_name
+from ..io.tag_writer import (
+    TagWriteError,
+    genre_field,
+    genre_field_and_names,
+    writable_genre,
+    write_genre_field,
+    written_name,
+)
 from ..io.tags import genre_key, is_placeholder, read_genre_map, split_genres
 from .events import FileEvents
 from .library import LibraryResult, label_library
@@ -215,7 +222,7 @@ def _planned(library: Path, row: dict, names: dict[str, str | None], threshold: 
                        fingerprint={"size": row["size"], "mtime_ns": row["mtime_ns"]})
     path = library / row["path"]
     try:
-        song.current, named = genre_field(path), named_genres(path)
+        song.current, named = genre_field_and_names(path)
     except TagWriteError as e:
         return _with(song, "refuse", f"unreadable tag: {e}")
     if not all(map(writable_genre, song.current)):  # it could not be written back by an undo
@@ -338,15 +345,14 @@ def undo_tags(journal_path: str | Path, events: FileEvents = FileEvents()) -> Ta
         events.start(len(entries))
         for entry in reversed(entries):
             try:
-                if _digest(entry.path) == entry.sha256_after:
-                    _replace_genres(Path(entry.path), entry.new, entry.old, journal, digest=entry.sha256_after)
-                    outcome.written.append(entry.path)
-                elif _holds(Path(entry.path), entry.old):
-                    outcome.as_they_were += 1
-                else:
-                    raise _Refused("changed", "changed since it was written")
+                _replace_genres(Path(entry.path), entry.new, entry.old, journal, digest=entry.sha256_after)
+                outcome.written.append(entry.path)
                 events.clip_done(entry.path, 0)
             except _Refused as r:
+                if r.kind == "changed" and _holds(Path(entry.path), entry.old):  # never renamed, or undone before
+                    outcome.as_they_were += 1
+                    events.clip_done(entry.path, 0)
+                    continue
                 outcome.refused.append((entry.path, r.kind, r.why))
                 events.clip_failed(entry.path, f"{entry.path}: not restored, {r.why}")
         outcome.journal = journal.path
@@ -359,13 +365,6 @@ def _holds(path: Path, genres: list[str]) -> bool:
         return split_genres(genre_field(path)) == split_genres(genres)
     except TagWriteError:
         return False
-
-
-def _digest(path: str) -> str:
-    try:
-        return file_digest(path)
-    except OSError as e:
-        raise _Refused("gone", f"cannot be read ({e.strerror})") from None
 
 
 def _replace_genres(path: Path, old: list[str], new: list[str], journal: Journal, expected: dict | None = None,
@@ -387,8 +386,10 @@ def _write_through_copy(path: Path, old: list[str], new: list[str], journal: Jou
     if refusal:
         raise _Refused(*refusal)
     try:
-        if split_genres(genre_field(path)) != split_genres(old):  # ID3v2.3 stores ['Rock', 'Pop'] as ['Rock/Pop']
-            raise _Refused("changed", "its genre changed since the plan")
+        current = genre_field(path)
+        if split_genres(current) != split_genres(old):  # ID3v2.3 stores ['Rock', 'Pop'] as ['Rock/Pop']
+            now, expected = (shown("; ".join(values) or "none") for values in (current, old))
+            raise _Refused("changed", f"its genre is now {now}, not {expected}")
     except TagWriteError as e:
         raise _Refused("unreadable tag", str(e)) from None
     copy = _copy_path(path)
@@ -416,7 +417,8 @@ def _checked_copy(path: Path, copy: Path, old: list[str], new: list[str], digest
     if digest and before != digest:
         raise _Refused("changed", "changed since it was written")
     shutil.copystat(path, copy)  # permissions, extended attributes
-    if (st.st_uid, st.st_gid) != (os.stat(copy).st_uid, os.stat(copy).st_gid):
+    made = os.stat(copy)
+    if (st.st_uid, st.st_gid) != (made.st_uid, made.st_gid):
         try:
             os.chown(copy, st.st_uid, st.st_gid)
         except PermissionError:
@@ -428,7 +430,8 @@ def _checked_copy(path: Path, copy: Path, old: list[str], new: list[str], digest
     _verify(path, copy, new)
     with open(copy, "rb") as f:
         os.fsync(f.fileno())
-    if (os.stat(path).st_size, os.stat(path).st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
         raise _Refused("changed", "changed while it was being written")
     after = os.stat(copy)
     return JournalEntry(os.path.abspath(path), old, new, before, file_digest(copy), after.st_size, after.st_mtime_ns)
