@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from ai_edge_litert.interpreter import Interpreter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from genre_tf.config import SegmentParams  # noqa: E402
 from genre_tf.io.audio import AudioReader, spread_windows, window_starts  # noqa: E402
 from genre_tf.io.runs import TEST_CLIPS_FILE, ScoredClips, load_run  # noqa: E402
 from genre_tf.io.store import FeatureStore  # noqa: E402
@@ -87,13 +87,13 @@ def window_accuracy(run_dir: Path, store: FeatureStore, ks: list[int]) -> dict[i
     import keras
 
     run = load_run(run_dir)
-    segment = SegmentParams(**run.config["store"]["segment_params"])
+    segment = run.segment
     arrays = {name: store.array(name) for name in run.inputs}
-    index = {genre: k for k, genre in enumerate(run.labels)}
+    index = {genre: k for k, genre in enumerate(run.genres)}
     right, agree, clips = {k: 0 for k in [0, *ks]}, {k: 0 for k in ks}, 0
     for model_file in run.model_files:
         model = keras.models.load_model(model_file)
-        test = ScoredClips.read(model_file.parent / TEST_CLIPS_FILE, run.labels)
+        test = ScoredClips.read(model_file.parent / TEST_CLIPS_FILE, run.genres)
         rows = store.index.rows_of(test.clip_ids)
         probabilities = model.predict({name: np.asarray(arrays[name][rows], np.float32) for name in run.inputs},
                                       verbose=0, batch_size=256)
@@ -120,7 +120,6 @@ def inference(run: Path, songs: list[Path], clips: list[Path], folder: Path) -> 
     """The run's whole network (features and model, waveform in) through TF, LiteRT (XNNPACK) and LiteRT with
     dynamic-range int8 weights: windows per second on the songs' windows (one song a call, every window), and
     top-1 agreement with TF per window and per song or clip."""
-    from genre_tf.core.tf import tf
     from genre_tf.workflows.export import TFLITE_FILE, convert_tflite, export_run
     from genre_tf.workflows.predict import Predictor
 
@@ -134,7 +133,7 @@ def inference(run: Path, songs: list[Path], clips: list[Path], folder: Path) -> 
     waveforms = [np.concatenate(list(AudioReader(path).blocks(16000))) for path in songs + clips]
 
     def lite(model_file: Path):
-        interpreter = tf.lite.Interpreter(str(model_file), num_threads=2)  # XNNPACK: its default delegate
+        interpreter = Interpreter(str(model_file), num_threads=2)  # XNNPACK: its default delegate
         runner = interpreter.get_signature_runner()
         return lambda waveform: runner(waveform=waveform)[output]
 

@@ -32,10 +32,10 @@ import numpy as np
 import typer
 
 from genre_tf.config import EmbeddingParams, ExactFitParams, MusicnnParams, TrainConfig, segment_params
-from genre_tf.io.runs import ScoredClips, scan_runs
+from genre_tf.io.runs import Metrics, ScoredClips, scan_runs
 from genre_tf.io.splits import cv_splits
 from genre_tf.io.store import FeatureStore
-from genre_tf.training.evaluate import outcome_metrics, outcomes_of, summarize_folds
+from genre_tf.training.evaluate import outcome_metrics, outcomes_of
 from genre_tf.training.significance import accuracy_interval
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.report import paired_with
@@ -117,15 +117,15 @@ def baselines(store: FeatureStore, k: int, seed: int, names: list[str], saved: P
             folds.append(outcome_metrics(outcomes, len(store.genres)))
             clips.append(outcomes.clips)
         joined = ScoredClips.joined(clips)
-        results[name] = {**summarize_folds(folds), "fold_seconds": float(np.mean(seconds)),
+        summary = Metrics.of_folds(folds)
+        results[name] = {"segment": summary.segment, "clip": summary.clip, "fold_seconds": float(np.mean(seconds)),
                          "clips": {f.name: getattr(joined, f.name).tolist() for f in dataclasses.fields(joined)}}
         saved.write_text(json.dumps(results, indent=1))
     return {name: results[name] for name in names}
 
 
-def cell(metrics: dict, level: str) -> str:
-    value = metrics[level]["accuracy"]
-    return f"{value['mean']:.3f} ± {value['std']:.3f}"
+def cell(metrics: Metrics, level: str) -> str:
+    return f"{metrics.value(level, 'accuracy'):.3f} ± {metrics.spread(level, 'accuracy'):.3f}"
 
 
 def _train_missing(pairs: list[tuple[str, str]], store_dir: Path, runs_dir: Path, refit: bool | None,
@@ -145,19 +145,23 @@ def _run_rows(runs_dir: Path, variant: str, cv: int) -> list[tuple]:
     """(cells..., clip accuracy mean, out-of-fold clips) per run."""
     rows = []
     for r in scan_runs(runs_dir)[0] if runs_dir.exists() else []:
-        refit = r.config["train"].get("refit")
+        refit = r.config.train.refit
         fit = "exact" if r.model == "logreg" else "SGD, refit" if refit else "SGD"
         scored = r.scored_clips()
-        rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config['parameters']:,}",
-                     f"{r.config['train_seconds'] / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
+        rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config.parameters:,}",
+                     f"{r.config.train_seconds / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
                      r.value("clip", "accuracy"), scored.by_clip() if scored else None))
     return rows
 
 
 def _baseline_rows(store: FeatureStore, variant: str, cv: int, seed: int, names: list[str], saved: Path) -> list[tuple]:
-    return [("baseline", name, variant, "exact", "-", f"{m['fold_seconds']:.1f}", cell(m, "clip"), cell(m, "segment"),
-             m["clip"]["accuracy"]["mean"], ScoredClips(**{k: np.asarray(v) for k, v in m["clips"].items()}).by_clip())
-            for name, m in baselines(store, cv, seed, names, saved).items()]
+    rows = []
+    for name, m in baselines(store, cv, seed, names, saved).items():
+        metrics = Metrics.from_json(m)
+        rows.append(("baseline", name, variant, "exact", "-", f"{m['fold_seconds']:.1f}", cell(metrics, "clip"),
+                     cell(metrics, "segment"), metrics.value("clip", "accuracy"),
+                     ScoredClips(**{k: np.asarray(v) for k, v in m["clips"].items()}).by_clip()))
+    return rows
 
 
 def _certainty_cells(rows: list[tuple]) -> list[tuple]:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from genre_tf.config import EmbeddingParams
 from genre_tf.core.tf import tf
@@ -42,7 +43,7 @@ def main() -> None:
             saved = tf.saved_model.load(str(Path(folder) / "export" / "saved_model")).signatures["serve"]
             lite = None
             if record["tflite"]["ops"] == "builtins":
-                runner = tf.lite.Interpreter(str(Path(folder) / "export" / "model.tflite")).get_signature_runner()
+                runner = Interpreter(str(Path(folder) / "export" / "model.tflite")).get_signature_runner()
                 names = record["tflite"]["outputs"]
                 lite = lambda w, names=names, runner=runner: {  # noqa: E731
                     names[k]: v for k, v in runner(waveform=w).items()}

@@ -38,7 +38,7 @@ def main() -> None:
           f"| at {TAG_MIN_CONFIDENCE}: kept | at {TAG_MIN_CONFIDENCE}: right |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
-        folds = [ScoredClips.read(f.parent / TEST_CLIPS_FILE, run.labels) for f in run.model_files]
+        folds = [ScoredClips.read(f.parent / TEST_CLIPS_FILE, run.genres) for f in run.model_files]
         scored = ScoredClips.joined(folds)
         threshold, kept, share = confidence_for_precision(scored.confidence, scored.right) or (np.nan, 0, np.nan)
         held_kept, held_right = held_out(folds)

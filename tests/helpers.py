@@ -92,38 +92,38 @@ def write_fma_tracks(path: Path, rows: list[tuple[int, str | None, str, str]]) -
     return path
 
 
-def metrics_of(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> dict:
+def metrics_of(probabilities: np.ndarray, classes: np.ndarray, clip_ids: np.ndarray):
     """Segment and clip metrics of test probabilities, as `train` computes them."""
     from genre_tf.training.evaluate import outcome_metrics, outcomes_of
 
-    return outcome_metrics(outcomes_of(probabilities, labels, clip_ids), probabilities.shape[1])
+    return outcome_metrics(outcomes_of(probabilities, classes, clip_ids), probabilities.shape[1])
 
 
-HISTORY = {"best_epoch": 1, "monitor": "val_loss", "epochs_run": 1,
-           "epochs": [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}]}
-
-
-def write_run(runs_dir, name: str, labels: list[str], fold_metrics: list[dict], cv_metrics: dict | None = None,
+def write_run(runs_dir, name: str, genres: list[str], fold_metrics: list, cv: bool = False,
               fold_clips: list | None = None, model: str = "linear"):
     """A finished run as `train` leaves it around a stand-in model file (no training): one fold folder per
-    metrics for a CV run (`cv_metrics`); `fold_clips`, each fold's ScoredClips, where it kept them."""
+    metrics for a CV run (`cv`); `fold_clips`, each fold's ScoredClips, where it kept them."""
     import zipfile
 
-    from genre_tf.io.runs import MODEL_FILE, RunWriter
+    from genre_tf.config import TrainConfig
+    from genre_tf.io.runs import MODEL_FILE, History, Metrics, RunConfig, RunWriter, StoreRecord
     from genre_tf.io.splits import Split
 
+    history = History(best_epoch=1, monitor="val_loss", epochs_run=1,
+                      epochs=[{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5}])
     writer = RunWriter(runs_dir, name)
     for fold, metrics in enumerate(fold_metrics, start=1):
-        folder = writer.fold_folder(fold if cv_metrics else None)
-        writer.write_fold(folder, Split([], [], [], [], [], {}), {}, HISTORY, metrics,
-                          fold_clips[fold - 1] if fold_clips else None, labels)
+        folder = writer.fold_folder(fold if cv else None)
+        writer.write_fold(folder, Split([], [], [], [], [], {}), {}, history, metrics,
+                          fold_clips[fold - 1] if fold_clips else None, genres)
         with zipfile.ZipFile(folder / MODEL_FILE, "w") as archive:  # load_run checks that it is a whole archive
             archive.writestr("config.json", "{}")
-    config = {"train": {"inputs": ["mfcc"], "model": model, "cv": len(fold_metrics) if cv_metrics else 0,
-                        "seed": 0, "split_lists": None, "split_ratios": [0.64, 0.16, 0.2], "augment": []},
-              "store": {"data": "music", "segment_params": {"sample_rate": 16000, "segment_samples": 48000}},
-              "labels": labels, "parameters": 1000, "train_seconds": 1.0}
-    return writer.finish(config, labels, cv_metrics)
+    config = RunConfig(name=name, train=TrainConfig(inputs=("mfcc",), model=model, cv=len(fold_metrics) if cv else 0,
+                                                    augment=()),
+                       store=StoreRecord(data="music", segment_params={"sample_rate": 16000, "segment_samples": 48000},
+                                         features={}),
+                       genres=genres, parameters=1000, train_seconds=1.0)
+    return writer.finish(config, Metrics.of_folds(fold_metrics) if cv else None)
 
 
 def encode_ffmpeg(path: Path, samples: np.ndarray, rate: int, codec: str, stereo: bool = True) -> Path:

@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 from typer.testing import CliRunner
 
 from genre_tf.cli import app
@@ -85,7 +86,7 @@ def test_plain_tensorflow_loads_and_runs_the_export_without_genre_tf(gtzan_runs,
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["labels"] == predictor.labels
+    assert result["labels"] == predictor.genres
     np.testing.assert_allclose(result["clip"], predictor.predict(song).probabilities, atol=PROBABILITY_TOLERANCE)
 
 
@@ -107,7 +108,7 @@ def test_litert_converts_where_the_ops_allow(name, yamnet, ops, gtzan_runs, gtza
     if ops != "builtins":
         assert "tf.TensorListReserve" in record["tflite"]["not_converted"]["builtins"]
         return
-    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "export" / "model.tflite"))
+    interpreter = Interpreter(model_path=str(tmp_path / "export" / "model.tflite"))
     waveform = load_audio(gtzan_sample / "disco" / "disco.00000.wav").samples
     lite = interpreter.get_signature_runner(record["tflite"]["signature"])(waveform=waveform)
     lite = {record["tflite"]["outputs"][k]: v for k, v in lite.items()}
@@ -122,7 +123,7 @@ def test_export_cli_writes_and_refuses(gtzan_runs, tmp_path):
     result = runner.invoke(app, ["export", "--run", run, "--out", str(tmp_path / "lstm"), "--format", "saved_model"])
     assert result.exit_code == 0, result.output
     assert "SavedModel:" in result.stdout and not (tmp_path / "lstm" / "model.tflite").exists()
-    assert json.loads((tmp_path / "lstm" / "export.json").read_text())["labels"] == Predictor(run).labels
+    assert json.loads((tmp_path / "lstm" / "export.json").read_text())["labels"] == Predictor(run).genres
     result = runner.invoke(app, ["export", "--run", run, "--out", str(tmp_path / "x"), "--format", "onnx"])
     assert result.exit_code == 1 and "unknown --format 'onnx'" in result.stderr
     (tmp_path / "mine").mkdir()
@@ -162,7 +163,7 @@ def test_the_export_flags_what_predict_refuses_the_same_in_savedmodel_and_litert
     predictor = Predictor(pair_runs.get("cnn", "logmel", request).run_dir)
     record = export_run(predictor, tmp_path / "export").record
     assert record["tflite"]["ops"] == "builtins", record["tflite"]
-    runner = tf.lite.Interpreter(str(tmp_path / "export" / "model.tflite")).get_signature_runner()
+    runner = Interpreter(str(tmp_path / "export" / "model.tflite")).get_signature_runner()
     tone = np.sin(np.arange(7 * 16000) * 2 * np.pi * 440 / 16000).astype(np.float32) * 0.5
     cases = {"music": (tone, OK), "empty": (np.zeros(0, np.float32), NO_AUDIO),
              "all NaN": (np.full(48000, np.nan, np.float32), NOT_FINITE),

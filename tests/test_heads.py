@@ -10,6 +10,7 @@ import pytest
 
 from genre_tf.config import DEFAULT_RATIOS, ExactFitParams, MfccParams, TrainConfig, segment_params
 from genre_tf.core.errors import GenreTfError
+from genre_tf.io.runs import load_run
 from genre_tf.io.splits import random_split
 from genre_tf.io.store import FeatureStore
 from genre_tf.workflows.train import train
@@ -50,16 +51,16 @@ def test_the_exact_head_is_the_fitted_logistic_regression_and_scikit_learns_own(
     test_data = make_dataset({"musicnn": x}, test, labels[test], len(store.genres), 16, shuffle=False, seed=0)
     expected = fit.probabilities(pooled_vectors(model, test_data))
     np.testing.assert_allclose(keras_probabilities, expected, rtol=0, atol=EXACT_TOLERANCE)
-    assert record["values_used"] == len(fit.used) < record["values"]  # musicnn's dead units left out
-    assert record["converged"] and record["C"] in ExactFitParams().cs
-    assert record["inner_cv_log_loss"][ExactFitParams().cs.index(record["C"])] == min(record["inner_cv_log_loss"])
+    assert record.values_used == len(fit.used) < record.values  # musicnn's dead units left out
+    assert record.converged and record.c in ExactFitParams().cs
+    assert record.chosen_loss == min(record.inner_cv_log_loss)
 
     # scikit-learn's pipeline on the stored vectors, written without genre-tf: the same model. One
     # difference on purpose: StandardScaler blows a value whose spread is float noise (musicnn has
     # columns of variance 1e-28) up to unit variance; genre-tf's standardization keeps it near 0.
     informative = x[rows].astype(np.float64).var(0) > 1e-6
     reference = make_pipeline(StandardScaler(),
-                              LogisticRegression(C=record["C"], max_iter=5000, tol=ExactFitParams().tol))
+                              LogisticRegression(C=record.c, max_iter=5000, tol=ExactFitParams().tol))
     reference.fit(x[rows][:, informative].astype(np.float64), labels[rows])
     own = np.zeros_like(keras_probabilities)
     own[:, reference.classes_] = reference.predict_proba(x[test][:, informative].astype(np.float64))
@@ -95,18 +96,19 @@ def test_refit_and_the_exact_fit_never_see_a_test_clip(synth_store, tmp_path, mo
     config = TrainConfig(inputs=("mfcc", "logmel"), model=model, store=str(store), runs_dir=str(tmp_path / "runs"),
                          epochs=3, batch_size=8, refit=True if model == "linear" else None)
     result = train(config)
-    history = json.loads((result.run_dir / "history.json").read_text())
+    run = load_run(result.run_dir)
+    (history,) = run.histories
     if model == "linear":
-        assert history["refit"]["segments"] == 6 * 3  # train+valid: 2 clips per genre
-        losses = [e["loss"] for e in history["epochs"] + history["refit"]["history"]]
+        assert history.refit.segments == 6 * 3  # train+valid: 2 clips per genre
+        losses = history.series("loss") + history.series("loss", refit=True)
     else:
-        losses = [history["exact"]["train_loss"], *history["exact"]["inner_cv_log_loss"]]
+        losses = [history.exact.train_loss, *history.exact.inner_cv_log_loss]
     assert np.isfinite(losses).all()
     weights = keras.saving.load_model(result.run_dir / "model.keras").get_weights()
     assert all(np.isfinite(w).all() for w in weights)
     normalization = np.load(result.run_dir / "normalization.npz")
     assert all(np.isfinite(normalization[k]).all() for k in normalization.files)
-    assert json.loads((result.run_dir / "config.json").read_text())["train"]["refit"] == (model == "linear")
+    assert run.config.train.refit == (model == "linear")
 
     valid_poisoned = _poisoned_copy(synth_store, tmp_path / "control", split.valid[:1])
     if model == "logreg":
@@ -141,9 +143,9 @@ def test_overlapping_segments_are_recorded_cut_at_the_hop_and_kept_on_one_side(s
     result = train(TrainConfig(inputs=("mfcc",), model="logreg", store=str(store_dir), runs_dir=str(tmp_path / "r")))
     saved = json.loads((result.run_dir / "split.json").read_text())
     assert not set(saved["test"]) & set(saved["train"] + saved["valid"])
-    metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert metrics["segment"]["count"] == 4 * len(saved["test"])  # every window of a test clip is scored
-    assert metrics["clip"]["count"] == len(saved["test"])
+    metrics = load_run(result.run_dir).metrics
+    assert metrics.segment["count"] == 4 * len(saved["test"])  # every window of a test clip is scored
+    assert metrics.clip["count"] == len(saved["test"])
 
 
 def test_a_store_from_before_the_hop_reads_as_no_overlap(synth_dataset, synth_store, tmp_path):

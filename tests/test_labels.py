@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from genre_tf.cli import app
 from genre_tf.core.errors import DatasetError
 from genre_tf.io.labels import LabelSource, read_labelled
+from genre_tf.io.runs import load_run
 from genre_tf.io.store import FeatureStore
 from genre_tf.io.tags import genre_key, names_by_key
 from genre_tf.workflows.extract import extract
@@ -75,7 +76,7 @@ def test_a_labels_csv_extracts_trains_on_its_split_reports_and_predicts(csv_audi
     # The labels' own split is the default where they carry one, and the run records it.
     assert "the store's labels (csv labels.csv) carry a split: this run uses it (--split-lists random" in trained.stderr
     assert "split: train 3, valid 3, test 3 clips" in trained.stderr
-    assert json.loads((run / "config.json").read_text())["train"]["split_lists"] == "labels"
+    assert load_run(run).config.train.split_lists == "labels"
     split = json.loads((run / "split.json").read_text())
     assert split["source"] == {"kind": "labels", "labels": "csv labels.csv"}
     assert sorted(split["test"]) == sorted(str(c[2].relative_to(root)) for c in clips.values())

@@ -1,11 +1,11 @@
 """Learning, where it is the behaviour under test: one model of each family trained for several epochs
 on a small synthetic collection labels clips it never saw well above chance. (Every model's build, fit,
 save and reload is the contract test's, in test_train.py; real music is test_small_data.py's.)"""
-import json
 
 import pytest
 
 from genre_tf.config import FINE_TUNE_LR_FACTOR, ModelOptions, TrainConfig
+from genre_tf.io.runs import load_run
 from genre_tf.workflows.train import train
 
 GENRES = 4  # chance: 0.25
@@ -41,10 +41,10 @@ def test_each_family_labels_held_out_clips_well_above_chance(family, learning_st
         extra = {**extra, "options": ModelOptions(yamnet_weights=request.getfixturevalue("yamnet_weights"))}
     result = train(TrainConfig(inputs=inputs, model=model, store=str(learning_store), runs_dir=str(tmp_path),
                                batch_size=16, **extra))
-    assert result.metrics["clip"]["count"] == 2 * GENRES
-    assert result.metrics["clip"]["accuracy"] >= MIN_CLIP_ACCURACY, result.metrics["clip"]
-    history = json.loads((result.run_dir / "history.json").read_text())
-    assert history["best_epoch"] > 1  # validation judged trained epochs better than the first
+    assert result.metrics.clip["count"] == 2 * GENRES
+    assert result.metrics.value("clip", "accuracy") >= MIN_CLIP_ACCURACY, result.metrics.scores("clip")
+    (history,) = load_run(result.run_dir).histories
+    assert history.best_epoch > 1  # validation judged trained epochs better than the first
     if model == "yamnet":  # frozen for 3 epochs, then its top blocks too at a tenth of the rate
-        assert [e["learning_rate"] for e in history["epochs"]] == pytest.approx(
+        assert history.series("learning_rate") == pytest.approx(
             [1e-3] * 3 + [1e-3 * FINE_TUNE_LR_FACTOR])

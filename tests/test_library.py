@@ -82,7 +82,7 @@ def test_a_library_table_agrees_with_predict(run, songs, tmp_path, suffix):
         if row["error"]:
             continue
         expected = predictor.predict(songs / row["path"])
-        np.testing.assert_allclose([row[f"p_{g}"] for g in predictor.labels], expected.probabilities,
+        np.testing.assert_allclose([row[f"p_{g}"] for g in predictor.genres], expected.probabilities,
                                    atol=PROBABILITY_TOLERANCE)
         (first, p1), (second, p2) = expected.top(2)
         assert (row["genre_1"], row["genre_2"]) == (first, second)

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
-from genre_tf.io.runs import load_run
-from genre_tf.training.evaluate import classification_metrics, read_confusion, summarize_folds
+from genre_tf.io.runs import load_run, read_confusion
+from genre_tf.training.evaluate import classification_metrics
 from genre_tf.workflows import plots
 from genre_tf.workflows.report import rank_runs, write_report
 
 from .helpers import metrics_of, write_run
 
 
-def scored(n_genres: int, clips: int, seed: int = 0) -> dict:
+def scored(n_genres: int, clips: int, seed: int = 0):
     """Metrics of a model about half right, on `clips` test clips of two segments each."""
     rng = np.random.default_rng(seed)
     labels = np.repeat(rng.integers(0, n_genres, clips), 2)
@@ -47,10 +47,10 @@ def test_a_run_of_10000_genres_has_small_files_and_loads_whole(tmp_path):
     assert (run / "metrics.json").stat().st_size < 100_000  # 12 kB; as genre-tf 0.2 wrote it, 1.4 GB
     assert sum(f.stat().st_size for f in run.iterdir()) < 1_000_000  # the genres in labels.json and config.json: 300 kB
     loaded = load_run(run)
-    clip = read_confusion(loaded.metrics["clip"]["confusion_matrix"])
+    clip = loaded.metrics.confusion("clip")
     assert clip.shape == (10_000, 10_000) and clip.sum() == 300 and clip.nnz <= 300
-    assert read_confusion(loaded.metrics["segment"]["confusion_matrix"]).sum() == 600
-    assert loaded.value("clip", "accuracy") == metrics["clip"]["accuracy"]
+    assert loaded.metrics.confusion("segment").sum() == 600
+    assert loaded.value("clip", "accuracy") == metrics.value("clip", "accuracy")
 
 
 def test_report_draws_many_genres_unlabelled(tmp_path):
@@ -66,9 +66,9 @@ def test_runs_with_the_dense_matrix_of_genre_tf_0_2_still_report(tmp_path, monke
     folds = [scored(3, clips=6, seed=k) for k in range(3)]
     for fold in folds:  # as genre-tf 0.2 wrote metrics.json: every cell, row by row
         for level in ("segment", "clip"):
-            fold[level]["confusion_matrix"] = read_confusion(fold[level]["confusion_matrix"]).toarray().tolist()
+            fold.level(level)["confusion_matrix"] = fold.confusion(level).toarray().tolist()
     write_run(tmp_path / "runs", "plain", labels, folds[:1])
-    write_run(tmp_path / "runs", "cv", labels, folds, {"folds": folds, **summarize_folds(folds)})
+    write_run(tmp_path / "runs", "cv", labels, folds, cv=True)
     drawn, draw = {}, plots.confusion_matrix_png
 
     def remember(matrix, labels, title, path):
@@ -77,6 +77,6 @@ def test_runs_with_the_dense_matrix_of_genre_tf_0_2_still_report(tmp_path, monke
 
     monkeypatch.setattr(plots, "confusion_matrix_png", remember)
     folder = write_report(rank_runs(tmp_path / "runs"), tmp_path / "reports")
-    np.testing.assert_array_equal(drawn["confusion-plain.png"], folds[0]["clip"]["confusion_matrix"])
-    np.testing.assert_array_equal(drawn["confusion-cv.png"], np.sum([f["clip"]["confusion_matrix"] for f in folds], 0))
+    np.testing.assert_array_equal(drawn["confusion-plain.png"], folds[0].clip["confusion_matrix"])
+    np.testing.assert_array_equal(drawn["confusion-cv.png"], np.sum([f.clip["confusion_matrix"] for f in folds], 0))
     assert all((folder / name).stat().st_size > 10_000 for name in drawn)  # real figures

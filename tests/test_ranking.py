@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from genre_tf.cli import app
 from genre_tf.io.runs import ScoredClips
-from genre_tf.training.evaluate import classification_metrics, outcome_metrics, outcomes_of, summarize_folds
+from genre_tf.training.evaluate import classification_metrics, outcome_metrics, outcomes_of
 from genre_tf.training.significance import accuracy_interval, balanced_accuracy_interval, mcnemar
 from genre_tf.workflows.report import rank_runs, resolve_run, write_report
 
@@ -24,7 +24,7 @@ def test_macro_scores_are_over_the_genres_the_test_clips_have():
     probabilities = np.eye(3)[[0, 0, 1, 1, 1, 0]]
     metrics = metrics_of(probabilities, np.array([0, 0, 1, 1, 1, 0]), np.array(["a", "b", "c", "d", "e", "f"]))
     for level in ("segment", "clip"):
-        assert {m: metrics[level][m] for m in ("accuracy", "precision", "recall", "f1")} == \
+        assert {m: metrics.value(level, m) for m in ("accuracy", "precision", "recall", "f1")} == \
                {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
     rng = np.random.default_rng(0)
     y_true, y_pred = rng.integers(0, 5, 300), rng.integers(0, 7, 300)  # genres 5 and 6 predicted, never true
@@ -127,7 +127,7 @@ def test_a_cv_run_is_scored_over_every_clip_out_of_fold_and_runs_from_before_hav
     true = np.arange(90) % 3
     folds = [_scores(true[k::3], true[k::3], np.array([f"c{j}" for j in range(k, 90, 3)])) for k in range(3)]
     metrics = [m for m, _ in folds]
-    write_run(tmp_path / "runs", "cv", GENRES[:3], metrics, {"folds": metrics, **summarize_folds(metrics)},
+    write_run(tmp_path / "runs", "cv", GENRES[:3], metrics, cv=True,
               fold_clips=[c for _, c in folds])
     write_run(tmp_path / "runs", "old", GENRES[:3], [metrics[0]])  # no test_clips.csv, as runs before it
     group = rank_runs(tmp_path / "runs").groups

@@ -193,12 +193,12 @@ def test_library_labelled_on_ray_agrees_with_predict(ray_local, gtzan_runs, gtza
         if row["error"]:
             continue
         expected = predictor.predict(root / path)
-        np.testing.assert_allclose([row[f"p_{g}"] for g in predictor.labels], expected.probabilities,
+        np.testing.assert_allclose([row[f"p_{g}"] for g in predictor.genres], expected.probabilities,
                                    atol=PROBABILITY_TOLERANCE, err_msg=path)
         assert row["genre_1"] == expected.top(1)[0][0] and row["windows"] == len(expected.window_starts)
         mine = sorted((w for w in windows if w["path"] == path), key=lambda w: w["window"])
         np.testing.assert_allclose([w["start_seconds"] for w in mine], expected.window_starts)
-        np.testing.assert_allclose([[w[f"p_{g}"] for g in predictor.labels] for w in mine],
+        np.testing.assert_allclose([[w[f"p_{g}"] for g in predictor.genres] for w in mine],
                                    expected.window_probabilities, atol=PROBABILITY_TOLERANCE, err_msg=path)
 
 

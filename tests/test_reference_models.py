@@ -1,11 +1,10 @@
 """The reference projects' architectures: sizes as documented, transfer learning's weights and schedule."""
-import json
-
 import numpy as np
 import pytest
 
 from genre_tf.config import FINE_TUNE_LR_FACTOR, ModelOptions, TrainConfig
 from genre_tf.core.errors import ModelUnavailableError
+from genre_tf.io.runs import load_run
 from genre_tf.models import MODELS, build_model
 from genre_tf.models.transfer import BACKBONE_LAYER
 
@@ -84,8 +83,8 @@ def test_transfer_loads_the_weights_file_trains_frozen_then_fine_tunes_the_top(s
     result = train(TrainConfig(inputs=("logmel",), model="resnet50", store=str(synth_store),
                                runs_dir=str(tmp_path / "runs"), epochs=3, frozen_epochs=2, batch_size=8,
                                options=ModelOptions(str(tmp_path / "resnet50_notop.h5"), 32)))
-    history = json.loads((result.run_dir / "history.json").read_text())["epochs"]
-    assert [e["learning_rate"] for e in history] == pytest.approx([1e-3, 1e-3, 1e-3 * FINE_TUNE_LR_FACTOR])
+    (history,) = load_run(result.run_dir).histories
+    assert history.series("learning_rate") == pytest.approx([1e-3, 1e-3, 1e-3 * FINE_TUNE_LR_FACTOR])
     trained = keras.models.load_model(result.run_dir / "model.keras").get_layer(BACKBONE_LAYER)
     # Below the top blocks nothing moved, batch-norm statistics included (inference mode throughout).
     for name in ("conv1_conv", "conv1_bn", "conv4_block6_3_conv", "conv4_block6_3_bn"):

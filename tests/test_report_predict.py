@@ -91,7 +91,7 @@ def test_predict_matches_the_model_on_stored_features(runs, synth_dataset, synth
                                                                     verbose=0)
     np.testing.assert_allclose(prediction.window_probabilities, expected, atol=1e-4)
     assert prediction.window_starts.tolist() == [0.0, 3.0, 6.0]
-    assert prediction.labels == ["ambient", "rock", "techno"]
+    assert prediction.genres == ["ambient", "rock", "techno"]
     assert abs(sum(p for _, p in prediction.top(3)) - 1) < 1e-5
 
 
@@ -168,7 +168,7 @@ predictor = Predictor(sys.argv[1])
 # What is measured is predict's own streaming (decode, resample, level, windows, batches), so the model
 # is a stub: TF's allocator grows over its first calls whatever the song (measured on an AMD EPYC: 70 to
 # 120 MB more after six batches than after two, and 40 MB apart between runs of one song).
-uniform = np.full(len(predictor.labels), 1 / len(predictor.labels), np.float32)
+uniform = np.full(len(predictor.genres), 1 / len(predictor.genres), np.float32)
 predictor.classify = lambda windows: np.tile(uniform, (len(windows), 1))
 prediction = predictor.predict(sys.argv[2])
 peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))

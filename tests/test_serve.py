@@ -49,7 +49,7 @@ def test_api_labels_a_real_song_as_predict_does(client, predictor, gtzan_sample)
     result = response.json()
     expected = predictor.predict(song)
     assert result["file"] == song.name and len(result["windows"]) == len(expected.window_starts) == 10
-    np.testing.assert_allclose([result["genres"][g] for g in expected.labels], expected.probabilities, atol=1e-6)
+    np.testing.assert_allclose([result["genres"][g] for g in expected.genres], expected.probabilities, atol=1e-6)
     assert [t["genre"] for t in result["top"]][:3] == [g for g, _ in expected.top(3)]
     assert result["log_mel_png"].startswith("data:image/png;base64,") and len(result["log_mel_png"]) > 10_000
     assert "log_mel_png" not in upload(client, song).json()  # only when asked for
@@ -210,7 +210,7 @@ def test_page_and_info(client, predictor):
     assert page.status_code == 200 and 'id="file"' in page.text
     assert not re.search(r"""(src|href)=["']?(https?:)?//|fetch\(["'`]https?:""", page.text)  # works offline
     info = client.get("/api/info").json()
-    assert info["genres"] == predictor.labels and info["max_upload_mb"] == 4.0
+    assert info["genres"] == predictor.genres and info["max_upload_mb"] == 4.0
     assert info["max_audio_seconds"] == ServeParams.max_audio_seconds
 
 

@@ -10,7 +10,6 @@ from genre_tf.io.runs import load_run
 from genre_tf.io.store import FeatureStore
 from genre_tf.models import MODELS, parse_inputs
 from genre_tf.training.data import normalization_stats
-from genre_tf.training.evaluate import read_confusion
 from genre_tf.workflows.train import TrainEvents, train
 
 from .conftest import MODEL_INPUT_PAIRS, PAIR_SEGMENT_SECONDS, QUICK_PAIRS, REFERENCE_CLI_MODELS
@@ -51,29 +50,29 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     assert run.name.startswith("-".join(filter(None, ["+".join(names), model, segment_label(seconds)])) + "-")
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
                                                     "model.keras", "normalization.npz", "split.json", "test_clips.csv"]
-    history, spec = json.loads((run / "history.json").read_text()), MODELS[model]
+    loaded, spec = load_run(run), MODELS[model]
+    (history,) = loaded.histories
     if spec.exact:  # fit on every non-test clip, its L2 strength chosen over folds of them
-        assert history["exact"]["C"] in history["exact"]["cs"] and history["exact"]["converged"]
-        assert history["exact"]["examples"] == 6 * 3 and "fit in" in trained.stdout  # 2 clips per genre
+        assert history.exact.c in history.exact.cs and history.exact.converged
+        assert history.exact.examples == 6 * 3 and "fit in" in trained.stdout  # 2 clips per genre
     else:
-        assert history["epochs_run"] == 1 and history["best_epoch"] == 1
-        assert set(history["epochs"][0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+        assert history.epochs_run == 1 and history.best_epoch == 1
+        assert set(history.epochs[0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
         # Refit (the pooled heads' default): the best epoch's count again, on train+valid (2 clips per genre).
-        assert ("refit" in history) == spec.refit
+        assert (history.refit is not None) == spec.refit
         if spec.refit:
-            assert history["refit"]["epochs"] == 1 and history["refit"]["segments"] == 6 * 3
-            assert len(history["refit"]["history"]) == 1 and "val_loss" not in history["refit"]["history"][0]
-    metrics = json.loads((run / "metrics.json").read_text())
+            assert history.refit.epochs == 1 and history.refit.segments == 6 * 3
+            assert len(history.refit.history) == 1 and history.series("val_loss", refit=True) == [None]
+    metrics = loaded.metrics
     per_clip = 3 if seconds == 3 else 1  # 7.6 s clips: 3 segments of 3 s, or 1 of 6 s
-    assert metrics["segment"]["count"] == 3 * per_clip and metrics["clip"]["count"] == 3  # 1 test clip per genre
-    assert read_confusion(metrics["clip"]["confusion_matrix"]).sum() == 3
-    assert json.loads((run / "labels.json").read_text()) == ["ambient", "rock", "techno"]
-    saved = json.loads((run / "config.json").read_text())
-    assert saved["train"]["seed"] == 0 and saved["parameters"] > 0 and f"{saved['parameters']:,} parameters" in \
-        trained.stdout
-    assert saved["store"]["segment_params"]["segment_samples"] == seconds * 16000
-    assert tuple(saved["train"]["augment"]) == spec.augment  # the model's default, recorded
-    assert saved["train"]["refit"] == spec.refit  # likewise
+    assert metrics.segment["count"] == 3 * per_clip and metrics.clip["count"] == 3  # 1 test clip per genre
+    assert metrics.confusion("clip").sum() == 3
+    assert json.loads((run / "labels.json").read_text()) == loaded.genres == ["ambient", "rock", "techno"]
+    saved = loaded.config
+    assert saved.train.seed == 0 and saved.parameters > 0 and f"{saved.parameters:,} parameters" in trained.stdout
+    assert saved.store.segment.segment_samples == seconds * 16000
+    assert saved.train.augment == spec.augment  # the model's default, recorded
+    assert saved.train.refit == spec.refit  # likewise
     # Reloaded, the saved model takes raw features (normalization is inside) and gives the test
     # probabilities that training evaluated with the model in memory.
     predictor = Predictor(run)
@@ -86,9 +85,9 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     np.testing.assert_allclose(probabilities, trained.test_probabilities, rtol=0, atol=PROBABILITY_TOLERANCE)
     recomputed = metrics_of(probabilities, np.searchsorted(store.genres, store.index.genres[rows]),
                           store.index.clip_ids[rows])
-    assert recomputed["segment"]["accuracy"] == metrics["segment"]["accuracy"]
+    assert recomputed.value("segment", "accuracy") == metrics.value("segment", "accuracy")
     scored = load_run(run).scored_clips()  # each test clip's verdict, kept for the report's intervals and tests
-    assert sorted(scored.clip_ids) == sorted(test_clips) and scored.right.mean() == metrics["clip"]["accuracy"]
+    assert sorted(scored.clip_ids) == sorted(test_clips) and scored.right.mean() == metrics.value("clip", "accuracy")
     # predict: a test clip from its audio file, featurized as the store was (in other batches: the
     # probabilities agree within the tolerance stated for batch shapes; measured under 1e-6 here).
     clip = test_clips[0]
@@ -132,12 +131,11 @@ def test_streamed_statistics_equal_numpy(monkeypatch):
 @pytest.mark.parametrize("inputs,model", [(("mfcc",), "cnn"), (("logmel",), "cnn5")])  # cnn5: augmented batches
 def test_same_seed_gives_the_same_run(synth_store, tmp_path, inputs, model):
     runs = [train(config(synth_store, tmp_path / str(i), inputs=inputs, model=model)) for i in range(2)]
-    h = [json.loads((r.run_dir / "history.json").read_text())["epochs"] for r in runs]
-    assert [e["loss"] for e in h[0]] == [e["loss"] for e in h[1]]
+    losses = [load_run(r.run_dir).histories[0].series("loss") for r in runs]
+    assert losses[0] == losses[1]
     assert runs[0].metrics == runs[1].metrics
     other = train(config(synth_store, tmp_path / "other", inputs=inputs, model=model, seed=1))
-    other_losses = [e["loss"] for e in json.loads((other.run_dir / "history.json").read_text())["epochs"]]
-    assert other_losses != [e["loss"] for e in h[0]]
+    assert load_run(other.run_dir).histories[0].series("loss") != losses[0]
 
 
 def test_cross_validation_groups_clips_and_reports_mean_and_std(synth_store, synth_runs):
@@ -148,10 +146,11 @@ def test_cross_validation_groups_clips_and_reports_mean_and_std(synth_store, syn
         assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     tests = [set(f["test"]) for f in folds]
     assert set.union(*tests) == set(FeatureStore(synth_store).index.clip_ids) and sum(map(len, tests)) == 9
-    metrics = json.loads((run / "metrics.json").read_text())
-    accuracies = [f["clip"]["accuracy"] for f in metrics["folds"]]
-    assert metrics["clip"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
-    assert metrics["clip"]["accuracy"]["std"] == pytest.approx(np.std(accuracies))
+    metrics = load_run(run).metrics
+    accuracies = [f.value("clip", "accuracy") for f in metrics.folds]
+    assert len(accuracies) == 3 and metrics.pooled.clip["count"] == 9
+    assert metrics.value("clip", "accuracy") == pytest.approx(np.mean(accuracies))
+    assert metrics.spread("clip", "accuracy") == pytest.approx(np.std(accuracies))
 
 
 def test_a_failed_run_leaves_no_run_directory(synth_store, tmp_path):
@@ -196,10 +195,10 @@ def test_genre_without_training_clips(synth_store, tmp_path):
 def test_clip_level_scores_average_segment_probabilities():
     # Clip a: segments vote 0, 0, 1 but the mean favours 1; clip b is plainly 2.
     probabilities = np.array([[0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.0, 1.0, 0.0], [0, 0, 1], [0, 0, 1]])
-    labels = np.array([1, 1, 1, 2, 2])
-    metrics = metrics_of(probabilities, labels, np.array(["a", "a", "a", "b", "b"]))
-    assert metrics["segment"]["accuracy"] == pytest.approx(3 / 5)
-    assert metrics["clip"]["accuracy"] == 1.0 and metrics["clip"]["count"] == 2
+    classes = np.array([1, 1, 1, 2, 2])
+    metrics = metrics_of(probabilities, classes, np.array(["a", "a", "a", "b", "b"]))
+    assert metrics.value("segment", "accuracy") == pytest.approx(3 / 5)
+    assert metrics.value("clip", "accuracy") == 1.0 and metrics.clip["count"] == 2
 
 
 def test_input_presets():

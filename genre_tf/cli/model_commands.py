@@ -20,6 +20,7 @@ from ..config import (
 )
 from ..core.errors import GenreTfError
 from ..features import FEATURES, INPUT_PRESETS
+from ..io.runs import LEVELS, METRICS, Metrics
 from ..io.splits import BUILTIN_SPLITS
 from ..workflows.report import DEFAULT_SORT, FORMATS, SORT_KEYS
 from .app import app, path_text
@@ -84,7 +85,7 @@ def train(
                          options=ModelOptions(backbone_weights, image_size, yamnet_weights),
                          frozen_epochs=frozen_epochs, refit=refit)
     result = run_train(config, TrainProgress())
-    if result.metrics:
+    if result.metrics.tested:
         show_metrics(result.metrics, title=f"test metrics ({'mean ± std over folds' if cv else 'test split'})")
     else:
         say("no test split: this final run is untested (validation picked its epoch); report lists it apart", err)
@@ -92,17 +93,15 @@ def train(
     say(f"{result.parameters:,} parameters, {speed}; saved in {result.run_dir}")
 
 
-def show_metrics(metrics: dict, title: str) -> None:
-    from ..training.evaluate import METRICS
-
+def show_metrics(metrics: Metrics, title: str) -> None:
     table = Table(title=title)
     table.add_column("level")
     for m in METRICS:
         table.add_column(m.replace("_", " "))
-    for level in ("segment", "clip"):
-        values = metrics[level]
-        cells = [f"{values[m]['mean']:.3f}±{values[m]['std']:.3f}" if isinstance(values[m], dict)
-                 else f"{values[m]:.3f}" for m in METRICS]
+    for level in LEVELS:
+        spreads = [metrics.spread(level, m) for m in METRICS]
+        cells = [f"{metrics.value(level, m):.3f}" + ("" if spread is None else f"±{spread:.3f}")
+                 for m, spread in zip(METRICS, spreads)]
         table.add_row(level, *cells)
     print_table(table)
 

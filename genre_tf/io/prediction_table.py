@@ -15,7 +15,7 @@ one that writes or reads these files.
 Files are replaced atomically (the windows file first, so a song in <out> has its windows). An
 interrupted run loses at most the songs since the last flush; the next run with the same --out
 skips every song in <out> or the parts whose file is unchanged, and refuses to mix in another run's
-labels or another hop.
+genres or another hop.
 """
 from __future__ import annotations
 
@@ -52,29 +52,29 @@ def _column_type(name: str) -> str:
 
 @dataclasses.dataclass
 class Prediction:
-    """One song's labels: what `predict` prints, the server returns and a table row holds."""
+    """One song's genres: what `predict` prints, the server returns and a table row holds."""
 
     source: str
-    labels: list[str]
+    genres: list[str]
     probabilities: np.ndarray  # (genres,): mean over windows
     window_starts: np.ndarray  # (windows,) seconds
     window_probabilities: np.ndarray  # (windows, genres)
     notes: list[str]
 
     @classmethod
-    def of_windows(cls, source: str, labels: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
+    def of_windows(cls, source: str, genres: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
                    notes: list[str]) -> Prediction:
         """A song's prediction: the mean of its windows' probabilities."""
-        return cls(source, labels, window_probabilities.mean(0), starts, window_probabilities, notes)
+        return cls(source, genres, window_probabilities.mean(0), starts, window_probabilities, notes)
 
     def top(self, k: int = TOP_GENRES) -> list[tuple[str, float]]:
         order = np.argsort(self.probabilities)[::-1][:k]
-        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+        return [(self.genres[i], float(self.probabilities[i])) for i in order]
 
     def to_dict(self) -> dict:
-        return {"file": self.source, "genres": dict(zip(self.labels, map(float, self.probabilities))),
-                "top": [{"genre": g, "probability": p} for g, p in self.top(len(self.labels))], "notes": self.notes,
-                "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.labels, map(float, p)))}
+        return {"file": self.source, "genres": dict(zip(self.genres, map(float, self.probabilities))),
+                "top": [{"genre": g, "probability": p} for g, p in self.top(len(self.genres))], "notes": self.notes,
+                "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.genres, map(float, p)))}
                             for s, p in zip(self.window_starts, self.window_probabilities)]}
 
 
@@ -87,7 +87,7 @@ class PredictionTable:
     `max_windows` per song (0: every window): `with PredictionTable(...) as table:`, then `done`, `add`, and
     `write` at the end."""
 
-    def __init__(self, out: str | Path, run: str, hop_seconds: float, labels: list[str], windows: bool,
+    def __init__(self, out: str | Path, run: str, hop_seconds: float, genres: list[str], windows: bool,
                  max_windows: int = 0):
         self.out = Path(out)
         check_out(self.out)
@@ -95,8 +95,8 @@ class PredictionTable:
         self.parts = self.out.parent / f".{self.out.name}.parts"
         self.lock = Lock(self.out.parent / f".{self.out.name}.lock")
         self.settings = {"run": run, "hop_seconds": hop_seconds, "windows": windows, "max_windows": max_windows}
-        self.labels = labels
-        self.probability_columns = [f"p_{g}" for g in labels]
+        self.genres = genres
+        self.probability_columns = [f"p_{g}" for g in genres]
         self.songs: dict[str, dict] = {}  # path -> its row, from <out>, the parts and this run
         self.window_rows: dict[str, list[dict]] = {}
         self._pending: list[str] = []  # songs added since the last part
@@ -174,7 +174,7 @@ class PredictionTable:
 
     def add(self, path: str, fingerprint: dict, prediction: Prediction | None = None, error: str | None = None) -> None:
         """One song's result: its prediction, or why it failed."""
-        probabilities = prediction.probabilities if prediction else np.full(len(self.labels), np.nan)
+        probabilities = prediction.probabilities if prediction else np.full(len(self.genres), np.nan)
         self.songs[path] = {"path": path, **dict(zip(self.probability_columns, _numbers(probabilities))),
                             "windows": len(prediction.window_starts) if prediction else 0,
                             "notes": "; ".join(prediction.notes) if prediction else "", "error": error or "",
@@ -212,11 +212,11 @@ class PredictionTable:
         its tag names, or ""}), two more columns: `tag`, and `tag_disagrees` (1 where the tag names
         another of the run's genres than a prediction at least TAG_DISAGREEMENT_CONFIDENCE sure)."""
         self.flush()
-        top = min(top, len(self.labels))  # there are no more genres to rank
+        top = min(top, len(self.genres))  # there are no more genres to rank
         paths = sorted(p for p in self.songs if p in present)
         songs = [self._with_top(self.songs[p], top) for p in paths]
         if tags is not None:
-            known = {genre_key(g) for g in self.labels}
+            known = {genre_key(g) for g in self.genres}
             songs = [{**row, "tag": tags.get(row["path"], ""),
                       "tag_disagrees": int(_disagrees(row, tags.get(row["path"]), known))} for row in songs]
         if self.settings["windows"]:
@@ -232,7 +232,7 @@ class PredictionTable:
     def _with_top(self, row: dict, top: int) -> dict:
         # heapq.nlargest: sorted(..., reverse=True)[:top], ties and all, without sorting every genre
         probabilities = (row[c] for c in self.probability_columns)
-        ranked = [] if row["error"] else heapq.nlargest(top, zip(probabilities, self.labels))
+        ranked = [] if row["error"] else heapq.nlargest(top, zip(probabilities, self.genres))
         cells = {}
         for i in range(top):
             probability, genre = ranked[i] if i < len(ranked) else (None, None)

@@ -1,16 +1,17 @@
 """The run folder: this module writes it (for `train`) and reads it back (for `report`, `predict`).
 
     <runs>/<name>/           renamed into place when every file is written
-        config.json          the full training configuration, the store's parameters, versions
+        config.json          RunConfig: the full training configuration, the store's parameters, versions
         labels.json          the genres, in the model's output order
-        metrics.json         test metrics ({} for an untested final run); CV: mean/std and folds;
-                             confusion matrices as their nonzero cells (training/evaluate.py)
+        metrics.json         Metrics: test scores ({} for an untested final run); CV: mean/std and folds;
+                             confusion matrices as their nonzero cells
         [fold-<k>/]          CV runs: one folder per fold holding the files below
-        model.keras, split.json, normalization.npz, history.json(, metrics.json, test_clips.csv)
+        model.keras, split.json, normalization.npz, history.json (History)(, metrics.json, test_clips.csv)
                              test_clips.csv: each test clip's genre, predicted genre and its probability
     <runs>/.incomplete-<name>.<random>/   a run being trained; its .lock is held by the trainer
 
-Reading it needs no TensorFlow (`genre-tf report` starts fast).
+Each JSON file has a dataclass here that writes and reads it; no other module reads their keys.
+Reading a run needs no TensorFlow (`genre-tf report` starts fast).
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import coo_array
 
-from ..config import LABEL_KINDS, RANDOM_SPLIT, segment_label
+from ..config import LABEL_KINDS, RANDOM_SPLIT, ModelOptions, SegmentParams, TrainConfig, segment_label
 from ..core.errors import GenreTfError, first_line
 from ..core.files import Lock
 from .splits import LABEL_SPLITS
@@ -59,18 +61,18 @@ class ScoredClips:
         order = np.argsort(self.clip_ids, kind="stable")
         return ScoredClips(*(getattr(self, f.name)[order] for f in dataclasses.fields(self)))
 
-    def write(self, path: Path, labels: list[str]) -> None:
+    def write(self, path: Path, genres: list[str]) -> None:
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["clip_id", "genre", "predicted", "probability"])
-            writer.writerows((c, labels[t], labels[p], f"{q:.6g}") for c, t, p, q in
+            writer.writerows((c, genres[t], genres[p], f"{q:.6g}") for c, t, p, q in
                              zip(self.clip_ids.tolist(), self.true.tolist(), self.predicted.tolist(),
                                  self.confidence.tolist()))
 
     @classmethod
-    def read(cls, path: Path, labels: list[str]) -> ScoredClips:
+    def read(cls, path: Path, genres: list[str]) -> ScoredClips:
         """Raises ValueError naming what is wrong (no rows, a genre the run does not have)."""
-        index = {genre: k for k, genre in enumerate(labels)}
+        index = {genre: k for k, genre in enumerate(genres)}
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
         if not rows:
@@ -83,13 +85,316 @@ class ScoredClips:
                    np.array([float(r["probability"]) for r in rows]))
 
 
+# The scores every test gives at each level; a CV run's summary holds their mean and spread over folds.
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1")
+LEVELS = ("segment", "clip")
+
+
+def confusion_cells(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """The confusion matrix (rows: true class, columns: predicted) as metrics.json keeps it, its nonzero
+    cells: {"labels": classes, "cells": [[true, predicted, count], ...]}. At most one cell per test
+    segment, where the dense matrix of 10,000 genres has 100 million."""
+    cells, counts = np.unique(np.stack([y_true, y_pred], axis=1), axis=0, return_counts=True)
+    return {"labels": int(n_classes), "cells": [[int(t), int(p), int(c)] for (t, p), c in zip(cells, counts)]}
+
+
+def read_confusion(stored: dict | list) -> coo_array:
+    """A confusion matrix from metrics.json, sparse: `confusion_cells`' form, or the dense list of rows
+    that runs of genre-tf 0.2 and earlier hold."""
+    if isinstance(stored, list):
+        return coo_array(np.asarray(stored, dtype=np.int64))
+    cells = np.asarray(stored["cells"], dtype=np.int64).reshape(-1, 3)
+    return coo_array((cells[:, 2], (cells[:, 0], cells[:, 1])), shape=(stored["labels"],) * 2)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Metrics:
+    """A model's test scores (metrics.json): per level, `METRICS`, the test count and the confusion matrix.
+
+    A CV run's hold each metric's mean and standard deviation over its folds, the folds' own scores and
+    the scores of all their test clips pooled. An untested run (trained on every clip) has none.
+
+    Attributes:
+        segment: Scores over the test segments (a CV run's: {"mean", "std"} per metric).
+        clip: Scores over the test clips, a clip's prediction the mean of its segments'.
+        folds: A CV run's folds' own metrics, in fold order; empty otherwise.
+        pooled: A CV run's scores over every clip, each from the fold that held it out; else None.
+    """
+
+    segment: dict = dataclasses.field(default_factory=dict)
+    clip: dict = dataclasses.field(default_factory=dict)
+    folds: tuple[Metrics, ...] = ()
+    pooled: Metrics | None = None
+
+    @classmethod
+    def of_folds(cls, folds: list[Metrics], pooled: Metrics | None = None) -> Metrics:
+        """A CV run's summary: the mean and standard deviation of every metric over `folds`."""
+        summary = {level: {m: {"mean": float(np.mean([f.level(level)[m] for f in folds])),
+                               "std": float(np.std([f.level(level)[m] for f in folds]))} for m in METRICS}
+                   for level in LEVELS}
+        return cls(**summary, folds=tuple(folds), pooled=pooled)
+
+    @property
+    def tested(self) -> bool:
+        return bool(self.segment or self.clip)
+
+    def level(self, level: str) -> dict:
+        """The scores of one level, "segment" or "clip"."""
+        return {"segment": self.segment, "clip": self.clip}[level]
+
+    def value(self, level: str, metric: str) -> float:
+        """One score (a CV run's: its mean over folds)."""
+        v = self.level(level)[metric]
+        return v["mean"] if isinstance(v, dict) else v
+
+    def spread(self, level: str, metric: str) -> float | None:
+        """A CV run's standard deviation of a score over folds; None for a single model's."""
+        v = self.level(level)[metric]
+        return v["std"] if isinstance(v, dict) else None
+
+    def scores(self, level: str) -> dict:
+        """`METRICS` of one level as metrics.json has them (a CV run's: {"mean", "std"} each)."""
+        return {m: self.level(level)[m] for m in METRICS}
+
+    def confusion(self, level: str = "clip") -> coo_array:
+        """The confusion matrix (sparse); a CV run's is the sum of its folds': each clip is a test clip of
+        exactly one fold."""
+        if "confusion_matrix" in self.level(level):
+            return read_confusion(self.level(level)["confusion_matrix"])
+        first, *others = (fold.confusion(level) for fold in self.folds)
+        return sum(others, first)
+
+    def to_json(self) -> dict:
+        out = {level: self.level(level) for level in LEVELS if self.level(level)}
+        if self.folds:
+            out["folds"] = [fold.to_json() for fold in self.folds]
+        if self.pooled is not None:
+            out["pooled"] = self.pooled.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Metrics:
+        if not isinstance(raw, dict):
+            raise GenreTfError("damaged metrics.json (not a JSON object)")
+        return cls(segment=raw.get("segment", {}), clip=raw.get("clip", {}),
+                   folds=tuple(cls.from_json(f) for f in raw.get("folds", ())),
+                   pooled=cls.from_json(raw["pooled"]) if "pooled" in raw else None)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExactFitRecord:
+    """How an exact head was fit (history.json's "exact").
+
+    Attributes:
+        c: The inverse L2 strength chosen ("C" in the file).
+        cs: The strengths tried, ascending.
+        inner_cv_log_loss: Held-out log loss of each of `cs` over the inner folds.
+        inner_folds: Inner folds the choice was made over.
+        iterations: L-BFGS iterations of the final fit.
+        converged: Whether the final fit converged within its iteration limit.
+        train_loss: Log loss on the training examples.
+        train_accuracy: Accuracy on the training examples.
+        examples: Training examples (segments).
+        values: Pooled values per example.
+        values_used: Those not constant over the training examples (the others take no weight).
+        seconds: Time the whole fit took.
+    """
+
+    c: float
+    cs: list[float]
+    inner_cv_log_loss: list[float]
+    inner_folds: int
+    iterations: int
+    converged: bool
+    train_loss: float
+    train_accuracy: float
+    examples: int
+    values: int
+    values_used: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        return {"C": out.pop("c"), **out}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> ExactFitRecord:
+        return cls(c=raw["C"], **{k: v for k, v in raw.items() if k != "C"})
+
+    @property
+    def chosen_loss(self) -> float:
+        return self.inner_cv_log_loss[self.cs.index(self.c)]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RefitRecord:
+    """A refit on train+valid after the best epoch was found (history.json's "refit").
+
+    Attributes:
+        epochs: Epochs it ran.
+        segments: Segments it was trained on.
+        history: Its epochs' logs, as `History.epochs`.
+    """
+
+    epochs: int
+    segments: int
+    history: list[dict]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class History:
+    """How one model was trained (history.json).
+
+    Attributes:
+        best_epoch: The epoch kept (by `monitor` on the valid clips); None for an exact fit.
+        monitor: What chose it: "val_loss", "val_accuracy", or an exact fit's "inner CV log loss".
+        epochs_run: Epochs run before early stopping (0 for an exact fit).
+        epochs: One log per epoch: "epoch", "seconds", "learning_rate", Keras' "loss", "accuracy" and
+            their "val_" counterparts.
+        refit: The refit on train+valid, where there was one.
+        exact: The exact fit's record, for an exact head.
+    """
+
+    best_epoch: int | None
+    monitor: str
+    epochs_run: int
+    epochs: list[dict]
+    refit: RefitRecord | None = None
+    exact: ExactFitRecord | None = None
+
+    def series(self, key: str, refit: bool = False) -> list:
+        """One value of every epoch's log ("epoch", "loss", "val_accuracy", ...; None where an epoch has
+        none, as runs before learning rates were logged); `refit`: of the refit's epochs."""
+        return [e.get(key) for e in (self.refit.history if refit else self.epochs)]
+
+    @property
+    def epoch_seconds(self) -> float:
+        """Mean seconds per epoch, the first left out (it also traces the graph) where there are others."""
+        seconds = self.series("seconds")
+        return float(np.mean(seconds[1:] or seconds))
+
+    def to_json(self) -> dict:
+        out = {"best_epoch": self.best_epoch, "monitor": self.monitor, "epochs_run": self.epochs_run,
+               "epochs": self.epochs}
+        if self.refit is not None:
+            out["refit"] = dataclasses.asdict(self.refit)
+        if self.exact is not None:
+            out["exact"] = self.exact.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict) -> History:
+        return cls(best_epoch=raw["best_epoch"], monitor=raw["monitor"], epochs_run=raw["epochs_run"],
+                   epochs=raw["epochs"], refit=RefitRecord(**raw["refit"]) if "refit" in raw else None,
+                   exact=ExactFitRecord.from_json(raw["exact"]) if "exact" in raw else None)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoreRecord:
+    """The feature store a run was trained on, as its config.json records it.
+
+    Attributes:
+        data: The collection's folder.
+        segment_params: How its clips were cut (SegmentParams' fields).
+        features: Each input's store entry ("params": the feature's parameters; its file, shape, dtype).
+        label_source: The label source's record (None: genre folders, as stores before label sources).
+        generation: The store's generation when the run was trained (it changes when clips change).
+    """
+
+    data: str
+    segment_params: dict
+    features: dict[str, dict]
+    label_source: dict | None = None
+    generation: str | int | None = None
+
+    @property
+    def segment(self) -> SegmentParams:
+        return SegmentParams(**self.segment_params)
+
+    def to_json(self) -> dict:
+        return {"generation": self.generation, "data": self.data, "labels": self.label_source,
+                "segment_params": self.segment_params,
+                "features": self.features}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> StoreRecord:
+        return cls(data=raw["data"], segment_params=raw["segment_params"], label_source=raw.get("labels"),
+                   features=raw.get("features", {}),
+                   generation=raw.get("generation"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything needed to repeat a run and to use its model (config.json).
+
+    Attributes:
+        name: The run's name as trained (its folder may add -2, -3 if two finished in one second).
+        train: The training configuration, every default filled in; `store` as an absolute path.
+        store: The feature store it was trained on.
+        genres: The genre names in the model's output order (the file's "labels").
+        parameters: The model's parameter count.
+        train_seconds: Wall time of the whole training.
+        epoch_seconds: Mean seconds per epoch (an exact head's: per fit).
+        devices: The devices it trained on ("gpus", "mixed_precision").
+        library_versions: genre-tf's and its main libraries' versions.
+        finished: When it finished (ISO 8601).
+    """
+
+    name: str
+    train: TrainConfig
+    store: StoreRecord
+    genres: list[str]
+    parameters: int
+    train_seconds: float
+    epoch_seconds: float = 0.0
+    devices: dict = dataclasses.field(default_factory=dict)
+    library_versions: dict = dataclasses.field(default_factory=dict)
+    finished: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "train": dataclasses.asdict(self.train), "store": self.store.to_json(),
+                "labels": self.genres, "parameters": self.parameters, "train_seconds": self.train_seconds,
+                "epoch_seconds": self.epoch_seconds, "devices": self.devices,
+                "library_versions": self.library_versions, "finished": self.finished}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> RunConfig:
+        return cls(name=raw.get("name", ""), train=_train_config(raw["train"]),
+                   store=StoreRecord.from_json(raw["store"]), genres=list(raw["labels"]),
+                   parameters=raw["parameters"], train_seconds=raw["train_seconds"],
+                   epoch_seconds=raw.get("epoch_seconds", 0.0), devices=raw.get("devices", {}),
+                   library_versions=raw.get("library_versions", {}), finished=raw.get("finished", ""))
+
+
+def _train_config(raw: dict) -> TrainConfig:
+    """A recorded TrainConfig: lists back to tuples; fields of later versions take their defaults."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in raw.items() if k in fields}
+    for name in ("inputs", "split_ratios", "augment"):
+        if values.get(name) is not None:
+            values[name] = tuple(values[name])
+    if "options" in values:
+        values["options"] = ModelOptions(**values["options"])
+    return TrainConfig(**values)
+
+
 @dataclasses.dataclass
 class Run:
+    """A finished run, as `load_run` reads it.
+
+    Attributes:
+        path: Its folder.
+        config: Its configuration.
+        metrics: Its test scores (none for an untested run).
+        histories: How each model was trained, one per fold (one for a plain run).
+        model_files: Each model's file, one per fold (one for a plain run).
+    """
+
     path: Path
-    config: dict
-    metrics: dict  # segment/clip metrics; CV runs: mean/std dicts, plus "folds"
-    histories: list[dict]  # one per fold (one for a plain run)
-    model_files: list[Path]  # one per fold (one for a plain run)
+    config: RunConfig
+    metrics: Metrics
+    histories: list[History]
+    model_files: list[Path]
 
     @property
     def name(self) -> str:
@@ -97,16 +402,20 @@ class Run:
 
     @property
     def inputs(self) -> list[str]:
-        return list(self.config["train"]["inputs"])
+        return list(self.config.train.inputs)
 
     @property
     def model(self) -> str:
-        return self.config["train"]["model"]
+        return self.config.train.model
+
+    @property
+    def segment(self) -> SegmentParams:
+        """How the run's store cut clips: what it must be given to predict."""
+        return self.config.store.segment
 
     @property
     def segment_seconds(self) -> float:
-        segment = self.config["store"]["segment_params"]
-        return segment["segment_samples"] / segment["sample_rate"]
+        return self.segment.segment_samples / self.segment.sample_rate
 
     @property
     def input_label(self) -> str:
@@ -116,39 +425,44 @@ class Run:
     @property
     def model_label(self) -> str:
         """'cnn5', or 'cnn5 +shift,mask' for a run trained on augmented batches."""
-        augment = self.config["train"].get("augment")  # runs before genre-tf 0.2 have none
+        augment = self.config.train.augment  # runs before genre-tf 0.2 have none
         return self.model + (f" +{','.join(augment)}" if augment else "")
 
     @property
-    def labels(self) -> list[str]:
-        return self.config["labels"]
+    def genres(self) -> list[str]:
+        """The genre names in the model's output order."""
+        return self.config.genres
 
     @property
     def is_cv(self) -> bool:
-        return bool(self.config["train"]["cv"])
+        return bool(self.config.train.cv)
 
     @property
     def tested(self) -> bool:
         """False for a final run trained on all clips (no test split): it has no scores to rank."""
-        return bool(self.metrics)
+        return self.metrics.tested
+
+    def feature_params(self, name: str) -> dict:
+        """The parameters input `name` was extracted with."""
+        return self.config.store.features[name]["params"]
 
     def split_description(self) -> str:
-        t = self.config["train"]
-        if t["cv"]:
-            return f"{t['cv']}-fold CV, seed {t['seed']}"
-        if t["split_lists"] in LABEL_SPLITS:
+        t = self.config.train
+        if t.cv:
+            return f"{t.cv}-fold CV, seed {t.seed}"
+        if t.split_lists in LABEL_SPLITS:
             return "the labels' own split"
-        if t["split_lists"] and t["split_lists"] != RANDOM_SPLIT:
-            return f"lists {t['split_lists']}"
-        return f"random {'/'.join(str(r) for r in t['split_ratios'])}, seed {t['seed']}"
+        if t.split_lists and t.split_lists != RANDOM_SPLIT:
+            return f"lists {t.split_lists}"
+        return f"random {'/'.join(str(r) for r in t.split_ratios)}, seed {t.seed}"
 
     def group(self) -> tuple[str, str]:
         """Runs are only comparable on the same data, labelled the same way, and the same split."""
         from .labels import LabelSource  # here: its readers import the audio libraries, which `report` needs not
 
-        source = LabelSource.of_record(self.config["store"].get("labels"))  # runs before label sources: folders
+        source = LabelSource.of_record(self.config.store.label_source)  # runs before label sources: folders
         labels = "" if source.kind == LABEL_KINDS[0] else f" (labels: {source.describe()})"
-        return self.config["store"]["data"] + labels, self.split_description()
+        return self.config.store.data + labels, self.split_description()
 
     def scored_clips(self) -> ScoredClips | None:
         """Each test clip's genre and prediction (every fold's, for a CV run); None for a run from
@@ -157,19 +471,17 @@ class Run:
         if not self.tested or not all((f / TEST_CLIPS_FILE).is_file() for f in folders):
             return None
         try:
-            return ScoredClips.joined([ScoredClips.read(f / TEST_CLIPS_FILE, self.labels) for f in folders])
+            return ScoredClips.joined([ScoredClips.read(f / TEST_CLIPS_FILE, self.genres) for f in folders])
         except KeyError as e:
             raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} (no {e} column)") from None
         except (OSError, ValueError, TypeError, csv.Error) as e:
             raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} ({first_line(e)})") from None
 
     def value(self, level: str, metric: str) -> float:
-        v = self.metrics[level][metric]
-        return v["mean"] if isinstance(v, dict) else v
+        return self.metrics.value(level, metric)
 
     def spread(self, level: str, metric: str) -> float | None:
-        v = self.metrics[level][metric]
-        return v["std"] if isinstance(v, dict) else None
+        return self.metrics.spread(level, metric)
 
 
 def _read_json(path: Path):
@@ -211,18 +523,16 @@ def load_run(path: str | Path) -> Run:
     if path.name.startswith(INCOMPLETE_PREFIX):
         raise GenreTfError(f"{path}: unfinished run (training was interrupted)")
     try:
-        config = _read_json(path / "config.json")
-        metrics = _read_json(path / "metrics.json")
-        fold_dirs = sorted(path.glob("fold-*"), key=lambda p: int(p.name.split("-")[1])) if config["train"]["cv"] \
+        config = RunConfig.from_json(_read_json(path / "config.json"))
+        metrics = Metrics.from_json(_read_json(path / "metrics.json"))
+        fold_dirs = sorted(path.glob("fold-*"), key=lambda p: int(p.name.split("-")[1])) if config.train.cv \
             else [path]
-        histories = [_read_json(d / "history.json") for d in fold_dirs]
+        histories = [History.from_json(_read_json(d / "history.json")) for d in fold_dirs]
         for d in fold_dirs:
             _check_fold(d, path.parent)
-        if not isinstance(metrics, dict):
-            raise GenreTfError("damaged metrics.json (not a JSON object)")
         run = Run(path, config, metrics, histories, [d / MODEL_FILE for d in fold_dirs])
         run.group()  # every field the report reads is there
-        if run.tested and not all(_finite(metrics[level]) for level in ("segment", "clip")):
+        if run.tested and not all(_finite(metrics.scores(level)) for level in LEVELS):
             raise GenreTfError("damaged metrics.json (a score is not a number)")
     except GenreTfError as e:
         raise GenreTfError(f"{path}: {e}") from None
@@ -279,24 +589,24 @@ class RunWriter:
         return folder
 
     @staticmethod
-    def write_fold(folder: Path, split, normalization: dict, history: dict, metrics: dict,
-                   scored: ScoredClips | None = None, labels: list[str] | None = None) -> None:
+    def write_fold(folder: Path, split, normalization: dict, history: History, metrics: Metrics,
+                   scored: ScoredClips | None = None, genres: list[str] | None = None) -> None:
         """What one trained model leaves beside its model file (saved by the trainer, as MODEL_FILE); a
-        tested one, its test clips' verdicts (`scored`, genre indices into `labels`)."""
+        tested one, its test clips' verdicts (`scored`, class indices into `genres`)."""
         split.save(folder / "split.json")
         if scored is not None:
-            scored.write(folder / TEST_CLIPS_FILE, labels)
+            scored.write(folder / TEST_CLIPS_FILE, genres)
         np.savez(folder / "normalization.npz", **{f"{n}_{k}": v for n, (mean, var) in normalization.items()
                                                   for k, v in (("mean", mean), ("variance", var))})
-        (folder / "history.json").write_text(json.dumps(history, indent=1))
+        (folder / "history.json").write_text(json.dumps(history.to_json(), indent=1))
         _write_metrics(folder, metrics)
 
-    def finish(self, config: dict, labels: list[str], cv_metrics: dict | None = None) -> Path:
+    def finish(self, config: RunConfig, cv_metrics: Metrics | None = None) -> Path:
         """`cv_metrics`: a CV run's summary over its folds (a plain run's metrics were written with its fold)."""
         if cv_metrics is not None:
             _write_metrics(self.folder, cv_metrics)
-        (self.folder / "labels.json").write_text(json.dumps(labels))
-        (self.folder / "config.json").write_text(json.dumps(config, indent=1))
+        (self.folder / "labels.json").write_text(json.dumps(config.genres))
+        (self.folder / "config.json").write_text(json.dumps(config.to_json(), indent=1))
         self.lock.release()
         (self.folder / _LOCK).unlink()
         for n in range(1, 1000):
@@ -313,7 +623,7 @@ class RunWriter:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _write_metrics(folder: Path, metrics: dict) -> None:
+def _write_metrics(folder: Path, metrics: Metrics) -> None:
     """Unindented: a confusion matrix's cells are as many as the test segments at most, and indenting
     puts every number of every cell on a line of its own."""
-    (folder / "metrics.json").write_text(json.dumps(metrics, separators=(",", ":")))
+    (folder / "metrics.json").write_text(json.dumps(metrics.to_json(), separators=(",", ":")))

@@ -113,7 +113,7 @@ class SongLabeler:
 
     def info(self) -> dict:
         run = self.predictor.run
-        return {"run": run.name, "inputs": run.inputs, "model": run.model, "genres": run.labels,
+        return {"run": run.name, "inputs": run.inputs, "model": run.model, "genres": run.genres,
                 "folds": len(self.predictor.models), "window_seconds": self.predictor.segment.segment_seconds,
                 "max_upload_mb": self.params.max_upload_mb, "max_audio_seconds": self.params.max_audio_seconds,
                 "formats": list(AUDIO_EXTENSIONS)}

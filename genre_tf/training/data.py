@@ -26,11 +26,11 @@ def normalization_stats(array: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray
     return mean.astype(np.float32), variance.astype(np.float32)
 
 
-def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, labels: np.ndarray, n_classes: int,
+def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, classes: np.ndarray, n_classes: int,
                  batch_size: int, shuffle: bool, seed: int, augment: tuple[str, ...] = ()) -> tf.data.Dataset:
-    """Batches of ({feature: float32 array}, one-hot labels) read from memory-mapped arrays.
+    """Batches of ({feature: float32 array}, the classes one-hot) read from memory-mapped arrays.
 
-    `labels[i]` belongs to `rows[i]`. Rows are gathered per batch (sorted, so reads from disk are
+    `classes[i]` belongs to `rows[i]`. Rows are gathered per batch (sorted, so reads from disk are
     sequential), after shuffling positions with a seeded shuffle. `augment` names augmentations
     applied to each batch with a seed of its own, new every epoch.
     """
@@ -41,7 +41,7 @@ def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, labels: np.nda
         positions = np.sort(positions)
         store_rows = rows[positions]
         features = [np.asarray(arrays[n][store_rows], np.float32) for n in names]
-        return (*features, np.eye(n_classes, dtype=np.float32)[labels[positions]])
+        return (*features, np.eye(n_classes, dtype=np.float32)[classes[positions]])
 
     def load(positions):
         out = tf.numpy_function(gather, [positions], [tf.float32] * (len(names) + 1), stateful=False)
@@ -60,10 +60,10 @@ def make_dataset(arrays: dict[str, np.ndarray], rows: np.ndarray, labels: np.nda
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_split_datasets(arrays: dict[str, np.ndarray], rows: dict[str, np.ndarray], labels: np.ndarray,
+def make_split_datasets(arrays: dict[str, np.ndarray], rows: dict[str, np.ndarray], classes: np.ndarray,
                         n_classes: int, batch_size: int, seed: int, augment: tuple[str, ...] = ()) -> dict:
     """train/valid/test datasets: only train is shuffled and augmented; valid and test are the store's
     features as they are, so model selection and scores see real inputs."""
-    return {part: make_dataset(arrays, part_rows, labels[part_rows], n_classes, batch_size, shuffle=part == "train",
+    return {part: make_dataset(arrays, part_rows, classes[part_rows], n_classes, batch_size, shuffle=part == "train",
                                seed=seed, augment=augment if part == "train" else ())
             for part, part_rows in rows.items()}

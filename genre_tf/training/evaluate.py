@@ -1,6 +1,5 @@
 """Metrics at segment level and at clip level (a clip's prediction is the mean of its segments'
-probabilities), and their summary over cross-validation folds. This module is the only one that
-writes or reads a confusion matrix as metrics.json keeps it (`confusion_cells`, `read_confusion`).
+probabilities); io/runs.py's Metrics keeps them and sums them up over cross-validation folds.
 
 Macro precision, recall and F1 are over the genres the test clips have, as balanced accuracy is: a
 genre with no test clip has no recall to average (counting it as 0 would score a perfect run on a
@@ -14,9 +13,7 @@ import numpy as np
 from scipy.sparse import coo_array
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from ..io.runs import ScoredClips
-
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1")
+from ..io.runs import Metrics, ScoredClips, confusion_cells
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
@@ -40,38 +37,21 @@ def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) ->
     return float(np.mean(right[present] / support[present]))
 
 
-def confusion_cells(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """The confusion matrix (rows: true genre, columns: predicted) as metrics.json keeps it, its nonzero
-    cells: {"labels": genres, "cells": [[true, predicted, count], ...]}. At most one cell per test
-    segment, where the dense matrix of 10,000 genres has 100 million."""
-    cells, counts = np.unique(np.stack([y_true, y_pred], axis=1), axis=0, return_counts=True)
-    return {"labels": int(n_classes), "cells": [[int(t), int(p), int(c)] for (t, p), c in zip(cells, counts)]}
-
-
-def read_confusion(stored: dict | list) -> coo_array:
-    """A confusion matrix from metrics.json, sparse: `confusion_cells`' form, or the dense list of rows
-    that runs of genre-tf 0.2 and earlier hold."""
-    if isinstance(stored, list):
-        return coo_array(np.asarray(stored, dtype=np.int64))
-    cells = np.asarray(stored["cells"], dtype=np.int64).reshape(-1, 3)
-    return coo_array((cells[:, 2], (cells[:, 0], cells[:, 1])), shape=(stored["labels"],) * 2)
-
-
-def clip_probabilities(probabilities: np.ndarray, clip_ids: np.ndarray, labels: np.ndarray):
-    """Mean segment probabilities per clip -> (clip ids, clip probabilities, clip labels)."""
+def clip_probabilities(probabilities: np.ndarray, clip_ids: np.ndarray, classes: np.ndarray):
+    """Mean segment probabilities per clip -> (clip ids, clip probabilities, clip classes)."""
     clips, inverse = np.unique(clip_ids, return_inverse=True)
     # (clips, segments) of ones: a product sums each clip's rows, where np.add.at takes twice as long
     members = coo_array((np.ones(len(inverse)), (inverse, np.arange(len(inverse)))), shape=(len(clips), len(inverse)))
     sums = members.tocsr() @ probabilities
     counts = np.bincount(inverse, minlength=len(clips))[:, None]
-    clip_labels = np.zeros(len(clips), dtype=int)
-    clip_labels[inverse] = labels
-    return clips, sums / counts, clip_labels
+    clip_classes = np.zeros(len(clips), dtype=int)
+    clip_classes[inverse] = classes
+    return clips, sums / counts, clip_classes
 
 
 @dataclasses.dataclass
 class Outcomes:
-    """What a model said of its test segments and clips (genre indices): the scores, a CV run's pooled
+    """What a model said of its test segments and clips (class indices): the scores, a CV run's pooled
     scores, and the report's intervals and paired comparisons (from the clips) come from these."""
 
     segment_true: np.ndarray
@@ -86,21 +66,15 @@ class Outcomes:
                    ScoredClips.joined([o.clips for o in outcomes]))
 
 
-def outcomes_of(probabilities: np.ndarray, labels: np.ndarray, clip_ids: np.ndarray) -> Outcomes:
-    """Each test segment's and clip's predicted genre (a clip's: the mean of its segments' probabilities)."""
-    clips, clip_probs, clip_labels = clip_probabilities(probabilities, clip_ids, labels)
+def outcomes_of(probabilities: np.ndarray, classes: np.ndarray, clip_ids: np.ndarray) -> Outcomes:
+    """Each test segment's and clip's predicted class (a clip's: the mean of its segments' probabilities),
+    beside its true one (`classes`)."""
+    clips, clip_probs, clip_classes = clip_probabilities(probabilities, clip_ids, classes)
     predicted = clip_probs.argmax(1)
-    return Outcomes(labels, probabilities.argmax(1),
-                    ScoredClips(clips, clip_labels, predicted, clip_probs[np.arange(len(clips)), predicted]))
+    return Outcomes(classes, probabilities.argmax(1),
+                    ScoredClips(clips, clip_classes, predicted, clip_probs[np.arange(len(clips)), predicted]))
 
 
-def outcome_metrics(outcomes: Outcomes, n_classes: int) -> dict:
-    return {"segment": classification_metrics(outcomes.segment_true, outcomes.segment_predicted, n_classes),
-            "clip": classification_metrics(outcomes.clips.true, outcomes.clips.predicted, n_classes)}
-
-
-def summarize_folds(fold_metrics: list[dict]) -> dict:
-    """Mean and standard deviation of every metric over folds, per level."""
-    return {level: {m: {"mean": float(np.mean([f[level][m] for f in fold_metrics])),
-                        "std": float(np.std([f[level][m] for f in fold_metrics]))} for m in METRICS}
-            for level in ("segment", "clip")}
+def outcome_metrics(outcomes: Outcomes, n_classes: int) -> Metrics:
+    return Metrics(segment=classification_metrics(outcomes.segment_true, outcomes.segment_predicted, n_classes),
+                   clip=classification_metrics(outcomes.clips.true, outcomes.clips.predicted, n_classes))

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import ExactFitParams
 from ..core.errors import require
+from ..io.runs import ExactFitRecord
 
 import keras
 
@@ -32,16 +33,16 @@ def pooled_vectors(model: keras.Model, dataset) -> np.ndarray:
     return np.concatenate([np.asarray(head_input(features, training=False), np.float64) for features, _ in dataset])
 
 
-def _inner_folds(labels: np.ndarray, groups: np.ndarray, params: ExactFitParams, seed: int) -> list:
+def _inner_folds(classes: np.ndarray, groups: np.ndarray, params: ExactFitParams, seed: int) -> list:
     """Folds over clips, stratified by genre; as many as the smallest genre's clips allow (at least 2)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    clip_labels = dict(zip(groups.tolist(), labels.tolist()))
-    smallest = min(np.unique(list(clip_labels.values()), return_counts=True)[1])
+    clip_classes = dict(zip(groups.tolist(), classes.tolist()))
+    smallest = min(np.unique(list(clip_classes.values()), return_counts=True)[1])
     folds = max(2, min(params.inner_folds, int(smallest)))
     with warnings.catch_warnings():  # a genre with fewer clips than folds: some folds lack it, as intended
         warnings.simplefilter("ignore", UserWarning)
-        return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(labels, labels, groups))
+        return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(classes, classes, groups))
 
 
 def _classifier(c: float, params: ExactFitParams, class_weights: bool):
@@ -51,18 +52,18 @@ def _classifier(c: float, params: ExactFitParams, class_weights: bool):
                               class_weight="balanced" if class_weights else None)
 
 
-def _log_loss(classifier, x: np.ndarray, labels: np.ndarray) -> float:
+def _log_loss(classifier, x: np.ndarray, classes: np.ndarray) -> float:
     """Mean cross-entropy; a genre the classifier never saw has probability 0 (clipped to 1e-15)."""
-    probabilities = np.zeros((len(x), max(int(labels.max()), int(classifier.classes_.max())) + 1))
+    probabilities = np.zeros((len(x), max(int(classes.max()), int(classifier.classes_.max())) + 1))
     probabilities[:, classifier.classes_] = classifier.predict_proba(x)
-    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(x)), labels], 1e-15))))
+    return float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(x)), classes], 1e-15))))
 
 
-def choose_c(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: ExactFitParams, seed: int,
+def choose_c(x: np.ndarray, classes: np.ndarray, groups: np.ndarray, params: ExactFitParams, seed: int,
              class_weights: bool) -> tuple[float, list[float], int]:
     """The C of `params.cs` with the lowest mean held-out log loss over inner folds of clips; the mean
     loss of each C; the number of folds. Each fold walks the Cs from the strongest L2 up, warm-started."""
-    folds = _inner_folds(labels, groups, params, seed)
+    folds = _inner_folds(classes, groups, params, seed)
     cs = sorted(params.cs)
     losses = np.zeros((len(folds), len(cs)))
     for k, (fit_rows, held_rows) in enumerate(folds):
@@ -71,8 +72,8 @@ def choose_c(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: Exac
             classifier.set_params(C=c)
             with warnings.catch_warnings():  # an unconverged weak-L2 fit is still scored, and loses
                 warnings.simplefilter("ignore")
-                classifier.fit(x[fit_rows], labels[fit_rows])
-            losses[k, j] = _log_loss(classifier, x[held_rows], labels[held_rows])
+                classifier.fit(x[fit_rows], classes[fit_rows])
+            losses[k, j] = _log_loss(classifier, x[held_rows], classes[held_rows])
     mean = losses.mean(0)
     return float(cs[int(np.argmin(mean))]), mean.tolist(), len(folds)
 
@@ -105,9 +106,9 @@ class ExactFit:
         return out
 
 
-def fit_exact(model: keras.Model, dataset, labels: np.ndarray, groups: np.ndarray, params: ExactFitParams,
-              seed: int, class_weights: bool = False) -> tuple[ExactFit, dict]:
-    """Fit `model`'s softmax layer exactly on `dataset` (unshuffled; `labels` and clip ids `groups` per
+def fit_exact(model: keras.Model, dataset, classes: np.ndarray, groups: np.ndarray, params: ExactFitParams,
+              seed: int, class_weights: bool = False) -> tuple[ExactFit, ExactFitRecord]:
+    """Fit `model`'s softmax layer exactly on `dataset` (unshuffled; `classes` and clip ids `groups` per
     example, in its order). Returns the fit and its record for history.json."""
     started = time.perf_counter()
     pooled = pooled_vectors(model, dataset)
@@ -117,21 +118,21 @@ def fit_exact(model: keras.Model, dataset, labels: np.ndarray, groups: np.ndarra
     # units): they take no weight, so the fit leaves them out and runs that much faster.
     used = np.flatnonzero(pooled.std(0) > 0)
     x = pooled[:, used]
-    c, losses, folds = choose_c(x, labels, groups, params, seed, class_weights)
+    c, losses, folds = choose_c(x, classes, groups, params, seed, class_weights)
     classifier = _classifier(c, params, class_weights)
     classifier.set_params(warm_start=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        classifier.fit(x, labels)
+        classifier.fit(x, classes)
     kernel, bias = softmax_weights(classifier, softmax_layer(model).units)
     full_kernel = np.zeros((pooled.shape[1], kernel.shape[1]), np.float32)
     full_kernel[used] = kernel
     softmax_layer(model).set_weights([full_kernel, bias])
-    record = {"C": c, "cs": sorted(params.cs), "inner_cv_log_loss": losses, "inner_folds": folds,
-              "iterations": int(np.max(classifier.n_iter_)),
-              "converged": bool(np.max(classifier.n_iter_) < params.max_iter),
-              "train_loss": _log_loss(classifier, x, labels),
-              "train_accuracy": float(np.mean(classifier.predict(x) == labels)),
-              "examples": len(x), "values": pooled.shape[1], "values_used": len(used),
-              "seconds": time.perf_counter() - started}
+    record = ExactFitRecord(c=c, cs=sorted(params.cs), inner_cv_log_loss=losses, inner_folds=folds,
+                            iterations=int(np.max(classifier.n_iter_)),
+                            converged=bool(np.max(classifier.n_iter_) < params.max_iter),
+                            train_loss=_log_loss(classifier, x, classes),
+                            train_accuracy=float(np.mean(classifier.predict(x) == classes)),
+                            examples=len(x), values=pooled.shape[1], values_used=len(used),
+                            seconds=time.perf_counter() - started)
     return ExactFit(classifier, used, softmax_layer(model).units), record

@@ -91,12 +91,12 @@ def _stop_if_diverged(best: BestEpoch) -> None:
                            "features for NaN or infinite values")
 
 
-def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
-    """Each class present in `labels` weighted inversely to its frequency (scikit-learn's "balanced")."""
+def balanced_class_weights(classes: np.ndarray) -> dict[int, float]:
+    """Each class present in `classes` weighted inversely to its frequency (scikit-learn's "balanced")."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    present = np.unique(labels)
-    weights = compute_class_weight("balanced", classes=present, y=labels)
+    present = np.unique(classes)
+    weights = compute_class_weight("balanced", classes=present, y=classes)
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 

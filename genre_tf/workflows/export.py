@@ -143,7 +143,7 @@ def convert_tflite(saved_model: Path, dynamic_range: bool = False) -> tuple[byte
 
 def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
     run = predictor.run
-    return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.labels,
+    return {"run": str(run.path), "inputs": run.inputs, "model": run.model, "labels": run.genres,
             "folds": len(predictor.models), "segment_params": dataclasses.asdict(predictor.segment),
             "feature_params": {n: dataclasses.asdict(f.params) for n, f in predictor.extractor.features.items()},
             "signature": SIGNATURE, "saved_model": SAVED_MODEL_DIR, "formats": list(formats), "status": STATUS,
@@ -163,7 +163,7 @@ def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] =
     try:
         record = _record(predictor, formats)
         labels = work / LABELS_FILE
-        labels.write_text("".join(f"{label}\n" for label in predictor.labels))
+        labels.write_text("".join(f"{genre}\n" for genre in predictor.genres))
         model = WaveformModel(predictor, labels)
         tf.saved_model.save(model, str(work / SAVED_MODEL_DIR), signatures={SIGNATURE: model.serve})
         labels.unlink()  # the SavedModel holds its own copy, under assets/

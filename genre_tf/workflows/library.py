@@ -24,7 +24,6 @@ from ..config import (
     WINDOW_BATCH,
     EmbeddingParams,
     RayParams,
-    SegmentParams,
 )
 from ..core.errors import first_line, require
 from ..core.files import fingerprint
@@ -67,7 +66,7 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
     every window). The run is loaded on entering, so that one that cannot load fails before any song.
     `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
     run = load_run(run_dir)
-    segment = SegmentParams(**run.config["store"]["segment_params"])
+    segment = run.segment
     check_hop(segment, hop_seconds)
     check_max_windows(max_windows)
     paths = [str(song) for song in songs]
@@ -75,7 +74,7 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
     with engine.map_windows(paths, decode, Classifier(str(Path(run_dir).resolve()), yamnet), WINDOW_BATCH,
                             segment.segment_samples, info) as finished:
         yield ((done.item, None if done.error else Prediction.of_windows(
-            paths[done.item], run.labels, done.starts, done.arrays["probabilities"], done.notes), done.error)
+            paths[done.item], run.genres, done.starts, done.arrays["probabilities"], done.notes), done.error)
             for done in finished)
 
 
@@ -94,7 +93,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     require(top >= 1, f"`top` must be at least 1, not {top}")
     check_out(Path(out))
     folder, run = Path(folder), load_run(run_dir)
-    segment = SegmentParams(**run.config["store"]["segment_params"])
+    segment = run.segment
     check_hop(segment, hop_seconds)
     check_max_windows(max_windows)
     events.info(f"run {run.path} ({'+'.join(run.inputs)} / {run.model})")
@@ -102,7 +101,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     for problem in problems:
         events.warn(problem)
     fingerprints = _fingerprints(folder, paths, events)
-    with PredictionTable(out, str(Path(run_dir).resolve()), hop_seconds or segment.segment_seconds, run.labels,
+    with PredictionTable(out, str(Path(run_dir).resolve()), hop_seconds or segment.segment_seconds, run.genres,
                          windows, max_windows) as table:
         todo = [song for song in fingerprints if not table.done(song, fingerprints[song])]
         events.info(f"{len(fingerprints)} songs under {folder}: {len(todo)} to label, "

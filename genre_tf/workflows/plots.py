@@ -11,35 +11,37 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..io.runs import ExactFitRecord, History  # noqa: E402
+
 # Above this many genres a confusion matrix is drawn as points without names: a labelled grid would be
 # over 30 inches wide, and its dense image alone 800 MB at 10,000 genres.
 LABELLED_CONFUSION_GENRES = 50
 
 
-def confusion_matrix_png(matrix, labels: list[str], title: str, path: Path) -> None:
+def confusion_matrix_png(matrix, genres: list[str], title: str, path: Path) -> None:
     """Rows normalized to 1 (recall per genre); `matrix` is sparse (scipy). Up to LABELLED_CONFUSION_GENRES
     genres every cell, the genres named and the counts in the cell text; above, only the nonzero cells,
-    as points at the genres' indices in labels.json."""
+    as points at the genres' class indices."""
     cells = matrix.tocoo()
     cells.sum_duplicates()
     rates = cells.data / np.maximum(np.asarray(cells.sum(1)).ravel()[cells.row], 1)
-    if len(labels) > LABELLED_CONFUSION_GENRES:
+    if len(genres) > LABELLED_CONFUSION_GENRES:
         fig, ax = plt.subplots(figsize=(8, 7))
         image = ax.scatter(cells.col, cells.row, c=rates, s=4, marker="s", cmap="Blues", vmin=0, vmax=1,
                            edgecolors="grey", linewidths=0.2)
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.set_xlabel("predicted genre (its index in labels.json)")
-        ax.set_ylabel("true genre (its index in labels.json)")
-        ax.set_title(f"{title}\n{len(labels)} genres: the nonzero cells, unlabelled", fontsize=10)
+        ax.set_xlim(-0.5, len(genres) - 0.5)
+        ax.set_ylim(len(genres) - 0.5, -0.5)
+        ax.set_xlabel("predicted genre (its class index)")
+        ax.set_ylabel("true genre (its class index)")
+        ax.set_title(f"{title}\n{len(genres)} genres: the nonzero cells, unlabelled", fontsize=10)
     else:
-        size = max(5.0, 0.55 * len(labels) + 2)
+        size = max(5.0, 0.55 * len(genres) + 2)
         fig, ax = plt.subplots(figsize=(size + 1, size))
-        grid = np.zeros((len(labels),) * 2)
+        grid = np.zeros((len(genres),) * 2)
         grid[cells.row, cells.col] = rates
         image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xticks(range(len(genres)), genres, rotation=45, ha="right")
+        ax.set_yticks(range(len(genres)), genres)
         ax.set_xlabel("predicted genre")
         ax.set_ylabel("true genre")
         ax.set_title(title, fontsize=10)
@@ -52,33 +54,33 @@ def confusion_matrix_png(matrix, labels: list[str], title: str, path: Path) -> N
     plt.close(fig)
 
 
-def training_curves_png(histories: list[dict], title: str, path: Path) -> None:
+def training_curves_png(histories: list[History], title: str, path: Path) -> None:
     """Loss and accuracy per epoch, train vs valid, the best epoch marked, and a refit's epochs on
     train+valid after it (every fold for CV); an exact head's choice of L2 strength instead."""
-    if all("exact" in h for h in histories):
-        return _regularization_png(histories, title, path)
+    if all(h.exact for h in histories):
+        return _regularization_png([h.exact for h in histories], title, path)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for k, history in enumerate(histories):
-        epochs = [e["epoch"] for e in history["epochs"]]
+        epochs = history.series("epoch")
         suffix = f" (fold {k + 1})" if len(histories) > 1 else ""
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            train_line, = ax.plot(epochs, [e[metric] for e in history["epochs"]], label=f"train{suffix}",
-                                  alpha=0.9 if k == 0 else 0.5)
-            ax.plot(epochs, [e[f"val_{metric}"] for e in history["epochs"]], "--", color=train_line.get_color(),
-                    label=f"valid{suffix}", alpha=0.9 if k == 0 else 0.5)
-            if "refit" in history:
-                refit = history["refit"]["history"]
-                ax.plot([e["epoch"] for e in refit], [e[metric] for e in refit], "-.", color=train_line.get_color(),
-                        label=f"refit on train+valid{suffix}", alpha=0.9 if k == 0 else 0.5)
-            best = history["best_epoch"]
+            train_line, = ax.plot(epochs, history.series(metric), label=f"train{suffix}", alpha=0.9 if k == 0 else 0.5)
+            valid = history.series(f"val_{metric}")
+            ax.plot(epochs, valid, "--", color=train_line.get_color(), label=f"valid{suffix}",
+                    alpha=0.9 if k == 0 else 0.5)
+            if history.refit:
+                ax.plot(history.series("epoch", refit=True), history.series(metric, refit=True), "-.",
+                        color=train_line.get_color(), label=f"refit on train+valid{suffix}",
+                        alpha=0.9 if k == 0 else 0.5)
+            best = history.best_epoch
             ax.axvline(best, color=train_line.get_color(), linestyle=":", alpha=0.7)
             # Transfer models: where fine-tuning began, at a lower learning rate (older runs lack it).
-            rates = [e.get("learning_rate") for e in history["epochs"]]
+            rates = history.series("learning_rate")
             for before, after, epoch in zip(rates, rates[1:], epochs[1:]):
                 if before != after:
                     ax.axvline(epoch - 0.5, color="grey", linestyle="-.", alpha=0.6,
                                label="fine-tuning starts" if k == 0 else None)
-            ax.plot([best], [history["epochs"][best - 1][f"val_{metric}"]], "o", color=train_line.get_color())
+            ax.plot([best], [valid[best - 1]], "o", color=train_line.get_color())
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
@@ -146,15 +148,13 @@ def log_mel_png(spectrogram: np.ndarray, seconds: float, max_columns: int = 1600
     return buffer.getvalue()
 
 
-def _regularization_png(histories: list[dict], title: str, path: Path) -> None:
+def _regularization_png(fits: list[ExactFitRecord], title: str, path: Path) -> None:
     """An exact head: held-out log loss of each L2 strength over the inner folds, the chosen one marked."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for k, history in enumerate(histories):
-        fit = history["exact"]
-        line, = ax.semilogx(fit["cs"], fit["inner_cv_log_loss"], "o-", alpha=0.9 if k == 0 else 0.5,
-                            label=f"fold {k + 1}" if len(histories) > 1 else "inner CV")
-        ax.plot([fit["C"]], [fit["inner_cv_log_loss"][fit["cs"].index(fit["C"])]], "*", markersize=12,
-                color=line.get_color())
+    for k, fit in enumerate(fits):
+        line, = ax.semilogx(fit.cs, fit.inner_cv_log_loss, "o-", alpha=0.9 if k == 0 else 0.5,
+                            label=f"fold {k + 1}" if len(fits) > 1 else "inner CV")
+        ax.plot([fit.c], [fit.chosen_loss], "*", markersize=12, color=line.get_color())
     ax.set_xlabel("C (inverse L2 strength)")
     ax.set_ylabel("held-out log loss")
     ax.grid(alpha=0.3)

@@ -51,9 +51,8 @@ class Predictor:
         import keras
 
         self.run = load_run(run_dir)
-        store = self.run.config["store"]
-        self.segment = SegmentParams(**store["segment_params"])
-        params = {name: FEATURES[name].params_class(**store["features"][name]["params"]) for name in self.run.inputs}
+        self.segment = self.run.segment
+        params = {name: FEATURES[name].params_class(**self.run.feature_params(name)) for name in self.run.inputs}
         if "embedding" in params and yamnet:
             params["embedding"] = yamnet
         self.extractor = make_extractor(params)
@@ -63,8 +62,9 @@ class Predictor:
             self.probabilities, input_signature=[tf.TensorSpec((None, self.segment.segment_samples), tf.float32)])
 
     @property
-    def labels(self) -> list[str]:
-        return self.run.labels
+    def genres(self) -> list[str]:
+        """The genre names in the order of the probabilities."""
+        return self.run.genres
 
     def probabilities(self, windows: tf.Tensor) -> tf.Tensor:
         """TF ops: (windows, segment samples) -> (windows, genres), the mean over the run's models."""
@@ -99,7 +99,7 @@ class Predictor:
             probabilities.append(self.classify(np.stack(pending)))
         if not probabilities:
             raise AudioError(reader.name, "contains no audio samples")
-        return Prediction.of_windows(reader.name, self.labels, np.array(starts), np.concatenate(probabilities),
+        return Prediction.of_windows(reader.name, self.genres, np.array(starts), np.concatenate(probabilities),
                                      reader.notes)
 
 

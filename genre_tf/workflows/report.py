@@ -20,7 +20,7 @@ import numpy as np
 from ..config import BEST_RUN, DEFAULT_REPORTS, DEFAULT_RUNS
 from ..core.errors import GenreTfError, first_line
 from ..core.files import new_timestamped_folder
-from ..io.runs import Run, ScoredClips, scan_runs
+from ..io.runs import LEVELS, History, Run, ScoredClips, scan_runs
 from ..training.significance import (
     CONFIDENCE,
     Comparison,
@@ -176,22 +176,22 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e3 else str(n)
 
 
-def _epochs_cell(histories: list[dict]) -> str:
+def _epochs_cell(histories: list[History]) -> str:
     """best/run epochs (the mean over folds), '+refit' for a refit on train+valid; 'exact' for an exact fit."""
-    if any("exact" in h for h in histories):
+    if any(h.exact for h in histories):
         return "exact"
-    best = [h["best_epoch"] for h in histories]
-    ran = [h["epochs_run"] for h in histories]
+    best = [h.best_epoch for h in histories]
+    ran = [h.epochs_run for h in histories]
     cell = f"{best[0]}/{ran[0]}" if len(best) == 1 else f"{sum(best) / len(best):.0f}/{sum(ran) / len(ran):.0f} avg"
-    return cell + (" +refit" if any("refit" in h for h in histories) else "")
+    return cell + (" +refit" if any(h.refit for h in histories) else "")
 
 
 def row_cells(rank: int, run: Run, standing: Standing | None, compact: bool = False) -> list[str]:
     """The cells of COLUMNS for one run; compact (for a terminal) drops the run name and shortens."""
     epochs = _epochs_cell(run.histories)
-    parameters = _count(run.config["parameters"]) if compact else f"{run.config['parameters']:,}"
+    parameters = _count(run.config.parameters) if compact else f"{run.config.parameters:,}"
     interval = standing.accuracy if standing else None
-    cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config['train_seconds']:.0f} s",
+    cells = [str(rank), run.input_label, run.model_label, parameters, epochs, f"{run.config.train_seconds:.0f} s",
              *[_cell(run, lv, m, compact) for lv, m, _ in METRIC_COLUMNS],
              "n/a" if not interval else f"{interval.low:.2f}-{interval.high:.2f}" if compact
              else f"{interval.low:.3f}-{interval.high:.3f}", str(standing.clips) if standing else "n/a",
@@ -248,10 +248,10 @@ def as_json(report: Report) -> str:
         "sort": report.sort,
         "groups": [{"data": g.data, "split": g.split, "runs": [
             {"rank": i + 1, "run": str(r.path), "inputs": r.inputs, "model": r.model,
-             "parameters": r.config["parameters"], "best_epochs": [h["best_epoch"] for h in r.histories],
-             "epochs_run": [h["epochs_run"] for h in r.histories], "train_seconds": r.config["train_seconds"],
-             "metrics": {lv: {m: r.metrics[lv][m] for level, m, _ in METRIC_COLUMNS if level == lv}
-                         for lv in ("segment", "clip")}, **_standing_json(standing)}
+             "parameters": r.config.parameters, "best_epochs": [h.best_epoch for h in r.histories],
+             "epochs_run": [h.epochs_run for h in r.histories], "train_seconds": r.config.train_seconds,
+             "metrics": {lv: {m: r.metrics.scores(lv)[m] for level, m, _ in METRIC_COLUMNS if level == lv}
+                         for lv in LEVELS}, **_standing_json(standing)}
             for i, (r, standing) in enumerate(zip(g.runs, g.standings))]} for g in report.groups],
         "best": str(report.best.path) if report.best else None,
         "best_tied_with": [str(r.path) for r in report.groups[0].tied_with_best()] if report.groups else [],
@@ -296,23 +296,12 @@ def write_report(report: Report, reports_dir: str | Path) -> Path:
     for group in report.groups:
         for run in group.runs:
             title = f"{run.input_label} / {run.model_label}: {run.name}"
-            plots.confusion_matrix_png(_clip_confusion(run), run.labels, f"{title}\nclip level, test clips",
+            plots.confusion_matrix_png(run.metrics.confusion("clip"), run.genres, f"{title}\nclip level, test clips",
                                        out / f"confusion-{_slug(run.name)}.png")
             plots.training_curves_png(run.histories, title, out / f"curves-{_slug(run.name)}.png")
     if report.groups:
         plots.overview_png([(g.title, g.runs, g.standings) for g in report.groups], out / "overview.png")
     return out
-
-
-def _clip_confusion(run: Run):
-    """A run's clip-level confusion matrix (sparse); a CV run's is the sum of its folds': every clip is a
-    test clip in exactly one fold."""
-    from ..training.evaluate import read_confusion  # here: scikit-learn's import, which ranking needs not
-
-    if "confusion_matrix" in run.metrics["clip"]:
-        return read_confusion(run.metrics["clip"]["confusion_matrix"])
-    first, *others = (read_confusion(fold["clip"]["confusion_matrix"]) for fold in run.metrics["folds"])
-    return sum(others, first)
 
 
 def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: str | Path = DEFAULT_RUNS,

@@ -155,7 +155,7 @@ def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAUL
         raise GenreTfError(f"`out` {shown(out)}: inside the library {shown(library)}; genre-tf adds no file to a "
                            "library: name a work folder outside it")
     run = load_run(run_dir)
-    names = _written_names(run.labels, options.genre_map)
+    names = _written_names(run.genres, options.genre_map)
     check_library(out, library)
     labelled = label_library(run_dir, library, out / PREDICTIONS_FILE, engine=engine, ray=ray, yamnet=yamnet,
                              events=events, workers=workers, max_windows=max_windows)
@@ -202,13 +202,13 @@ def confidence_for_precision(confidence: np.ndarray, right: np.ndarray, precisio
     return float(ranked[k]), int(k + 1), float(share[k])
 
 
-def _written_names(labels: list[str], genre_map: str | None) -> dict[str, str | None]:
-    """{label: the genre written into tags, or None where the genre map drops it}."""
+def _written_names(genres: list[str], genre_map: str | None) -> dict[str, str | None]:
+    """{the run's genre: the genre written into tags, or None where the genre map drops it}."""
     mapping = read_genre_map(genre_map) if genre_map else {}
-    names = {label: mapping.get(genre_key(label), written_name(label)) for label in labels}
-    for label, name in names.items():
+    names = {genre: mapping.get(genre_key(genre), written_name(genre)) for genre in genres}
+    for genre, name in names.items():
         if name is not None and not writable_genre(name):
-            raise GenreTfError(f"the run's genre '{shown(label)}' cannot be written into tags (a control character); "
+            raise GenreTfError(f"the run's genre '{shown(genre)}' cannot be written into tags (a control character); "
                                "rename it with `genre_map`")
     return names
 
@@ -321,7 +321,7 @@ def _renew_predictions(plan: TagPlan, written: list[str], events: FileEvents) ->
     row = plan.labelled.rows[0]
     try:
         with PredictionTable(plan.out / PREDICTIONS_FILE, row["run"], row["hop_seconds"],
-                             load_run(plan.run).labels, False, row["max_windows"]) as table:
+                             load_run(plan.run).genres, False, row["max_windows"]) as table:
             for path in renewed:
                 table.renew(path, fingerprint(plan.library / path))
             table.write(set(table.songs), TOP_GENRES)

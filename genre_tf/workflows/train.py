@@ -15,7 +15,7 @@ import numpy as np
 from ..config import RANDOM_SPLIT, REFIT_EPOCH_SCALE, ExactFitParams, TrainConfig, segment_label
 from ..core.files import timestamp
 from ..core.provenance import library_versions, now_iso
-from ..io.runs import MODEL_FILE, RunWriter
+from ..io.runs import MODEL_FILE, History, Metrics, RefitRecord, RunConfig, RunWriter, StoreRecord
 from ..io.splits import (
     LABEL_SPLITS,
     PARTS,
@@ -30,7 +30,7 @@ from ..io.store import FeatureStore
 from ..models import build_model, get_model
 from ..training.calibration import calibrate_standardizers
 from ..training.data import make_dataset, make_split_datasets, normalization_stats
-from ..training.evaluate import Outcomes, outcome_metrics, outcomes_of, summarize_folds
+from ..training.evaluate import Outcomes, outcome_metrics, outcomes_of
 from ..training.exact import fit_exact
 from ..training.fit import balanced_class_weights, configure_devices, fit_model, training_settings
 
@@ -46,11 +46,56 @@ class TrainEvents:
 
 @dataclasses.dataclass
 class TrainResult:
+    """What `train` made.
+
+    Attributes:
+        run_dir: The finished run's folder.
+        metrics: Its test scores (a CV run's: mean and spread over folds, the folds' own and pooled).
+        parameters: The model's parameter count.
+        epoch_seconds: Mean seconds per epoch; an exact head's: per fit.
+        exact: Whether the head was fit exactly (no epochs).
+    """
+
     run_dir: Path
-    metrics: dict  # {"segment": {...}, "clip": {...}}; for CV mean/std dicts, "folds" and "pooled"
+    metrics: Metrics
     parameters: int
-    epoch_seconds: float  # mean seconds per epoch; an exact head's: per fit
-    exact: bool = False  # fit exactly (no epochs)
+    epoch_seconds: float
+    exact: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingData:
+    """What every fold trains on: the store's arrays of the run's inputs, each segment's class index, and
+    the genre names the indices point into."""
+
+    store: FeatureStore
+    arrays: dict[str, np.ndarray]
+    classes: np.ndarray
+    genres: list[str]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.genres)
+
+
+@dataclasses.dataclass
+class _Fitted:
+    """A model fitted on one split's non-test clips, with what its run folder keeps of the fit."""
+
+    model: keras.Model
+    normalization: dict
+    history: History
+    seconds: float  # per epoch; an exact head's: per fit
+
+
+@dataclasses.dataclass
+class _Fold:
+    """One trained model's result: its test scores and outcomes (none for an untested run)."""
+
+    metrics: Metrics
+    outcomes: Outcomes | None
+    parameters: int
+    seconds: float  # per epoch; an exact head's: per fit
 
 
 def _run_name(config: TrainConfig) -> str:
@@ -60,96 +105,84 @@ def _run_name(config: TrainConfig) -> str:
     return "-".join(filter(None, parts))
 
 
-def _new_model(arrays: dict, labels: np.ndarray, rows: np.ndarray, config: TrainConfig, n_classes: int,
-               shuffle: bool = True):
+def _new_model(data: TrainingData, rows: np.ndarray, config: TrainConfig, shuffle: bool = True):
     """A model built afresh for fitting on `rows`: inputs normalized and pooled heads standardized with
     their statistics; the dataset of `rows` (unaugmented) that calibrated it, reused for batch norm."""
     keras.backend.clear_session()  # each fit starts from a clean graph and layer names
     keras.utils.set_random_seed(config.seed)
-    normalization = {n: normalization_stats(a, rows) for n, a in arrays.items()}
-    model = build_model(config.model, {n: a.shape[1:] for n, a in arrays.items()}, n_classes, normalization,
-                        config.options)
-    calibration = make_dataset(arrays, rows, labels[rows], n_classes, config.batch_size, shuffle=shuffle,
-                               seed=config.seed)
+    normalization = {n: normalization_stats(a, rows) for n, a in data.arrays.items()}
+    model = build_model(config.model, {n: a.shape[1:] for n, a in data.arrays.items()}, data.n_classes,
+                        normalization, config.options)
+    calibration = make_dataset(data.arrays, rows, data.classes[rows], data.n_classes, config.batch_size,
+                               shuffle=shuffle, seed=config.seed)
     calibrate_standardizers(model, calibration)
     return model, normalization, calibration
 
 
-def _class_weight(labels: np.ndarray, config: TrainConfig) -> dict | None:
-    return balanced_class_weights(labels) if config.class_weights else None
+def _class_weight(classes: np.ndarray, config: TrainConfig) -> dict | None:
+    return balanced_class_weights(classes) if config.class_weights else None
 
 
-def _fit_exact(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dict, config: TrainConfig,
-               n_classes: int):
+def _fit_exact(data: TrainingData, rows: dict, config: TrainConfig) -> _Fitted:
     """An exact head on every non-test clip: no epochs to pick, so nothing is held back for it."""
     seen = rows["train+valid"]
-    model, normalization, ordered = _new_model(arrays, labels, seen, config, n_classes, shuffle=False)
-    _, record = fit_exact(model, ordered, labels[seen], store.index.clip_ids[seen], ExactFitParams(), config.seed,
-                          config.class_weights)
-    history = {"best_epoch": None, "monitor": "inner CV log loss", "epochs_run": 0, "epochs": [], "exact": record}
-    return model, normalization, history, record["seconds"]
+    model, normalization, ordered = _new_model(data, seen, config, shuffle=False)
+    _, record = fit_exact(model, ordered, data.classes[seen], data.store.index.clip_ids[seen], ExactFitParams(),
+                          config.seed, config.class_weights)
+    history = History(best_epoch=None, monitor="inner CV log loss", epochs_run=0, epochs=[], exact=record)
+    return _Fitted(model, normalization, history, record.seconds)
 
 
-def _fit_epochs(store: FeatureStore, arrays: dict, labels: np.ndarray, rows: dict, config: TrainConfig,
-                n_classes: int, events: TrainEvents, fold: int | None):
+def _fit_epochs(data: TrainingData, rows: dict, config: TrainConfig, events: TrainEvents,
+                fold: int | None) -> _Fitted:
     """Epochs on the train clips, the best by the valid clips; with `config.refit`, a new model then
     trained on train+valid for that many epochs."""
     spec = get_model(config.model, config.inputs)
-    model, normalization, calibration = _new_model(arrays, labels, rows["train"], config, n_classes)
-    data = make_split_datasets(arrays, {p: rows[p] for p in ("train", "valid")}, labels, n_classes, config.batch_size,
-                               config.seed, config.augment)
-    best = fit_model(model, spec, data, calibration, config, _class_weight(labels[rows["train"]], config),
+    model, normalization, calibration = _new_model(data, rows["train"], config)
+    datasets = make_split_datasets(data.arrays, {p: rows[p] for p in ("train", "valid")}, data.classes,
+                                   data.n_classes, config.batch_size, config.seed, config.augment)
+    best = fit_model(model, spec, datasets, calibration, config, _class_weight(data.classes[rows["train"]], config),
                      lambda e, row, s: events.epoch(fold, e, config.epochs, row, s))
-    history = {"best_epoch": best.best_epoch, "monitor": config.monitor, "epochs_run": len(best.history),
-               "epochs": best.history}
-    # The first epoch also traces the graph: steady-state speed is the mean of the later ones.
-    epoch_seconds = float(np.mean([h["seconds"] for h in best.history[1:] or best.history]))
+    history = History(best_epoch=best.best_epoch, monitor=config.monitor, epochs_run=len(best.history),
+                      epochs=best.history)
     if not config.refit:
-        return model, normalization, history, epoch_seconds
+        return _Fitted(model, normalization, history, history.epoch_seconds)
     seen = rows["train+valid"]
     epochs = max(1, round(best.best_epoch * REFIT_EPOCH_SCALE))
     events.info(f"{f'fold {fold}: ' if fold else ''}refit on train+valid ({len(seen)} segments) for "
                 f"{epochs} epochs (the best on the valid clips: {best.best_epoch})")
-    model, normalization, calibration = _new_model(arrays, labels, seen, config, n_classes)
-    train_data = make_dataset(arrays, seen, labels[seen], n_classes, config.batch_size, shuffle=True, seed=config.seed,
-                              augment=config.augment)
-    refit = fit_model(model, spec, {"train": train_data}, calibration, config, _class_weight(labels[seen], config),
+    model, normalization, calibration = _new_model(data, seen, config)
+    train_data = make_dataset(data.arrays, seen, data.classes[seen], data.n_classes, config.batch_size, shuffle=True,
+                              seed=config.seed, augment=config.augment)
+    refit = fit_model(model, spec, {"train": train_data}, calibration, config,
+                      _class_weight(data.classes[seen], config),
                       lambda e, row, s: events.epoch(fold, e, epochs, row, s), epochs=epochs)
-    history["refit"] = {"epochs": epochs, "segments": len(seen), "history": refit.history}
-    return model, normalization, history, epoch_seconds
+    history = dataclasses.replace(history, refit=RefitRecord(epochs=epochs, segments=len(seen),
+                                                             history=refit.history))
+    return _Fitted(model, normalization, history, history.epoch_seconds)
 
 
-@dataclasses.dataclass
-class _Fold:
-    """One trained model's result: its test scores and outcomes (none for an untested run)."""
-
-    metrics: dict
-    outcomes: Outcomes | None
-    parameters: int
-    seconds: float  # per epoch; an exact head's: per fit
-
-
-def _fit_and_evaluate(store: FeatureStore, arrays: dict, labels: np.ndarray, split: Split, config: TrainConfig,
-                      genres: list[str], out_dir: Path, events: TrainEvents, fold: int | None) -> _Fold:
+def _fit_and_evaluate(data: TrainingData, split: Split, config: TrainConfig, out_dir: Path, events: TrainEvents,
+                      fold: int | None) -> _Fold:
     """Fit on the split's non-test clips (by epochs, or exactly), score split.test; save into out_dir."""
-    rows = {p: store.index.rows_of(split.part(p)) for p in PARTS}
+    index = data.store.index
+    rows = {p: index.rows_of(split.part(p)) for p in PARTS}
     rows["train+valid"] = np.sort(np.concatenate([rows["train"], rows["valid"]]))  # what a final fit sees
-    n_classes = len(genres)
     if get_model(config.model, config.inputs).exact:
-        fitted = _fit_exact(store, arrays, labels, rows, config, n_classes)
+        fitted = _fit_exact(data, rows, config)
     else:
-        fitted = _fit_epochs(store, arrays, labels, rows, config, n_classes, events, fold)
-    model, normalization, history, seconds = fitted
-    metrics, outcomes = {}, None  # an untested run (no test split) has none
+        fitted = _fit_epochs(data, rows, config, events, fold)
+    metrics, outcomes = Metrics(), None  # an untested run (no test split) has none
     if len(rows["test"]):
-        test = make_dataset(arrays, rows["test"], labels[rows["test"]], n_classes, config.batch_size, shuffle=False,
-                            seed=config.seed)
-        outcomes = outcomes_of(model.predict(test, verbose=0), labels[rows["test"]],
-                               store.index.clip_ids[rows["test"]])
-        metrics = outcome_metrics(outcomes, n_classes)
-    model.save(out_dir / MODEL_FILE)
-    RunWriter.write_fold(out_dir, split, normalization, history, metrics, outcomes and outcomes.clips, genres)
-    return _Fold(metrics, outcomes, model.count_params(), seconds)
+        test = make_dataset(data.arrays, rows["test"], data.classes[rows["test"]], data.n_classes, config.batch_size,
+                            shuffle=False, seed=config.seed)
+        outcomes = outcomes_of(fitted.model.predict(test, verbose=0), data.classes[rows["test"]],
+                               index.clip_ids[rows["test"]])
+        metrics = outcome_metrics(outcomes, data.n_classes)
+    fitted.model.save(out_dir / MODEL_FILE)
+    RunWriter.write_fold(out_dir, split, fitted.normalization, fitted.history, metrics,
+                         outcomes and outcomes.clips, data.genres)
+    return _Fold(metrics, outcomes, fitted.model.count_params(), fitted.seconds)
 
 
 def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str], genres: list[str],
@@ -182,13 +215,12 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     if config.refit is None:
         config = dataclasses.replace(config, refit=spec.refit)
     store = FeatureStore(config.store, config.segment_seconds)
-    arrays = {n: store.array(n) for n in config.inputs}
-    genres = store.genres
-    labels = np.searchsorted(genres, store.index.genres)
+    data = TrainingData(store, {n: store.array(n) for n in config.inputs},
+                        np.searchsorted(store.genres, store.index.genres), store.genres)
     clip_genres = store.index.clip_genres()
-    splits, config = _splits(config, store, clip_genres, genres, events)
+    splits, config = _splits(config, store, clip_genres, data.genres, events)
     devices = configure_devices(config.mixed_precision)
-    events.info(f"{len(store)} segments of {len(clip_genres)} clips, {len(genres)} genres; "
+    events.info(f"{len(store)} segments of {len(clip_genres)} clips, {data.n_classes} genres; "
                 + ("; ".join(f"fold {s.source['fold']}: {s.summary()}" for s in splits) if config.cv
                    else f"split: {splits[0].summary()}")
                 + f"; {'GPU ' + ', '.join(devices['gpus']) if devices['gpus'] else 'CPU'}"
@@ -199,36 +231,28 @@ def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResu
     started = time.perf_counter()
     try:
         with training_settings(devices["mixed_precision"]):
-            folds = [_fit_and_evaluate(store, arrays, labels, split, config, genres,
+            folds = [_fit_and_evaluate(data, split, config,
                                        writer.fold_folder(split.source.get("fold") if config.cv else None), events,
                                        split.source.get("fold")) for split in splits]
-        metrics = folds[0].metrics if not config.cv else {
-            "folds": [f.metrics for f in folds], **summarize_folds([f.metrics for f in folds]),
-            "pooled": outcome_metrics(Outcomes.pooled([f.outcomes for f in folds]), len(genres))}
+        metrics = folds[0].metrics if not config.cv else Metrics.of_folds(
+            [f.metrics for f in folds], outcome_metrics(Outcomes.pooled([f.outcomes for f in folds]), data.n_classes))
         parameters, epoch_seconds = folds[0].parameters, float(np.mean([f.seconds for f in folds]))
-        run_dir = writer.finish(_run_config(config, writer.name, store, genres, devices, parameters, epoch_seconds,
-                                            time.perf_counter() - started), genres,
-                                metrics if config.cv else None)
+        run_dir = writer.finish(_run_config(config, writer.name, store, devices, parameters, epoch_seconds,
+                                            time.perf_counter() - started), metrics if config.cv else None)
     except BaseException:
         writer.abandon()
         raise
     return TrainResult(run_dir, metrics, parameters, epoch_seconds, spec.exact)
 
 
-def _run_config(config: TrainConfig, name: str, store: FeatureStore, genres: list[str], devices: dict,
-                parameters: int, epoch_seconds: float, train_seconds: float) -> dict:
+def _run_config(config: TrainConfig, name: str, store: FeatureStore, devices: dict, parameters: int,
+                epoch_seconds: float, train_seconds: float) -> RunConfig:
     """config.json: everything needed to repeat the run and to use its model."""
-    return {
-        "name": name,
-        "train": {**dataclasses.asdict(config), "store": str(Path(config.store).resolve())},
-        "store": {"generation": store.manifest.generation, "data": store.manifest.data, "labels": store.manifest.labels,
-                  "segment_params": store.manifest.segment_params,
-                  "features": {n: dataclasses.asdict(store.manifest.features[n]) for n in config.inputs}},
-        "labels": genres,
-        "parameters": parameters,
-        "train_seconds": train_seconds,
-        "epoch_seconds": epoch_seconds,
-        "devices": devices,
-        "library_versions": library_versions(),
-        "finished": now_iso(),
-    }
+    manifest = store.manifest
+    return RunConfig(
+        name=name, train=dataclasses.replace(config, store=str(Path(config.store).resolve())),
+        store=StoreRecord(generation=manifest.generation, data=manifest.data, label_source=manifest.labels,
+                          segment_params=manifest.segment_params,
+                          features={n: dataclasses.asdict(manifest.features[n]) for n in config.inputs}),
+        genres=store.genres, parameters=parameters, train_seconds=train_seconds, epoch_seconds=epoch_seconds,
+        devices=devices, library_versions=library_versions(), finished=now_iso())
