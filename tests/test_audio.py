@@ -60,7 +60,7 @@ def test_peaks_above_full_scale_are_scaled_not_clipped(tmp_path):
     (lambda p: p.write_bytes(b""), "empty file", AudioErrorKind.EMPTY),
     (lambda p: p.write_text("this is a text file, not audio " * 20), "not a readable audio file",
      AudioErrorKind.NOT_AUDIO),
-    (lambda p: p.write_bytes(open(write_audio(p.parent / "x.wav", sine(1, 1, 8000), 8000), "rb").read()[:30]),
+    (lambda p: p.write_bytes(write_audio(p.parent / "x.wav", sine(1, 1, 8000), 8000).read_bytes()[:30]),
      "not a readable audio file", AudioErrorKind.NOT_AUDIO),
     (lambda p: write_audio(p, np.zeros(16000, np.float32), 16000), "silent", AudioErrorKind.SILENT),
     (lambda p: write_audio(p, np.zeros(0, np.float32), 16000), "contains no audio samples",
