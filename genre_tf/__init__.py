@@ -24,6 +24,7 @@ Names are imported on first use, so that `import genre_tf` (and `genre-tf --help
 TensorFlow.
 """
 import importlib
+from typing import TYPE_CHECKING
 
 # Public name -> the module that defines it.
 _API = {
@@ -47,6 +48,64 @@ _API = {
 }
 
 __all__ = ["__version__", *_API]
+
+# The same names for type checkers and IDEs, which do not run __getattr__; never imported at run time.
+# `X as X` marks each as re-exported (PEP 484): the computed __all__ does not say so to them.
+if TYPE_CHECKING:
+    from .config import EmbeddingParams as EmbeddingParams
+    from .config import LogMelParams as LogMelParams
+    from .config import MfccParams as MfccParams
+    from .config import ModelOptions as ModelOptions
+    from .config import MusicnnParams as MusicnnParams
+    from .config import RayParams as RayParams
+    from .config import SegmentParams as SegmentParams
+    from .config import ServeParams as ServeParams
+    from .config import TrainConfig as TrainConfig
+    from .config import embedding_params as embedding_params
+    from .config import segment_params as segment_params
+    from .core.errors import AudioError as AudioError
+    from .core.errors import DatasetError as DatasetError
+    from .core.errors import GenreTfError as GenreTfError
+    from .core.errors import ModelUnavailableError as ModelUnavailableError
+    from .core.errors import SplitError as SplitError
+    from .core.errors import StoreError as StoreError
+    from .engines import make_engine as make_engine
+    from .features import FEATURES as FEATURES
+    from .features import make_extractor as make_extractor
+    from .io.audio import load_audio as load_audio
+    from .io.dataset import discover as discover
+    from .io.dataset import find_songs as find_songs
+    from .io.labels import LabelSource as LabelSource
+    from .io.labels import label_source as label_source
+    from .io.labels import read_labelled as read_labelled
+    from .io.prediction_table import Prediction as Prediction
+    from .io.runs import load_run as load_run
+    from .io.runs import scan_runs as scan_runs
+    from .io.store import FeatureStore as FeatureStore
+    from .io.tag_writer import TagWriteError as TagWriteError
+    from .io.tag_writer import genre_field as genre_field
+    from .io.tag_writer import write_genre_field as write_genre_field
+    from .models import MODELS as MODELS
+    from .models import build_model as build_model
+    from .workflows.events import FileEvents as FileEvents
+    from .workflows.export import export_run as export_run
+    from .workflows.extract import ExtractResult as ExtractResult
+    from .workflows.extract import extract as extract
+    from .workflows.library import label_library as label_library
+    from .workflows.library import label_songs as label_songs
+    from .workflows.predict import Predictor as Predictor
+    from .workflows.report import rank_runs as rank_runs
+    from .workflows.report import report as report
+    from .workflows.synth import synthesize as synthesize
+    from .workflows.tagging import TagOptions as TagOptions
+    from .workflows.tagging import plan_tags as plan_tags
+    from .workflows.tagging import undo_tags as undo_tags
+    from .workflows.tagging import write_tags as write_tags
+    from .workflows.train import TrainEvents as TrainEvents
+    from .workflows.train import TrainResult as TrainResult
+    from .workflows.train import train as train
+
+    __version__: str
 
 
 def __getattr__(name: str):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from genre_tf.config import SegmentParams
-from genre_tf.core.errors import AudioError
-from genre_tf.io.audio import load_audio, split_segments
+from genre_tf.core.errors import AudioError, AudioErrorKind
+from genre_tf.io.audio import AudioReader, load_audio, split_segments
 
 from .helpers import sine, write_audio
 
@@ -56,34 +56,57 @@ def test_peaks_above_full_scale_are_scaled_not_clipped(tmp_path):
     assert "exceeds full scale" in audio.notes[0]
 
 
-@pytest.mark.parametrize("make,cause", [
-    (lambda p: p.write_bytes(b""), "empty file"),
-    (lambda p: p.write_text("this is a text file, not audio " * 20), "not a readable audio file"),
-    (lambda p: p.write_bytes(open(write_audio(p.parent / "x.wav", sine(1, 1, 8000), 8000), "rb").read()[:30]),
-     "not a readable audio file"),
-    (lambda p: write_audio(p, np.zeros(16000, np.float32), 16000), "silent"),
-    (lambda p: p.mkdir(), "is a directory"),
+@pytest.mark.parametrize("make,cause,kind", [
+    (lambda p: p.write_bytes(b""), "empty file", AudioErrorKind.EMPTY),
+    (lambda p: p.write_text("this is a text file, not audio " * 20), "not a readable audio file",
+     AudioErrorKind.NOT_AUDIO),
+    (lambda p: p.write_bytes(write_audio(p.parent / "x.wav", sine(1, 1, 8000), 8000).read_bytes()[:30]),
+     "not a readable audio file", AudioErrorKind.NOT_AUDIO),
+    (lambda p: write_audio(p, np.zeros(16000, np.float32), 16000), "silent", AudioErrorKind.SILENT),
+    (lambda p: write_audio(p, np.zeros(0, np.float32), 16000), "contains no audio samples",
+     AudioErrorKind.NO_SAMPLES),
+    (lambda p: write_audio(p, np.full(16000, np.nan, np.float32), 16000, "FLOAT"), "contains NaN or infinite samples",
+     AudioErrorKind.DAMAGED),
+    (lambda p: p.mkdir(), "is a directory", AudioErrorKind.INACCESSIBLE),
 ])
-def test_unusable_files_raise_one_line_naming_file_and_cause(tmp_path, make, cause):
+def test_unusable_files_raise_one_line_naming_file_and_cause(tmp_path, make, cause, kind):
     path = tmp_path / "bad.wav"
     make(path)
     with pytest.raises(AudioError) as e:
         load_audio(path)
     message = str(e.value)
     assert message.startswith(str(path)) and cause in message and "\n" not in message
+    assert e.value.kind == kind  # what the server's status codes are chosen by
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(AudioError, match="file not found"):
+    with pytest.raises(AudioError, match="file not found") as e:
         load_audio(tmp_path / "nope.wav")
+    assert e.value.kind == AudioErrorKind.INACCESSIBLE
+
+
+def test_a_file_named_mp3_that_holds_no_mp3_frames_is_not_audio(tmp_path):
+    path = tmp_path / "cover.mp3"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2000))
+    with pytest.raises(AudioError, match="not an MP3 stream") as e:
+        load_audio(path)
+    assert e.value.kind == AudioErrorKind.NOT_AUDIO
+
+
+def test_audio_over_a_readers_limit_is_too_long(tmp_path):
+    path = write_audio(tmp_path / "long.flac", sine(440, 3.0, 16000), 16000)
+    with pytest.raises(AudioError, match="longer than the limit of 2 s of audio") as e:
+        AudioReader(path, limit_seconds=2)
+    assert e.value.kind == AudioErrorKind.TOO_LONG
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_unreadable_file(tmp_path):
     path = write_audio(tmp_path / "locked.wav", sine(440, 1, 16000), 16000)
     path.chmod(0)
-    with pytest.raises(AudioError, match="permission denied"):
+    with pytest.raises(AudioError, match="permission denied") as e:
         load_audio(path)
+    assert e.value.kind == AudioErrorKind.INACCESSIBLE
 
 
 def test_truncated_wav_is_used_with_a_note(tmp_path):
@@ -152,7 +175,7 @@ def test_a_damaged_m4a_is_one_line_naming_it(tmp_path):
     path.write_bytes(path.read_bytes()[:200])  # cut inside its header
     with pytest.raises(AudioError, match=r"a\.m4a: not a readable audio file \(") as error:
         load_audio(path)
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and error.value.kind == AudioErrorKind.NOT_AUDIO
     (tmp_path / "b.m4a").write_bytes(os.urandom(4096))
     with pytest.raises(AudioError, match=r"b\.m4a: not a readable audio file"):
         load_audio(tmp_path / "b.m4a")

@@ -75,8 +75,14 @@ def test_bad_uploads_get_a_4xx_with_one_line_and_the_server_keeps_working(client
     empty.write_bytes(b"")
     silent = write_audio(tmp_path / "silence.flac", np.zeros(16000 * 4, np.float32), 16000)
     large = write_audio(tmp_path / "large.wav", np.zeros(16000 * 90, np.float32), 16000, subtype="FLOAT")  # 5.8 MB
-    cases = {not_audio: (415, "notes.wav: not a readable audio file"), empty: (400, "empty.mp3: empty file"),
-             silent: (422, "silence.flac: silent"), large: (413, "larger than the limit of 4 MB")}
+    no_mp3 = tmp_path / "cover.mp3"
+    no_mp3.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2000))
+    no_samples = write_audio(tmp_path / "header-only.wav", np.zeros(0, np.float32), 16000)
+    nan = write_audio(tmp_path / "nan.wav", np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    cases = {not_audio: (415, "notes.wav: not a readable audio file"), no_mp3: (415, "cover.mp3: not an MP3 stream"),
+             empty: (400, "empty.mp3: empty file"), silent: (422, "silence.flac: silent"),
+             no_samples: (422, "header-only.wav: contains no audio samples"),
+             nan: (422, "nan.wav: contains NaN or infinite samples"), large: (413, "larger than the limit of 4 MB")}
     for path, (status, message) in cases.items():
         for endpoint in ("/api/predict", "/api/predict/stream"):
             response = upload(client, path, endpoint)
@@ -84,6 +90,16 @@ def test_bad_uploads_get_a_4xx_with_one_line_and_the_server_keeps_working(client
             assert "\n" not in response.json()["detail"] and "Traceback" not in response.text
     assert client.post("/api/predict").status_code == 400  # no file at all
     assert upload(client, gtzan_sample / "jazz" / "jazz.00000.wav").status_code == 200
+
+
+def test_each_kind_of_audio_error_has_its_status():
+    """The status codes are the API's contract: chosen by the error's kind (never by its words), for every kind.
+    A file that cannot be reached (not found, a directory) never comes from an upload: 422 if it ever did."""
+    from genre_tf.core.errors import AudioErrorKind as Kind
+    from genre_tf.serving.server import STATUS_OF_AUDIO_ERROR
+
+    assert STATUS_OF_AUDIO_ERROR == {Kind.EMPTY: 400, Kind.TOO_LONG: 413, Kind.NOT_AUDIO: 415, Kind.DAMAGED: 422,
+                                     Kind.NO_SAMPLES: 422, Kind.SILENT: 422, Kind.INACCESSIBLE: 422}
 
 
 def test_an_upload_over_the_limit_without_a_declared_length_is_cut_off_while_it_streams(predictor):

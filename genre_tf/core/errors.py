@@ -1,6 +1,7 @@
 """Project-specific exceptions. Each carries a one-line message meant for the user."""
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 
@@ -8,12 +9,25 @@ class GenreTfError(Exception):
     """Base class: the CLI prints the message in one line and exits non-zero."""
 
 
-class AudioError(GenreTfError):
-    """A clip that cannot be used; names the file and the cause."""
+class AudioErrorKind(enum.StrEnum):
+    """What is wrong with a clip, for a program to act on (the server's status codes) without reading the message."""
 
-    def __init__(self, path: str | Path, cause: str):
+    INACCESSIBLE = "inaccessible"  # not found, a directory, or not readable by us
+    EMPTY = "empty"  # 0 bytes
+    NOT_AUDIO = "not_audio"  # content no decoder accepts
+    TOO_LONG = "too_long"  # over a reader's limit on seconds of audio
+    DAMAGED = "damaged"  # a stream that fails part way, or NaN or infinite samples
+    NO_SAMPLES = "no_samples"  # decodes to nothing (a header-only WAV)
+    SILENT = "silent"  # peak below -80 dBFS
+
+
+class AudioError(GenreTfError):
+    """A clip that cannot be used; names the file and the cause, and its `kind`."""
+
+    def __init__(self, path: str | Path, cause: str, kind: AudioErrorKind):
         self.path = str(path)
         self.cause = cause
+        self.kind = kind
         super().__init__(f"{self.path}: {cause}")
 
 

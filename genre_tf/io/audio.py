@@ -23,7 +23,7 @@ import soxr
 
 from ..config import SegmentParams
 from ..config.audio import WINDOW_EDGE_FRACTION, WINDOW_EDGE_SECONDS
-from ..core.errors import AudioError
+from ..core.errors import AudioError, AudioErrorKind
 
 # Decoded by FFmpeg (PyAV); the others by libsndfile.
 FFMPEG_EXTENSIONS = (".m4a", ".mp4", ".aac")
@@ -114,15 +114,16 @@ def _check_file(source: AudioSource) -> None:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
-            raise AudioError(path, "file not found")
+            raise AudioError(path, "file not found", AudioErrorKind.INACCESSIBLE)
         if path.is_dir():
-            raise AudioError(path, "is a directory, not an audio file")
+            raise AudioError(path, "is a directory, not an audio file", AudioErrorKind.INACCESSIBLE)
         if not os.access(path, os.R_OK):
-            raise AudioError(path, "cannot be read (permission denied)")
+            raise AudioError(path, "cannot be read (permission denied)", AudioErrorKind.INACCESSIBLE)
         if path.stat().st_size == 0:
-            raise AudioError(path, "empty file (0 bytes)")
+            raise AudioError(path, "empty file (0 bytes)", AudioErrorKind.EMPTY)
         if path.suffix.lower() == ".mp3" and not _looks_like_mp3(path):
-            raise AudioError(path, "not an MP3 stream (no MPEG audio frames at its start)")
+            raise AudioError(path, "not an MP3 stream (no MPEG audio frames at its start)",
+                             AudioErrorKind.NOT_AUDIO)
 
 
 class FfmpegError(Exception):
@@ -213,11 +214,12 @@ class AudioReader:
             cause = str(getattr(e, "error_string", e)).rstrip(".")
             if "does not exist" in cause:  # libsndfile's words for content no decoder accepted
                 cause = "format not recognised"
-            raise AudioError(self.name, f"not a readable audio file ({cause})") from None
+            raise AudioError(self.name, f"not a readable audio file ({cause})", AudioErrorKind.NOT_AUDIO) from None
         if isinstance(source, (str, os.PathLike)):
             self._check_name_and_header(Path(source))
         if limit_seconds is not None and self.frames > limit_seconds * self.source_rate:
-            raise AudioError(self.name, self._too_long(f"its header says {self.frames / self.source_rate:,.0f} s"))
+            raise AudioError(self.name, self._too_long(f"its header says {self.frames / self.source_rate:,.0f} s"),
+                             AudioErrorKind.TOO_LONG)
 
     def _too_long(self, what: str) -> str:
         return f"longer than the limit of {self.limit_seconds:g} s of audio ({what})"
@@ -253,14 +255,15 @@ class AudioReader:
                         break
                     decoded += len(block)
                     if cap is not None and decoded > cap:
-                        raise AudioError(self.name, self._too_long("found while decoding"))
+                        raise AudioError(self.name, self._too_long("found while decoding"), AudioErrorKind.TOO_LONG)
                     if not np.isfinite(block).all():
-                        raise AudioError(self.name, "contains NaN or infinite samples")
+                        raise AudioError(self.name, "contains NaN or infinite samples", AudioErrorKind.DAMAGED)
                     mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                     yield resampler.resample_chunk(mono, last=False) if resampler else mono
         except (sf.LibsndfileError, FfmpegError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
             cause = str(getattr(e, "error_string", e)).rstrip(".")
-            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})") from None
+            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})",
+                             AudioErrorKind.DAMAGED) from None
         if resampler:
             yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
@@ -297,9 +300,10 @@ class AudioReader:
                     windows[k] = resampled[offset:offset + length]
         except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as e:  # damaged compressed streams
             cause = str(getattr(e, "error_string", e)).rstrip(".")
-            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})") from None
+            raise AudioError(self.name, f"cannot be decoded (a damaged {self.format} stream: {cause})",
+                             AudioErrorKind.DAMAGED) from None
         if not np.isfinite(windows).all():
-            raise AudioError(self.name, "contains NaN or infinite samples")
+            raise AudioError(self.name, "contains NaN or infinite samples", AudioErrorKind.DAMAGED)
         return windows
 
     def _decoded_short(self, wanted: int, decoded: int) -> None:
@@ -318,7 +322,7 @@ class AudioReader:
             if len(block):
                 peak, decoded = max(peak, float(np.abs(block).max())), decoded + len(block)
         if not decoded:
-            raise AudioError(self.name, "contains no audio samples")
+            raise AudioError(self.name, "contains no audio samples", AudioErrorKind.NO_SAMPLES)
         return peak
 
 
@@ -331,7 +335,8 @@ def decoded_digest(path: str | Path, block_frames: int = 1 << 18) -> str:
             while len(block := f.read(block_frames, dtype="float32", always_2d=True)):
                 digest.update(np.ascontiguousarray(block).tobytes())
     except (sf.LibsndfileError, FfmpegError, RuntimeError, ValueError, EOFError) as e:
-        raise AudioError(path, f"cannot be decoded ({str(getattr(e, 'error_string', e)).rstrip('.')})") from None
+        cause = str(getattr(e, "error_string", e)).rstrip(".")
+        raise AudioError(path, f"cannot be decoded ({cause})", AudioErrorKind.DAMAGED) from None
     return digest.hexdigest()
 
 
@@ -343,7 +348,7 @@ def peak_of(blocks) -> float:
 def check_level(name: str, peak: float, notes: list[str]) -> float:
     """The gain to apply to a clip of this peak; raises AudioError for a silent clip."""
     if peak < SILENCE_PEAK:
-        raise AudioError(name, "silent (peak below -80 dBFS)")
+        raise AudioError(name, "silent (peak below -80 dBFS)", AudioErrorKind.SILENT)
     if peak > 1.0:
         # Real files (lossy re-encodes) overshoot full scale; clipping would add distortion,
         # so the clip is scaled down as a whole, keeping its waveform.
@@ -361,7 +366,7 @@ def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float
     blocks = list(reader.blocks(sample_rate, max_seconds))
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     if samples.size == 0:
-        raise AudioError(reader.name, "contains no audio samples")
+        raise AudioError(reader.name, "contains no audio samples", AudioErrorKind.NO_SAMPLES)
     samples *= check_level(reader.name, float(np.abs(samples).max()), reader.notes)
     return Audio(samples, sample_rate, reader.source_rate, reader.channels, reader.notes)
 

@@ -13,7 +13,8 @@ with pins of their own.
                                windows are classified, then {"result": ...} or {"error": message}
 
 A bad upload is refused before any work, with a one-line `detail`: 400 no file or an empty one,
-413 over the limit, 415 not audio, 422 audio without music (silent); the server keeps running.
+413 over the limit, 415 not audio, 422 audio without music (silent, damaged, no samples), each by the
+AudioError's kind (STATUS_OF_AUDIO_ERROR); the server keeps running.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ..config import LogMelParams, ServeParams
-from ..core.errors import AudioError, GenreTfError, first_line
+from ..core.errors import AudioError, AudioErrorKind, GenreTfError, first_line
 from ..io.audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
 from ..workflows.predict import Predictor
 
@@ -44,16 +45,17 @@ MAX_NAME = 120  # characters of a client's file name shown in messages
 DISCONNECT_POLL = 0.2  # seconds between checks that a request's client is still there
 
 
-def _status(error: AudioError) -> int:
-    if error.cause.startswith(("not a readable audio file", "not an MP3 stream")):
-        return 415
-    if error.cause.startswith("longer than the limit"):
-        return 413
-    return 400 if error.cause.startswith("empty file") else 422
+# The status of an upload refused for its audio, by the error's kind.
+STATUS_OF_AUDIO_ERROR = {
+    AudioErrorKind.EMPTY: 400, AudioErrorKind.TOO_LONG: 413, AudioErrorKind.NOT_AUDIO: 415,
+    AudioErrorKind.INACCESSIBLE: 422, AudioErrorKind.DAMAGED: 422, AudioErrorKind.NO_SAMPLES: 422,
+    AudioErrorKind.SILENT: 422,
+}
 
 
 def _refuse(error: AudioError, name: str) -> HTTPException:
-    return HTTPException(_status(error), f"{name}: {error.cause}")  # the user's file name, not our temporary one
+    # the user's file name, not our temporary one
+    return HTTPException(STATUS_OF_AUDIO_ERROR[error.kind], f"{name}: {error.cause}")
 
 
 def display_name(filename: str) -> str:

@@ -58,7 +58,7 @@ class BestEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds,
-               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+               "learning_rate": float(self.model.optimizer.learning_rate)}
         self.history.append(row)
         diverged = [k for k in ("loss", self.monitor) if k and not np.isfinite(row[k])]
         if diverged:  # nothing after this is worth keeping: stop, and let the caller say so

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import WINDOW_BATCH, EmbeddingParams, SegmentParams
 from ..config.audio import MAX_WINDOWS_PER_SECOND
-from ..core.errors import AudioError, require
+from ..core.errors import AudioError, AudioErrorKind, require
 from ..core.tf import tf
 from ..features import FEATURES, make_extractor
 from ..io.audio import (
@@ -98,7 +98,7 @@ class Predictor:
         if pending:
             probabilities.append(self.classify(np.stack(pending)))
         if not probabilities:
-            raise AudioError(reader.name, "contains no audio samples")
+            raise AudioError(reader.name, "contains no audio samples", AudioErrorKind.NO_SAMPLES)
         return Prediction.of_windows(reader.name, self.genres, np.array(starts), np.concatenate(probabilities),
                                      reader.notes)
 
@@ -147,7 +147,7 @@ def all_song_windows(source: AudioSource, segment: SegmentParams, hop_seconds: f
     blocks = list(reader.blocks(rate))
     samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
     if not len(samples):
-        raise AudioError(reader.name, "contains no audio samples")
+        raise AudioError(reader.name, "contains no audio samples", AudioErrorKind.NO_SAMPLES)
     gain = check_level(reader.name, peak_of(blocks), reader.notes)
     starts, windows = window_view(samples * np.float32(gain) if gain != 1 else samples, segment, hop)
     chosen = spread_windows(starts, len(samples), segment, max_windows)

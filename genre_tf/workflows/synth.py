@@ -23,16 +23,19 @@ SCALES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class GenreStyle:
+    """A synthetic genre: the ranges and patterns its clips are drawn from. Keyword fields only, so that each
+    row of STYLES says what it sets."""
+
     name: str
     tempo: tuple[float, float]  # bpm range
+    scale: str
+    progression: tuple[int, ...]  # scale degrees, one chord per bar
+    swing: float  # delay of off-beat 16ths, fraction of a step
     kick: str  # 16 steps per bar, 'x' = hit
     snare: str
     hat: str
-    swing: float  # delay of off-beat 16ths, fraction of a step
-    scale: str
-    progression: tuple[int, ...]  # scale degrees, one chord per bar
     chord_notes: int  # 2 = power chord, 3 = triad, 4 = seventh
     chord_rhythm: str  # 16 steps: when the chord sounds
     chord_length: float  # in steps
@@ -46,26 +49,46 @@ class GenreStyle:
 
 # The table of genres, one row each (mirrors how YAMNet writes its network as a table).
 STYLES = (
-    GenreStyle("ambient", (60, 85), "x...............", "................", "................", 0.0, "major",
-               (1, 6, 4, 5), 4, "x...............", 16, "x.......x.......", 2.5, False, 1.5, 0.0, False),
-    GenreStyle("techno", (118, 135), "x...x...x...x...", "....x.......x...", "..x...x...x...x.", 0.0, "minor",
-               (1, 1, 6, 7), 2, "..x...x...x...x.", 1, "x.xxx.xxx.xxx.xx", 1.0, False, 0.15, 1.5, False),
-    GenreStyle("rock", (100, 140), "x.......x.x.....", "....x.......x...", "x.x.x.x.x.x.x.x.", 0.0, "mixolydian",
-               (1, 4, 5, 4), 2, "x.x.x.x.x.x.x.x.", 2, "x.x.x.x.x.x.x.x.", 1.2, False, 0.5, 3.0, False),
-    GenreStyle("metal", (140, 190), "xxxxxxxxxxxxxxxx", "....x.......x...", "x...x...x...x...", 0.0, "phrygian",
-               (1, 2, 1, 7), 2, "xxxxxxxxxxxxxxxx", 1, "xxxxxxxxxxxxxxxx", 1.0, False, 0.3, 8.0, False),
-    GenreStyle("swing", (110, 180), "x.......x.......", "......x.......x.", "x...x.xxx...x.xx", 0.33, "dorian",
-               (2, 5, 1, 6), 4, "x.....x...x.....", 3, "x...x...x...x...", 2.2, False, 0.6, 0.0, False),
-    GenreStyle("ballad", (60, 82), "x.........x.....", "....x.......x...", "x...x...x...x...", 0.0, "major",
-               (1, 5, 6, 4), 3, "x.......x.......", 8, "x.......x.......", 1.8, False, 0.9, 0.0, True),
-    GenreStyle("reggae", (70, 95), "........x.......", "........x.......", "x.x.x.x.x.x.x.x.", 0.1, "minor",
-               (1, 4, 1, 5), 3, "..x...x...x...x.", 1, "x..x..x.x...x...", 2.0, False, 0.3, 0.3, False),
-    GenreStyle("chiptune", (120, 165), "x...x.....x.x...", "....x.......x...", "xxxxxxxxxxxxxxxx", 0.0, "major",
-               (1, 6, 4, 5), 3, "x...............", 4, "x.x.x.x.x.x.x.x.", 0.8, True, 0.2, 0.0, True),
-    GenreStyle("folk", (85, 120), "x.......x.......", "................", "....x.......x...", 0.05, "major",
-               (1, 4, 1, 5), 3, "x.x.x.x.x.x.x.x.", 2, "x.......x.......", 1.4, False, 0.4, 0.0, True),
-    GenreStyle("funk", (92, 115), "x..x..x...x..x..", "....x..x....x...", "xxxxxxxxxxxxxxxx", 0.12, "mixolydian",
-               (1, 1, 4, 1), 4, ".x..x.x..x..x.x.", 1, "x..xx.x.x..x.xx.", 1.1, False, 0.25, 0.8, False),
+    GenreStyle(name="ambient", tempo=(60, 85), scale="major", progression=(1, 6, 4, 5), swing=0.0,
+               kick="x...............", snare="................", hat="................",
+               chord_notes=4, chord_rhythm="x...............", chord_length=16, bass_rhythm="x.......x.......",
+               brightness=2.5, odd_harmonics=False, decay=1.5, distortion=0.0, arpeggio=False),
+    GenreStyle(name="techno", tempo=(118, 135), scale="minor", progression=(1, 1, 6, 7), swing=0.0,
+               kick="x...x...x...x...", snare="....x.......x...", hat="..x...x...x...x.",
+               chord_notes=2, chord_rhythm="..x...x...x...x.", chord_length=1, bass_rhythm="x.xxx.xxx.xxx.xx",
+               brightness=1.0, odd_harmonics=False, decay=0.15, distortion=1.5, arpeggio=False),
+    GenreStyle(name="rock", tempo=(100, 140), scale="mixolydian", progression=(1, 4, 5, 4), swing=0.0,
+               kick="x.......x.x.....", snare="....x.......x...", hat="x.x.x.x.x.x.x.x.",
+               chord_notes=2, chord_rhythm="x.x.x.x.x.x.x.x.", chord_length=2, bass_rhythm="x.x.x.x.x.x.x.x.",
+               brightness=1.2, odd_harmonics=False, decay=0.5, distortion=3.0, arpeggio=False),
+    GenreStyle(name="metal", tempo=(140, 190), scale="phrygian", progression=(1, 2, 1, 7), swing=0.0,
+               kick="xxxxxxxxxxxxxxxx", snare="....x.......x...", hat="x...x...x...x...",
+               chord_notes=2, chord_rhythm="xxxxxxxxxxxxxxxx", chord_length=1, bass_rhythm="xxxxxxxxxxxxxxxx",
+               brightness=1.0, odd_harmonics=False, decay=0.3, distortion=8.0, arpeggio=False),
+    GenreStyle(name="swing", tempo=(110, 180), scale="dorian", progression=(2, 5, 1, 6), swing=0.33,
+               kick="x.......x.......", snare="......x.......x.", hat="x...x.xxx...x.xx",
+               chord_notes=4, chord_rhythm="x.....x...x.....", chord_length=3, bass_rhythm="x...x...x...x...",
+               brightness=2.2, odd_harmonics=False, decay=0.6, distortion=0.0, arpeggio=False),
+    GenreStyle(name="ballad", tempo=(60, 82), scale="major", progression=(1, 5, 6, 4), swing=0.0,
+               kick="x.........x.....", snare="....x.......x...", hat="x...x...x...x...",
+               chord_notes=3, chord_rhythm="x.......x.......", chord_length=8, bass_rhythm="x.......x.......",
+               brightness=1.8, odd_harmonics=False, decay=0.9, distortion=0.0, arpeggio=True),
+    GenreStyle(name="reggae", tempo=(70, 95), scale="minor", progression=(1, 4, 1, 5), swing=0.1,
+               kick="........x.......", snare="........x.......", hat="x.x.x.x.x.x.x.x.",
+               chord_notes=3, chord_rhythm="..x...x...x...x.", chord_length=1, bass_rhythm="x..x..x.x...x...",
+               brightness=2.0, odd_harmonics=False, decay=0.3, distortion=0.3, arpeggio=False),
+    GenreStyle(name="chiptune", tempo=(120, 165), scale="major", progression=(1, 6, 4, 5), swing=0.0,
+               kick="x...x.....x.x...", snare="....x.......x...", hat="xxxxxxxxxxxxxxxx",
+               chord_notes=3, chord_rhythm="x...............", chord_length=4, bass_rhythm="x.x.x.x.x.x.x.x.",
+               brightness=0.8, odd_harmonics=True, decay=0.2, distortion=0.0, arpeggio=True),
+    GenreStyle(name="folk", tempo=(85, 120), scale="major", progression=(1, 4, 1, 5), swing=0.05,
+               kick="x.......x.......", snare="................", hat="....x.......x...",
+               chord_notes=3, chord_rhythm="x.x.x.x.x.x.x.x.", chord_length=2, bass_rhythm="x.......x.......",
+               brightness=1.4, odd_harmonics=False, decay=0.4, distortion=0.0, arpeggio=True),
+    GenreStyle(name="funk", tempo=(92, 115), scale="mixolydian", progression=(1, 1, 4, 1), swing=0.12,
+               kick="x..x..x...x..x..", snare="....x..x....x...", hat="xxxxxxxxxxxxxxxx",
+               chord_notes=4, chord_rhythm=".x..x.x..x..x.x.", chord_length=1, bass_rhythm="x..xx.x.x..x.xx.",
+               brightness=1.1, odd_harmonics=False, decay=0.25, distortion=0.8, arpeggio=False),
 )
 
 
