@@ -204,7 +204,22 @@ def _finite(value) -> bool:
 
 
 def load_run(path: str | Path) -> Run:
-    """A finished run, or GenreTfError saying what is wrong with it."""
+    """A finished run, or GenreTfError saying what is wrong with it.
+
+    Every file the report and `predict` read is checked here: config.json, metrics.json (finite scores for a
+    tested run), each fold's history.json, split.json and model archive. Needs no TensorFlow.
+
+    Args:
+        path: the run's folder (<runs>/<name>).
+
+    Returns:
+        A `Run`: its `path`, `config` (config.json), `metrics`, `histories` (one per fold) and `model_files`
+            (one per fold; one for a run without cross-validation).
+
+    Raises:
+        GenreTfError: no such folder, an unfinished run, or a missing or damaged file (the message names the
+            run and what is wrong).
+    """
     path = Path(path)
     if not path.is_dir():
         raise GenreTfError(f"{path}: no such run directory")
@@ -236,7 +251,19 @@ def _in_progress(folder: Path) -> bool:
 
 
 def scan_runs(runs_dir: str | Path) -> tuple[list[Run], list[str]]:
-    """Every finished run under runs_dir, and one line for each directory skipped, with the reason."""
+    """Every finished run under runs_dir, and one line for each directory skipped, with the reason.
+
+    A run being trained, one left by an interrupted training, and a damaged run are skipped, not raised.
+
+    Args:
+        runs_dir: the folder of runs (`TrainConfig.runs_dir`).
+
+    Returns:
+        The runs that load (`load_run`), in name order, and the lines about the folders skipped.
+
+    Raises:
+        GenreTfError: `runs_dir` is not a folder.
+    """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise GenreTfError(f"{runs_dir}: no runs folder; train a model first (genre-tf train)")
