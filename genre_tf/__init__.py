@@ -35,7 +35,8 @@ _API = {
     "ServeParams": "config", "embedding_params": "config", "segment_params": "config",
     "load_audio": "io.audio", "discover": "io.dataset", "find_songs": "io.dataset", "FeatureStore": "io.store",
     "load_run": "io.runs", "LabelSource": "io.labels", "label_source": "io.labels",
-    "read_labelled": "io.labels", "scan_runs": "io.runs", "Prediction": "io.prediction_table",
+    "read_labelled": "io.labels", "scan_runs": "io.runs", "Run": "io.runs", "RunConfig": "io.runs",
+    "History": "io.runs", "Metrics": "io.runs", "Prediction": "io.prediction_table",
     "genre_field": "io.tag_writer", "write_genre_field": "io.tag_writer", "TagWriteError": "io.tag_writer",
     "FEATURES": "features", "make_extractor": "features", "MODELS": "models", "build_model": "models",
     "make_engine": "engines",
@@ -79,6 +80,10 @@ if TYPE_CHECKING:
     from .io.labels import label_source as label_source
     from .io.labels import read_labelled as read_labelled
     from .io.prediction_table import Prediction as Prediction
+    from .io.runs import History as History
+    from .io.runs import Metrics as Metrics
+    from .io.runs import Run as Run
+    from .io.runs import RunConfig as RunConfig
     from .io.runs import load_run as load_run
     from .io.runs import scan_runs as scan_runs
     from .io.store import FeatureStore as FeatureStore

@@ -150,7 +150,7 @@ def _run_rows(runs_dir: Path, variant: str, cv: int) -> list[tuple]:
         scored = r.scored_clips()
         rows.append((r.model, "+".join(r.inputs), variant, fit, f"{r.config.parameters:,}",
                      f"{r.config.train_seconds / cv:.1f}", cell(r.metrics, "clip"), cell(r.metrics, "segment"),
-                     r.value("clip", "accuracy"), scored.by_clip() if scored else None))
+                     r.metrics.value("clip", "accuracy"), scored.by_clip() if scored else None))
     return rows
 
 

@@ -50,7 +50,7 @@ def test_a_run_of_10000_genres_has_small_files_and_loads_whole(tmp_path):
     clip = loaded.metrics.confusion("clip")
     assert clip.shape == (10_000, 10_000) and clip.sum() == 300 and clip.nnz <= 300
     assert loaded.metrics.confusion("segment").sum() == 600
-    assert loaded.value("clip", "accuracy") == metrics.value("clip", "accuracy")
+    assert loaded.metrics.value("clip", "accuracy") == metrics.value("clip", "accuracy")
 
 
 def test_report_draws_many_genres_unlabelled(tmp_path):

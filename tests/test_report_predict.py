@@ -40,7 +40,7 @@ def test_report_groups_by_split_ranks_and_skips(runs):
     report = rank_runs(root)
     assert [len(g.runs) for g in report.groups] == [3, 1]  # the CV run is its own group
     ranked = report.groups[0].runs
-    clip_accuracy = [r.value("clip", "accuracy") for r in ranked]
+    clip_accuracy = [r.metrics.value("clip", "accuracy") for r in ranked]
     assert clip_accuracy == sorted(clip_accuracy, reverse=True)
     assert report.groups[1].runs[0].is_cv and "3-fold CV" in report.groups[1].split
     assert any("left by an interrupted training" in s for s in report.skipped)

@@ -9,7 +9,23 @@ from ..core.errors import require
 
 @dataclasses.dataclass(frozen=True)
 class SegmentParams:
-    """How a clip becomes fixed-length segments."""
+    """How a clip becomes fixed-length segments.
+
+    `segment_params` makes one from seconds, with the checks a length and a hop need.
+
+    Attributes:
+        sample_rate: Hz the audio is resampled to before it is cut (16 kHz, what YAMNet and musicnn take).
+        segment_samples: samples in one segment (48,000: 3 s at 16 kHz).
+        max_seconds: the most of a clip that is read, from its start; the rest is not used.
+        min_remainder: a trailing remainder at least this fraction of a segment is zero-padded into one more
+            (a clip shorter than one segment always gives one).
+        hop_samples: samples between the starts of a clip's segments (`extract --hop`); None: one segment
+            length, no overlap.
+
+    Raises:
+        GenreTfError: `max_seconds` is not a positive number, or `hop_samples` is not between 1 and
+            `segment_samples`.
+    """
 
     sample_rate: int = 16000
     segment_samples: int = 48000  # 3 s at 16 kHz
@@ -28,6 +44,7 @@ class SegmentParams:
 
     @property
     def segment_seconds(self) -> float:
+        """A segment's length in seconds."""
         return self.segment_samples / self.sample_rate
 
     @property
@@ -37,6 +54,7 @@ class SegmentParams:
 
     @property
     def hop_seconds(self) -> float:
+        """Seconds between segment starts."""
         return self.hop / self.sample_rate
 
 
@@ -79,7 +97,20 @@ def _whole_samples(seconds: float, argument: str, minimum: float) -> int:
 def segment_params(seconds: float = DEFAULT_SEGMENT_SECONDS, max_seconds: float = SegmentParams.max_seconds,
                    hop_seconds: float | None = None) -> SegmentParams:
     """Segments of `seconds` (3 s by default; the third reference project used 6 s, five per 30 s clip), one every
-    `hop_seconds` (default: `seconds`, no overlap; less cuts overlapping segments from the same clips)."""
+    `hop_seconds` (default: `seconds`, no overlap; less cuts overlapping segments from the same clips).
+
+    Args:
+        seconds: the segment length in seconds, between 1 and 60 and a whole number of samples at 16 kHz.
+        max_seconds: the most of each clip that is read, in seconds.
+        hop_seconds: seconds between segment starts, at most `seconds`; None: `seconds`.
+
+    Returns:
+        The segment parameters at 16 kHz.
+
+    Raises:
+        GenreTfError: a length or hop out of range or not a whole number of samples, or a hop that would cut
+            more than 1,000 segments from a clip of `max_seconds`.
+    """
     samples = _whole_samples(seconds, "segment_seconds", MIN_SEGMENT_SECONDS)
     hop = None if hop_seconds is None else _whole_samples(hop_seconds, "hop_seconds", 1 / SegmentParams.sample_rate)
     require(hop is None or hop <= samples, f"`hop_seconds` must be at most the segment length ({seconds:g} s), "

@@ -19,7 +19,22 @@ DEFAULT_FEATURES = ("embedding", "logmel", "mfcc")
 
 @dataclasses.dataclass(frozen=True)
 class LogMelParams:
-    """YAMNet's log-mel frontend (tensorflow/models research/audioset/yamnet/params.py)."""
+    """YAMNet's log-mel frontend (tensorflow/models research/audioset/yamnet/params.py).
+
+    The `logmel` feature's parameters: the spectrogram YAMNet's network takes.
+
+    Attributes:
+        sample_rate: Hz of the waveform it takes.
+        stft_window_seconds: length of one STFT frame, in seconds (25 ms).
+        stft_hop_seconds: seconds between STFT frames (10 ms): 100 spectrogram frames a second.
+        mel_bands: mel bands of the spectrogram.
+        mel_min_hz: the lowest band's lower edge, in Hz.
+        mel_max_hz: the highest band's upper edge, in Hz.
+        log_offset: added to the mel magnitudes before the natural log, so that silence stays finite.
+        patch_window_seconds: seconds of spectrogram in one YAMNet patch (96 frames).
+        patch_hop_seconds: seconds between YAMNet patches (48 frames: half a patch).
+        embedding_size: YAMNet's embedding: the width of its last layer.
+    """
 
     sample_rate: int = 16000
     stft_window_seconds: float = 0.025
@@ -45,6 +60,18 @@ class LogMelParams:
 
 @dataclasses.dataclass(frozen=True)
 class MfccParams:
+    """MFCCs as librosa.feature.mfcc computes them by default (features/mfcc.py): 128 Slaney mel bands, dB,
+    an orthonormal DCT-II.
+
+    Attributes:
+        sample_rate: Hz of the waveform it takes.
+        n_mfcc: coefficients kept per frame.
+        n_fft: FFT length in samples (also the window length); frames are centred (zero padding of n_fft/2).
+        hop_length: samples between frames.
+        top_db: dynamic range of the log-mel power in dB, below each segment's maximum; quieter values are
+            raised to that floor.
+    """
+
     sample_rate: int = 16000
     n_mfcc: int = 20
     n_fft: int = 2048
@@ -54,7 +81,17 @@ class MfccParams:
 
 @dataclasses.dataclass(frozen=True)
 class MusicnnParams:
-    """musicnn's input (its configuration.py and extractor.py) and which trained model to run."""
+    """musicnn's input (its configuration.py and extractor.py) and which trained model to run.
+
+    Attributes:
+        model: MSD_musicnn or MTT_musicnn (the checkpoints in musicnn's wheel), or a checkpoint folder.
+        sample_rate: Hz of the waveform it takes.
+        n_fft: FFT length in samples; frames are centred (zero padding of n_fft/2).
+        hop_length: samples between spectrogram frames.
+        n_mels: mel bands of the spectrogram.
+        log_scale: the spectrogram is log10(log_scale * mel + 1).
+        patch_frames: spectrogram frames in one patch the network takes (187: 3 s).
+    """
 
     model: str = "MSD_musicnn"  # or MTT_musicnn (the wheel's checkpoints), or a checkpoint folder
     sample_rate: int = 16000
@@ -73,7 +110,14 @@ class MusicnnParams:
 @dataclasses.dataclass(frozen=True)
 class EmbeddingParams:
     """Where YAMNet comes from: with `weights` (a yamnet.h5), genre-tf's own batched Keras network;
-    otherwise the TF-Hub model at `handle`, one call per segment (the reference implementation)."""
+    otherwise the TF-Hub model at `handle`, one call per segment (the reference implementation).
+
+    `embedding_params` makes one from arguments and the environment.
+
+    Attributes:
+        handle: a TF-Hub handle or URL, or a local SavedModel folder; None where `weights` is given.
+        weights: the path of a yamnet.h5; None: the model at `handle`.
+    """
 
     handle: str | None = YAMNET_HUB_HANDLE
     weights: str | None = None
@@ -86,7 +130,18 @@ def resolve_handle(handle: str) -> str:
 
 def embedding_params(handle: str | None = None, weights: str | None = None) -> EmbeddingParams:
     """From the arguments and the environment, first found wins: `weights`, `handle`,
-    $GENRE_TF_YAMNET_WEIGHTS, $GENRE_TF_YAMNET_HANDLE, the TF-Hub handle."""
+    $GENRE_TF_YAMNET_WEIGHTS, $GENRE_TF_YAMNET_HANDLE, the TF-Hub handle.
+
+    A local path is made absolute, so that a run's record names the same model from any folder. Nothing is
+    loaded or checked here.
+
+    Args:
+        handle: a TF-Hub handle or URL, or a SavedModel folder; None: from the environment.
+        weights: the path of a yamnet.h5; None: $GENRE_TF_YAMNET_WEIGHTS, where `handle` is not given either.
+
+    Returns:
+        Where YAMNet comes from: `weights` set and `handle` None, or `handle` set.
+    """
     if not handle:
         weights = weights or os.environ.get(YAMNET_WEIGHTS_ENV)
     if weights:

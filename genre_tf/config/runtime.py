@@ -55,7 +55,18 @@ EXPORT_FORMATS = ("saved_model", "tflite")
 
 @dataclasses.dataclass(frozen=True)
 class RayParams:
-    """`engine="ray"`: which cluster, and how the actors that hold a model are placed."""
+    """`engine="ray"`: which cluster, and how the actors that hold a model are placed.
+
+    Attributes:
+        address: a running cluster ("ray://host:10001", "host:6379"); None: $RAY_ADDRESS, else a local Ray
+            started on this machine.
+        actors: actors holding the model; None: one per GPU where they get GPUs, else one per node.
+        gpus: GPUs per actor (0.5: two actors share one); None: 1 where the cluster has GPUs, else 0.
+        files_per_task: audio files one decoding task reads.
+
+    Raises:
+        GenreTfError: an empty `address`, fewer than 1 actor, or a negative GPU share.
+    """
 
     # a running cluster ("ray://host:10001", "host:6379"); None: $RAY_ADDRESS, else a local Ray
     address: str | None = None
@@ -73,7 +84,22 @@ class RayParams:
 
 @dataclasses.dataclass(frozen=True)
 class ServeParams:
-    """`serve`: where it listens and what it accepts."""
+    """`serve`: where it listens and what it accepts.
+
+    Attributes:
+        host: the address it listens on: 127.0.0.1 (this machine only), 0.0.0.0 to share it on a network.
+        port: the TCP port.
+        max_upload_mb: the largest upload accepted, in MB (50: about 5 min of CD-quality WAV, 50 min of
+            128 kbit/s MP3).
+        max_audio_seconds: seconds of audio decoded per request, at most: a small upload can declare hours (a 1 Hz
+            header, a long constant FLAC); checked from the header before decoding and enforced while decoding.
+        spectrogram_seconds: the page draws the log-mel of at most this much of a song, in seconds.
+        shutdown_seconds: a stopping server waits this long for requests in progress, then cancels them.
+
+    Raises:
+        GenreTfError: an empty `host`, a port outside 1 to 65535, or a size or length limit that is not a
+            positive number.
+    """
 
     host: str = "127.0.0.1"  # this machine only; 0.0.0.0 to share it on a network
     port: int = 7860  # Gradio's, the field's habit for such pages

@@ -50,7 +50,17 @@ def parse_augment(text: str | None) -> tuple[str, ...] | None:
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
     """Options only some builders read: the transfer models' backbone weights and image size, and the
-    yamnet model's weights file."""
+    yamnet model's weights file.
+
+    Attributes:
+        backbone_weights: resnet50/xception: "imagenet" (downloaded once, then cached), "none" (trained from
+            scratch), or a weights file.
+        image_size: resnet50/xception: side in pixels of the square image a spectrogram is resized to.
+        yamnet_weights: the yamnet model: its yamnet.h5; None: $GENRE_TF_YAMNET_WEIGHTS.
+
+    Raises:
+        GenreTfError: `image_size` is below 32.
+    """
 
     backbone_weights: str = "imagenet"  # "imagenet" (downloaded once, then cached), "none", or a file
     image_size: int = 224  # side of the square image a spectrogram is resized to
@@ -90,6 +100,42 @@ class ExactFitParams:
 
 @dataclasses.dataclass
 class TrainConfig:
+    """Everything `train` needs: what to train on, which model, how, and where the run goes. The defaults are
+    those of `genre-tf train`.
+
+    Attributes:
+        inputs: the store's features the model takes (`FEATURES` names): one, or several for a multi-input
+            model (combined, linear, logreg, mlp).
+        model: a name of `MODELS`.
+        store: the feature store folder.
+        runs_dir: the folder the run is saved in, as <runs_dir>/<name>/.
+        epochs: the most epochs; the best by `monitor` is kept.
+        batch_size: segments per training batch.
+        seed: seeds Python, NumPy, TensorFlow and the split; between 0 and 2**32 - 1.
+        learning_rate: Adam's learning rate.
+        class_weights: weight classes inversely to their frequency in the training clips.
+        monitor: val_loss or val_accuracy: which epoch is "best".
+        patience: early stopping: epochs without improvement of `monitor`.
+        split_ratios: train, valid and test fractions of the clips, per genre, for a random split; a test
+            fraction of 0 (without `cv` or lists) makes an untested final run.
+        split_lists: a folder of train*/valid*/test*.txt clip lists, a built-in split (gtzan-filtered), "labels"
+            or "fma" (the split the store's labels carry), or "random"; None: the labels' split where they carry
+            one, else a random one by `split_ratios`.
+        cv: K-fold cross-validation over clips, stratified by genre, when at least 2; 0: off.
+        mixed_precision: float16 compute; None: on where there is a GPU.
+        segment_seconds: which of the store's segment lengths to train on.
+        augment: training-batch augmentations (shift, mask, specaugment; () for none); None: the model's
+            default.
+        options: what some builders read: backbone weights, image size, yamnet.h5.
+        frozen_epochs: pretrained models (transfer, yamnet): epochs with the backbone frozen before its top
+            blocks are fine-tuned at a tenth of `learning_rate`.
+        refit: after the best epoch is found on the valid clips, train again on train+valid for that many epochs
+            (the test clips are never seen); None: the model's default (on for linear and mlp).
+
+    Raises:
+        GenreTfError: a value out of range, an unknown augmentation or `monitor`, or `cv` with `split_lists`.
+    """
+
     inputs: tuple[str, ...]
     model: str
     store: str = DEFAULT_STORE

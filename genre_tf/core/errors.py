@@ -6,7 +6,11 @@ from pathlib import Path
 
 
 class GenreTfError(Exception):
-    """Base class: the CLI prints the message in one line and exits non-zero."""
+    """Base class: the CLI prints the message in one line and exits non-zero.
+
+    Raised itself for what has no kind of its own: an impossible argument (named as the Python argument, in
+    backquotes), a run that is damaged or unfinished, a table or library another process is writing.
+    """
 
 
 class AudioErrorKind(enum.StrEnum):
@@ -22,7 +26,22 @@ class AudioErrorKind(enum.StrEnum):
 
 
 class AudioError(GenreTfError):
-    """A clip that cannot be used; names the file and the cause, and its `kind`."""
+    """A clip that cannot be used; names the file and the cause, and its `kind`.
+
+    Raised for anything that yields no usable music: a missing, empty or unreadable file, a format no decoder
+    accepts, a damaged stream, NaN or infinite samples, silence, audio past a length limit. The message is
+    `path: cause`.
+
+    Args:
+        path: the file (or a file object's name).
+        cause: why it cannot be used, in a few words.
+        kind: what is wrong, for a program to act on without reading the message.
+
+    Attributes:
+        path: the file, as text.
+        cause: why it cannot be used, without the file.
+        kind: what is wrong (`AudioErrorKind`): the server's status code comes from it.
+    """
 
     def __init__(self, path: str | Path, cause: str, kind: AudioErrorKind):
         self.path = str(path)
@@ -45,7 +64,8 @@ class StoreError(GenreTfError):
 
 
 class ModelUnavailableError(GenreTfError):
-    """A pretrained model (YAMNet) cannot be loaded from the given handle."""
+    """A pretrained model cannot be loaded from where it was asked for: YAMNet (its TF-Hub handle, a SavedModel
+    folder or a yamnet.h5), musicnn's checkpoints, or a transfer model's backbone weights."""
 
 
 def first_line(error: BaseException, limit: int = 160) -> str:

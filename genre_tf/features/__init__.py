@@ -10,6 +10,8 @@ from ..core.errors import GenreTfError, parse_names
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
+    """A feature of the registry: how to compute it and how the store keeps it."""
+
     name: str
     description: str
     # Storage dtype. float16 keeps ~3 significant digits: enough for ReLU embeddings and log-mel
@@ -55,6 +57,7 @@ def _load_musicnn(params):
     return MusicnnFeature(params)
 
 
+# `--features`/`--input` names -> how each feature is computed and stored.
 FEATURES: dict[str, FeatureSpec] = {
     "embedding": FeatureSpec("embedding", "YAMNet embeddings", "float16", _load_embedding, EmbeddingParams,
                              embedding_params),
@@ -85,7 +88,24 @@ def parse_feature_names(text: str) -> tuple[str, ...]:
 def make_extractor(params: dict[str, object], dtype: str | None = None):
     """{feature name: its parameters} -> a features.extractor.FeatureExtractor computing them all,
     (batch, samples) segments -> {name: (batch, ...) array}, in one graph call where it can. Each
-    feature comes in its storage dtype, or in `dtype` where one is given (float32: full precision)."""
+    feature comes in its storage dtype, or in `dtype` where one is given (float32: full precision).
+
+    The networks a feature needs (YAMNet, musicnn) are loaded here.
+
+    Args:
+        params: {feature name (`FEATURES`): its parameter dataclass (`EmbeddingParams`, `LogMelParams`,
+            `MfccParams`, `MusicnnParams`)}.
+        dtype: the dtype of every feature's values ("float32"); None: each feature's storage dtype (float16 for
+            embedding and logmel, float32 for mfcc and musicnn).
+
+    Returns:
+        (FeatureExtractor): called with a (batch, samples) float32 array of segments, it returns {feature
+            name: (batch, ...) array}.
+
+    Raises:
+        GenreTfError: an unknown feature name.
+        ModelUnavailableError: YAMNet or musicnn's weights cannot be loaded.
+    """
     from .extractor import FeatureExtractor
 
     return FeatureExtractor({name: get_feature(name).load(p) for name, p in params.items()},

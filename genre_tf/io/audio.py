@@ -360,7 +360,22 @@ def check_level(name: str, peak: float, notes: list[str]) -> float:
 def load_audio(source: AudioSource, sample_rate: int = 16000, max_seconds: float | None = None) -> Audio:
     """Decode `source` to mono float32 at `sample_rate`, reading at most `max_seconds`.
 
-    Raises AudioError (one line: file and cause) for anything that yields no usable music.
+    Channels are averaged and the audio resampled (soxr, high quality); a clip peaking above full scale is
+    scaled down as a whole. What did not stop decoding (a truncated file, a content that is not what its
+    extension says) is noted in the result's `notes`.
+
+    Args:
+        source: a path, or a binary file object (read from its start) of a supported format.
+        sample_rate: the rate to decode to, in Hz.
+        max_seconds: the most audio read, from the start, in seconds; None: all of it.
+
+    Returns:
+        An `Audio`: `samples` (a (samples,) float32 array in [-1, 1]), `sample_rate`, the source's rate and
+            channels, and `notes`.
+
+    Raises:
+        AudioError: anything that yields no usable music (one line: file and cause): a missing, empty or
+            unreadable file, a damaged stream, no samples, NaN or infinite samples, silence.
     """
     reader = AudioReader(source)
     blocks = list(reader.blocks(sample_rate, max_seconds))

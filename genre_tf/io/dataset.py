@@ -37,7 +37,21 @@ class Dataset:
 
 
 def discover(root: str | Path) -> Dataset:
-    """Find the clips under `root`. Raises DatasetError if there is no usable genre folder."""
+    """Find the clips under `root`, laid out as `<root>/<genre>/<clip>.<ext>`.
+
+    The genre is the folder's name and the clip id the file's stem. Hidden entries are ignored; files of other
+    kinds, dangling links, a second file of one clip id and genre folders without audio are passed over, one
+    line each in the result's `problems`.
+
+    Args:
+        root: the data folder.
+
+    Returns:
+        A `Dataset`: `root`, its `clips` (each with clip id, genre and path, in sorted order) and `problems`.
+
+    Raises:
+        DatasetError: `root` is not a readable folder, or no genre folder under it holds an audio file.
+    """
     root = Path(root)
     problem = file_problem(root, folder=True)
     if problem:
@@ -70,7 +84,20 @@ def discover(root: str | Path) -> Dataset:
 def find_songs(folder: str | Path) -> tuple[list[Path], list[str]]:
     """Every audio file under `folder`, at any depth, in sorted order; and one line for each entry
     passed over that a user would want to hear of. Files of other kinds (cover art, playlists) are
-    passed over in silence, counted in one line."""
+    passed over in silence, counted in one line.
+
+    Links to folders are followed, each folder once; hidden files and folders are left out.
+
+    Args:
+        folder: the folder of songs (a music library).
+
+    Returns:
+        The audio files' paths, and the lines about entries passed over (an unlistable folder, a dangling
+            link, the count of other files).
+
+    Raises:
+        DatasetError: `folder` does not exist or is not a readable folder.
+    """
     folder = Path(folder)
     problem = file_problem(folder, folder=True)
     if problem:

@@ -28,6 +28,20 @@ _NAMED_KINDS = [kind for kind in LABEL_KINDS if kind != "csv"]
 
 @dataclasses.dataclass(frozen=True)
 class LabelSource:
+    """Where a dataset's genres come from (see the module docstring); `label_source` makes one from the
+    `labels` argument. A store records it, so that a rerun reads its labels the same way.
+
+    Attributes:
+        kind: folders (the default: the genre is the clip's folder), csv, fma or tags.
+        file: csv: the labels CSV; fma: its tracks.csv (absolute); None for the other kinds.
+        fma_subset: fma: small, medium or large (each holds the one before it).
+        genre_map: tags: a CSV of from,to renaming (or, with an empty `to`, dropping) genres (absolute).
+        min_clips: tags: genres with fewer clips are dropped.
+
+    Raises:
+        GenreTfError: an unknown `kind` or `fma_subset`, or `min_clips` below 1.
+    """
+
     kind: str = LABEL_KINDS[0]
     file: str | None = None  # csv: the labels CSV; fma: its tracks.csv (absolute)
     fma_subset: str | None = None  # fma: small, medium or large
@@ -43,18 +57,33 @@ class LabelSource:
 
     @classmethod
     def of_record(cls, record: dict | None) -> LabelSource:
-        """A store's record of its source (None: a store from before labels had sources: folders)."""
+        """A store's record of its source (None: a store from before labels had sources: folders).
+
+        Args:
+            record: what `record` returned (fields it does not know are left out), or None.
+
+        Returns:
+            The label source the record describes.
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in (record or {}).items() if k in fields})
 
     def record(self) -> dict:
-        """What a store keeps: the source and its files' fingerprints (a relabelled file shows)."""
+        """What a store keeps: the source and its files' fingerprints (a relabelled file shows).
+
+        Returns:
+            The fields, and under "fingerprints" each file's size and modification time.
+        """
         files = {name: fingerprint(path) for name, path in (("file", self.file), ("genre_map", self.genre_map))
                  if path and Path(path).is_file()}
         return {**dataclasses.asdict(self), "fingerprints": files}
 
     def describe(self) -> str:
-        """'csv labels.csv', 'fma small', 'tags', 'folders': where the labels came from, for reports."""
+        """'csv labels.csv', 'fma small', 'tags', 'folders': where the labels came from, for reports.
+
+        Returns:
+            The kind, and its file's name, FMA subset or genre map's name where it has one.
+        """
         detail = {"csv": self.file and Path(self.file).name, "fma": self.fma_subset,
                   "tags": self.genre_map and f"map {Path(self.genre_map).name}"}.get(self.kind)
         return " ".join(filter(None, [self.kind, detail]))
@@ -64,7 +93,25 @@ def label_source(labels: str | None, data: str | Path | None = None, fma_metadat
                  fma_subset: str | None = None, genre_map: str | Path | None = None,
                  min_clips: int | None = None) -> LabelSource | None:
     """`labels` as the CLI and the API take it: None (the store's source, else folders), 'folders',
-    'fma', 'tags', or the path of a labels CSV."""
+    'fma', 'tags', or the path of a labels CSV.
+
+    Args:
+        labels: None, "folders", "fma", "tags", or the path of a labels CSV (path,genre[,split]).
+        data: the data folder; fma: where its fma_metadata/ is looked for (beside or inside it), without
+            `fma_metadata`.
+        fma_metadata: fma: the folder holding tracks.csv (or tracks.csv itself).
+        fma_subset: fma: small (the default), medium or large.
+        genre_map: tags: a CSV of from,to that renames or drops genres.
+        min_clips: tags: the fewest clips a genre keeps (default 5).
+
+    Returns:
+        The label source, its files made absolute; None where `labels` is None.
+
+    Raises:
+        GenreTfError: options that do not go with `labels`, or a `labels` that is neither a kind nor a readable
+            .csv file.
+        DatasetError: fma: no tracks.csv where it was looked for.
+    """
     require(labels == "fma" or not (fma_metadata or fma_subset), "`fma_metadata` and `fma_subset` go with `labels` fma")
     require(labels == "tags" or not (genre_map or min_clips), "`genre_map` and `min_clips` go with `labels` tags")
     if labels is None:
@@ -88,7 +135,24 @@ def _absolute(path: str | Path | None) -> str | None:
 
 
 def read_labelled(data: str | Path, source: LabelSource) -> Dataset:
-    """The clips under `data` and their labels from `source`. Raises DatasetError where none is usable."""
+    """The clips under `data` and their labels from `source`. Raises DatasetError where none is usable.
+
+    Files the labels name that are missing or unreadable, rows that cannot be used and, for tags, untagged
+    songs and genres with fewer than `min_clips` clips are passed over, one line each in the result's
+    `problems`.
+
+    Args:
+        data: the data folder (for tags, a library of songs at any depth).
+        source: where the genres come from.
+
+    Returns:
+        A `Dataset`: the clips with their genres, the lines about what was passed over, and each clip's
+            train/valid/test split where the labels carry one (a CSV's split column, FMA's official split).
+
+    Raises:
+        DatasetError: `data` is not a readable folder, a labels file or genre map cannot be read, or no clip is
+            usable.
+    """
     root = Path(data)
     if source.kind == "folders":
         return discover(root)

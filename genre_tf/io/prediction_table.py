@@ -52,7 +52,16 @@ def _column_type(name: str) -> str:
 
 @dataclasses.dataclass
 class Prediction:
-    """One song's genres: what `predict` prints, the server returns and a table row holds."""
+    """One song's genres: what `predict` prints, the server returns and a table row holds.
+
+    Attributes:
+        source: the song: its path, or a file object's name.
+        genres: the run's genres, in its output order.
+        probabilities: (genres,) float array: each genre's probability, the mean over the windows.
+        window_starts: (windows,) float array: each window's start in the song, in seconds.
+        window_probabilities: (windows, genres) float array: each window's probabilities.
+        notes: what the user should know that did not stop labelling (a truncated file, a clip scaled down).
+    """
 
     source: str
     genres: list[str]
@@ -64,14 +73,39 @@ class Prediction:
     @classmethod
     def of_windows(cls, source: str, genres: list[str], starts: np.ndarray, window_probabilities: np.ndarray,
                    notes: list[str]) -> Prediction:
-        """A song's prediction: the mean of its windows' probabilities."""
+        """A song's prediction: the mean of its windows' probabilities.
+
+        Args:
+            source: the song's path or name.
+            genres: the run's genres, in its output order.
+            starts: (windows,) each window's start, in seconds.
+            window_probabilities: (windows, genres) each window's probabilities.
+            notes: what the user should know about the song.
+
+        Returns:
+            The prediction, `probabilities` the mean over its windows.
+        """
         return cls(source, genres, window_probabilities.mean(0), starts, window_probabilities, notes)
 
     def top(self, k: int = TOP_GENRES) -> list[tuple[str, float]]:
+        """The `k` likeliest genres.
+
+        Args:
+            k: how many.
+
+        Returns:
+            (genre, probability) pairs, the likeliest first.
+        """
         order = np.argsort(self.probabilities)[::-1][:k]
         return [(self.genres[i], float(self.probabilities[i])) for i in order]
 
     def to_dict(self) -> dict:
+        """The prediction as JSON-ready values (the server's answer, `predict --json`).
+
+        Returns:
+            {"file", "genres" ({genre: probability}), "top" (every genre, the likeliest first), "notes",
+                "windows" (each window's start_seconds and probabilities)}.
+        """
         return {"file": self.source, "genres": dict(zip(self.genres, map(float, self.probabilities))),
                 "top": [{"genre": g, "probability": p} for g, p in self.top(len(self.genres))], "notes": self.notes,
                 "windows": [{"start_seconds": float(s), "probabilities": dict(zip(self.genres, map(float, p)))}

@@ -128,7 +128,15 @@ class Metrics:
 
     @classmethod
     def of_folds(cls, folds: list[Metrics], pooled: Metrics | None = None) -> Metrics:
-        """A CV run's summary: the mean and standard deviation of every metric over `folds`."""
+        """A CV run's summary: the mean and standard deviation of every metric over `folds`.
+
+        Args:
+            folds: each fold's metrics, in fold order.
+            pooled: the scores over every fold's test clips together, where they were computed.
+
+        Returns:
+            Metrics holding {"mean", "std"} per metric and level, `folds` and `pooled`.
+        """
         summary = {level: {m: {"mean": float(np.mean([f.level(level)[m] for f in folds])),
                                "std": float(np.std([f.level(level)[m] for f in folds]))} for m in METRICS}
                    for level in LEVELS}
@@ -136,35 +144,78 @@ class Metrics:
 
     @property
     def tested(self) -> bool:
+        """Whether there are scores: False for a run trained on every clip."""
         return bool(self.segment or self.clip)
 
     def level(self, level: str) -> dict:
-        """The scores of one level, "segment" or "clip"."""
+        """The scores of one level.
+
+        Args:
+            level: "segment" or "clip".
+
+        Returns:
+            {metric: score}, a CV summary's {metric: {"mean", "std"}}; "count" and "confusion_matrix" beside.
+        """
         return {"segment": self.segment, "clip": self.clip}[level]
 
     def value(self, level: str, metric: str) -> float:
-        """One score (a CV run's: its mean over folds)."""
+        """One score.
+
+        Args:
+            level: "segment" or "clip".
+            metric: one of `METRICS`.
+
+        Returns:
+            The score; a CV run's mean over its folds.
+        """
         v = self.level(level)[metric]
         return v["mean"] if isinstance(v, dict) else v
 
     def spread(self, level: str, metric: str) -> float | None:
-        """A CV run's standard deviation of a score over folds; None for a single model's."""
+        """How much a score varied over folds.
+
+        Args:
+            level: "segment" or "clip".
+            metric: one of `METRICS`.
+
+        Returns:
+            A CV run's standard deviation over its folds; None for a single model's score.
+        """
         v = self.level(level)[metric]
         return v["std"] if isinstance(v, dict) else None
 
     def scores(self, level: str) -> dict:
-        """`METRICS` of one level as metrics.json has them (a CV run's: {"mean", "std"} each)."""
+        """The `METRICS` of one level, as metrics.json has them.
+
+        Args:
+            level: "segment" or "clip".
+
+        Returns:
+            {metric: score}; a CV run's {metric: {"mean", "std"}}.
+        """
         return {m: self.level(level)[m] for m in METRICS}
 
     def confusion(self, level: str = "clip") -> coo_array:
-        """The confusion matrix (sparse); a CV run's is the sum of its folds': each clip is a test clip of
-        exactly one fold."""
+        """The confusion matrix (rows: true class, columns: predicted).
+
+        Args:
+            level: "segment" or "clip".
+
+        Returns:
+            A sparse (classes, classes) count matrix; a CV run's is the sum of its folds': each clip is a test
+                clip of exactly one fold.
+        """
         if "confusion_matrix" in self.level(level):
             return read_confusion(self.level(level)["confusion_matrix"])
         first, *others = (fold.confusion(level) for fold in self.folds)
         return sum(others, first)
 
     def to_json(self) -> dict:
+        """The record as metrics.json holds it.
+
+        Returns:
+            A JSON-ready dict ({} for an untested run).
+        """
         out = {level: self.level(level) for level in LEVELS if self.level(level)}
         if self.folds:
             out["folds"] = [fold.to_json() for fold in self.folds]
@@ -174,6 +225,17 @@ class Metrics:
 
     @classmethod
     def from_json(cls, raw: dict) -> Metrics:
+        """Metrics from metrics.json's content.
+
+        Args:
+            raw: the file's JSON value.
+
+        Returns:
+            The metrics.
+
+        Raises:
+            GenreTfError: `raw` is not a JSON object.
+        """
         if not isinstance(raw, dict):
             raise GenreTfError("damaged metrics.json (not a JSON object)")
         return cls(segment=raw.get("segment", {}), clip=raw.get("clip", {}),
@@ -214,15 +276,18 @@ class ExactFitRecord:
     seconds: float
 
     def to_json(self) -> dict:
+        """The record as history.json's "exact" holds it."""
         out = dataclasses.asdict(self)
         return {"C": out.pop("c"), **out}
 
     @classmethod
     def from_json(cls, raw: dict) -> ExactFitRecord:
+        """The record from history.json's "exact"."""
         return cls(c=raw["C"], **{k: v for k, v in raw.items() if k != "C"})
 
     @property
     def chosen_loss(self) -> float:
+        """The held-out log loss of the strength chosen."""
         return self.inner_cv_log_loss[self.cs.index(self.c)]
 
 
@@ -263,8 +328,15 @@ class History:
     exact: ExactFitRecord | None = None
 
     def series(self, key: str, refit: bool = False) -> list:
-        """One value of every epoch's log ("epoch", "loss", "val_accuracy", ...; None where an epoch has
-        none, as runs before learning rates were logged); `refit`: of the refit's epochs."""
+        """One value of every epoch's log.
+
+        Args:
+            key: "epoch", "seconds", "learning_rate", "loss", "accuracy", "val_loss", "val_accuracy".
+            refit: of the refit's epochs instead of the selection run's.
+
+        Returns:
+            The values in epoch order; None where an epoch has none (runs before learning rates were logged).
+        """
         return [e.get(key) for e in (self.refit.history if refit else self.epochs)]
 
     @property
@@ -274,6 +346,11 @@ class History:
         return float(np.mean(seconds[1:] or seconds))
 
     def to_json(self) -> dict:
+        """The record as history.json holds it.
+
+        Returns:
+            A JSON-ready dict.
+        """
         out = {"best_epoch": self.best_epoch, "monitor": self.monitor, "epochs_run": self.epochs_run,
                "epochs": self.epochs}
         if self.refit is not None:
@@ -284,6 +361,14 @@ class History:
 
     @classmethod
     def from_json(cls, raw: dict) -> History:
+        """A history from history.json's content.
+
+        Args:
+            raw: the file's JSON object.
+
+        Returns:
+            The record.
+        """
         return cls(best_epoch=raw["best_epoch"], monitor=raw["monitor"], epochs_run=raw["epochs_run"],
                    epochs=raw["epochs"], refit=RefitRecord(**raw["refit"]) if "refit" in raw else None,
                    exact=ExactFitRecord.from_json(raw["exact"]) if "exact" in raw else None)
@@ -309,15 +394,18 @@ class StoreRecord:
 
     @property
     def segment(self) -> SegmentParams:
+        """How the store cut its clips."""
         return SegmentParams(**self.segment_params)
 
     def to_json(self) -> dict:
+        """The record as config.json's "store" holds it."""
         return {"generation": self.generation, "data": self.data, "labels": self.label_source,
                 "segment_params": self.segment_params,
                 "features": self.features}
 
     @classmethod
     def from_json(cls, raw: dict) -> StoreRecord:
+        """The record from config.json's "store"."""
         return cls(data=raw["data"], segment_params=raw["segment_params"], label_source=raw.get("labels"),
                    features=raw.get("features", {}),
                    generation=raw.get("generation"))
@@ -352,6 +440,11 @@ class RunConfig:
     finished: str = ""
 
     def to_json(self) -> dict:
+        """The record as config.json holds it.
+
+        Returns:
+            A JSON-ready dict.
+        """
         return {"name": self.name, "train": dataclasses.asdict(self.train), "store": self.store.to_json(),
                 "labels": self.genres, "parameters": self.parameters, "train_seconds": self.train_seconds,
                 "epoch_seconds": self.epoch_seconds, "devices": self.devices,
@@ -359,6 +452,14 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, raw: dict) -> RunConfig:
+        """A configuration from config.json's content (fields of later versions than the run's take their defaults).
+
+        Args:
+            raw: the file's JSON object.
+
+        Returns:
+            The record.
+        """
         return cls(name=raw.get("name", ""), train=_train_config(raw["train"]),
                    store=StoreRecord.from_json(raw["store"]), genres=list(raw["labels"]),
                    parameters=raw["parameters"], train_seconds=raw["train_seconds"],
@@ -398,14 +499,17 @@ class Run:
 
     @property
     def name(self) -> str:
+        """The run folder's name."""
         return self.path.name
 
     @property
     def inputs(self) -> list[str]:
+        """The features the model takes."""
         return list(self.config.train.inputs)
 
     @property
     def model(self) -> str:
+        """The model's name in the registry."""
         return self.config.train.model
 
     @property
@@ -415,6 +519,7 @@ class Run:
 
     @property
     def segment_seconds(self) -> float:
+        """The length of the windows the model takes, in seconds."""
         return self.segment.segment_samples / self.segment.sample_rate
 
     @property
@@ -435,6 +540,7 @@ class Run:
 
     @property
     def is_cv(self) -> bool:
+        """Whether it is a cross-validation run (one model per fold)."""
         return bool(self.config.train.cv)
 
     @property
@@ -443,10 +549,22 @@ class Run:
         return self.metrics.tested
 
     def feature_params(self, name: str) -> dict:
-        """The parameters input `name` was extracted with."""
+        """The parameters an input was extracted with.
+
+        Args:
+            name: one of `inputs`.
+
+        Returns:
+            The feature's parameters as the store recorded them (its params class's fields).
+        """
         return self.config.store.features[name]["params"]
 
     def split_description(self) -> str:
+        """How the clips were split.
+
+        Returns:
+            A few words: "5-fold CV, seed 0", "the labels' own split", "random 0.64/0.16/0.2, seed 0", ...
+        """
         t = self.config.train
         if t.cv:
             return f"{t.cv}-fold CV, seed {t.seed}"
@@ -457,7 +575,12 @@ class Run:
         return f"random {'/'.join(str(r) for r in t.split_ratios)}, seed {t.seed}"
 
     def group(self) -> tuple[str, str]:
-        """Runs are only comparable on the same data, labelled the same way, and the same split."""
+        """What the run is comparable by: runs are only comparable on the same data, labelled the same way,
+        and the same split.
+
+        Returns:
+            (the data and its label source, the split's description).
+        """
         from .labels import LabelSource  # here: its readers import the audio libraries, which `report` needs not
 
         source = LabelSource.of_record(self.config.store.label_source)  # runs before label sources: folders
@@ -465,8 +588,14 @@ class Run:
         return self.config.store.data + labels, self.split_description()
 
     def scored_clips(self) -> ScoredClips | None:
-        """Each test clip's genre and prediction (every fold's, for a CV run); None for a run from
-        before genre-tf kept them, or an untested one."""
+        """Each test clip's genre and prediction (every fold's, for a CV run).
+
+        Returns:
+            The clips' verdicts; None for a run from before genre-tf kept them, or an untested one.
+
+        Raises:
+            GenreTfError: a test_clips.csv is damaged.
+        """
         folders = [model.parent for model in self.model_files]
         if not self.tested or not all((f / TEST_CLIPS_FILE).is_file() for f in folders):
             return None
@@ -476,12 +605,6 @@ class Run:
             raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} (no {e} column)") from None
         except (OSError, ValueError, TypeError, csv.Error) as e:
             raise GenreTfError(f"{self.path}: damaged {TEST_CLIPS_FILE} ({first_line(e)})") from None
-
-    def value(self, level: str, metric: str) -> float:
-        return self.metrics.value(level, metric)
-
-    def spread(self, level: str, metric: str) -> float | None:
-        return self.metrics.spread(level, metric)
 
 
 def _read_json(path: Path):
@@ -516,7 +639,22 @@ def _finite(value) -> bool:
 
 
 def load_run(path: str | Path) -> Run:
-    """A finished run, or GenreTfError saying what is wrong with it."""
+    """A finished run, or GenreTfError saying what is wrong with it.
+
+    Every file the report and `predict` read is checked here: config.json, metrics.json (finite scores for a
+    tested run), each fold's history.json, split.json and model archive. Needs no TensorFlow.
+
+    Args:
+        path: the run's folder (<runs>/<name>).
+
+    Returns:
+        A `Run`: its `path`, `config` (config.json), `metrics`, `histories` (one per fold) and `model_files`
+            (one per fold; one for a run without cross-validation).
+
+    Raises:
+        GenreTfError: no such folder, an unfinished run, or a missing or damaged file (the message names the
+            run and what is wrong).
+    """
     path = Path(path)
     if not path.is_dir():
         raise GenreTfError(f"{path}: no such run directory")
@@ -546,7 +684,19 @@ def _in_progress(folder: Path) -> bool:
 
 
 def scan_runs(runs_dir: str | Path) -> tuple[list[Run], list[str]]:
-    """Every finished run under runs_dir, and one line for each directory skipped, with the reason."""
+    """Every finished run under runs_dir, and one line for each directory skipped, with the reason.
+
+    A run being trained, one left by an interrupted training, and a damaged run are skipped, not raised.
+
+    Args:
+        runs_dir: the folder of runs (`TrainConfig.runs_dir`).
+
+    Returns:
+        The runs that load (`load_run`), in name order, and the lines about the folders skipped.
+
+    Raises:
+        GenreTfError: `runs_dir` is not a folder.
+    """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise GenreTfError(f"{runs_dir}: no runs folder; train a model first (genre-tf train)")

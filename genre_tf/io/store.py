@@ -423,7 +423,26 @@ def _parts_disagree(root: Path, detail: str) -> StoreError:
 
 class FeatureStore:
     """A complete store of one segment length, opened for reading. Arrays are memory-mapped, never
-    loaded whole."""
+    loaded whole.
+
+    Opening checks that the manifest, the segment index and the folder agree, so that a store cut short or
+    edited by hand is refused in one line rather than trained on with misaligned rows. `len(store)` is its
+    number of segments (rows).
+
+    Args:
+        store: the store folder (`--store`), which holds one sub-store per segment length.
+        segment_seconds: which sub-store to open: its segment length in seconds.
+
+    Attributes:
+        root: the sub-store's folder (`<store>/3s` for 3 s segments).
+        manifest: what the store holds: its features and their parameters, its clips, its data folder and
+            label source.
+        index: one row per segment: `clip_ids`, `genres` and `segments` (the segment's number in its clip).
+
+    Raises:
+        StoreError: no complete store of that segment length (none, an interrupted extraction, the layout of
+            an older version), or one damaged or of another format version.
+    """
 
     def __init__(self, store: str | Path, segment_seconds: float = DEFAULT_SEGMENT_SECONDS):
         self.root = segment_folder(store, segment_seconds)
@@ -464,12 +483,33 @@ class FeatureStore:
 
     @property
     def feature_names(self) -> list[str]:
+        """The features the store holds, in the manifest's order."""
         return list(self.manifest.features)
 
     def feature_params(self, name: str) -> dict:
+        """The parameters feature `name` was extracted with (its parameter dataclass as a dict).
+
+        Args:
+            name: one of `feature_names`.
+
+        Returns:
+            The parameters, by field name.
+        """
         return self.manifest.features[name].params
 
     def array(self, name: str) -> np.ndarray:
+        """Every segment's values of feature `name`, memory-mapped read-only.
+
+        Args:
+            name: a feature name (`FEATURES`).
+
+        Returns:
+            A (segments, *feature shape) array in the feature's storage dtype (float16 or float32), row k the
+                segment of row k of `index`.
+
+        Raises:
+            StoreError: the store has no such feature, or its file is missing or damaged.
+        """
         if name not in self.manifest.features:
             raise StoreError(f"{self.root}: store has no '{name}' feature (it has "
                              f"{', '.join(self.feature_names) or 'none'}); "
@@ -488,11 +528,16 @@ class FeatureStore:
         return array
 
     def label_splits(self) -> dict[str, str]:
-        """{clip id: train|valid|test} where the store's labels carry a split (a CSV's column, FMA's)."""
+        """{clip id: train|valid|test} where the store's labels carry a split (a CSV's column, FMA's).
+
+        Returns:
+            Each clip's part of the labels' split; {} where they carry none.
+        """
         return {c: e.split for c, e in self.manifest.clips.items() if e.split}
 
     @property
     def genres(self) -> list[str]:
+        """The genres of the store's clips, sorted: a run's label order."""
         return sorted(set(self.index.genres.tolist()))
 
     def __len__(self) -> int:

@@ -56,7 +56,11 @@ _RENAMED_COMMENT = re.compile(r"unknown\d+")
 
 class TagWriteError(GenreTfError):
     """A file whose genre field cannot be read or written; the message names the cause in one line (the
-    caller adds the file)."""
+    caller adds the file).
+
+    Raised by `genre_field` and `write_genre_field` for a tag that cannot be read or written, a format they do
+    not write, or a damaged Vorbis comment that writing would rewrite.
+    """
 
 
 def written_name(label: str) -> str:
@@ -73,7 +77,17 @@ def genre_field(path: str | Path) -> list[str]:
     """The genre values exactly as the file stores them, in order, not split and placeholders kept: ID3v2's
     TCON strings (an MP3 without ID3v2: its ID3v1 genre's name), the GENRE comments, MP4's `©gen` (a `gnre`
     atom as its name); [] where there are none. Raises TagWriteError for a tag that cannot be read or a
-    format this module does not write."""
+    format this module does not write.
+
+    Args:
+        path: a music file: MP3, FLAC, Ogg Vorbis, Opus, MP4 (M4A), WAV or AIFF.
+
+    Returns:
+        The genre field's values as stored, in order.
+
+    Raises:
+        TagWriteError: the tag cannot be read, or the file is of a format this module does not write.
+    """
     return _field(_opened(path))
 
 
@@ -103,7 +117,21 @@ def writable_genre(genre: object) -> bool:
 def write_genre_field(path: str | Path, genres: list[str]) -> None:
     """Replace the file's genre values with `genres` in place (several values in the format's own way; []
     removes the genre), keeping everything else (see the module's docstring). Raises TagWriteError, with the
-    file unchanged, for a tag that cannot be read or a format this module does not write."""
+    file unchanged, for a tag that cannot be read or a format this module does not write.
+
+    A file whose genre field already holds `genres` is not written at all. The file is written in place; check
+    its audio afterwards where that matters (`write_tags` writes through checked copies).
+
+    Args:
+        path: a music file: MP3, FLAC, Ogg Vorbis, Opus, MP4 (M4A), WAV or AIFF.
+        genres: the new genre values, in order: non-empty texts without control characters; [] removes the
+            genre.
+
+    Raises:
+        GenreTfError: `genres` is a string, or holds an empty value or a control character.
+        TagWriteError: the tag cannot be read or written, or the file is of a format this module does not
+            write.
+    """
     require(not isinstance(genres, str) and all(map(writable_genre, genres)),
             "genres are a list of non-empty texts without control characters")
     audio = _opened(path)

@@ -49,16 +49,19 @@ CNN_HEAD_OF_FEATURE = {"embedding": CNN1D_HEAD, "logmel": CNN2D_HEAD, "mfcc": CN
 
 
 def build_lstm(inputs: dict, n_classes: int, options: ModelOptions):
+    """Two bidirectional LSTM layers with batch norm over one input's frames, then the dense head."""
     (x,) = inputs.values()
     return head(lstm_trunk(x), LSTM_HEAD, n_classes)
 
 
 def build_cnn(inputs: dict, n_classes: int, options: ModelOptions):
+    """One input's natural CNN trunk (1-D over embedding frames, 2-D over a spectrogram or MFCCs), then the head."""
     ((name, x),) = inputs.items()
     return head(CNN_TRUNK_OF_FEATURE[name](x), CNN_HEAD_OF_FEATURE[name], n_classes)
 
 
 def build_combined(inputs: dict, n_classes: int, options: ModelOptions):
+    """Each input's CNN trunk as a branch, the branches concatenated into one shared head."""
     branches = [CNN_TRUNK_OF_FEATURE[name](x) for name, x in inputs.items()]
     x = layers.Concatenate()(branches) if len(branches) > 1 else branches[0]
     return head(x, COMBINED_HEAD, n_classes)
@@ -70,6 +73,7 @@ CNN5_DROPOUT = 0.3  # before the dense layer
 
 
 def build_cnn5(inputs: dict, n_classes: int, options: ModelOptions):
+    """Five conv blocks (batch norm, ReLU, 2x2 max-pool) over a spectrogram, dropout, one dense softmax layer."""
     (x,) = inputs.values()
     x = conv_blocks(as_image(x), CNN5_BLOCKS, layers.Conv2D, layers.MaxPooling2D)
     x = layers.Dropout(CNN5_DROPOUT)(layers.Flatten()(x))
@@ -85,6 +89,7 @@ DONG_HEAD, DONG_DROPOUT = 32, 0.2
 
 
 def build_dong(inputs: dict, n_classes: int, options: ModelOptions):
+    """Dong (2018): two convolutions with L2, each max-pooled, a 32-unit dense layer, dropout, softmax."""
     (x,) = inputs.values()
     x = as_image(x)
     for b in DONG_BLOCKS:
@@ -109,6 +114,8 @@ UNET_HEAD = 512
 
 
 def build_unet(inputs: dict, n_classes: int, options: ModelOptions):
+    """A U-Net over the spectrogram, then parallel convolutions of differently shaped kernels, pooled,
+    concatenated into the head."""
     (x,) = inputs.values()
     x = as_image(x)
     # Each level halves both axes: pad them to a multiple of 2**levels so skips line up (zero is the

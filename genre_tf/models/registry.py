@@ -101,7 +101,25 @@ def get_model(name: str, inputs: tuple[str, ...]) -> ModelSpec:
 def build_model(name: str, shapes: dict[str, tuple], n_classes: int, normalization: dict | None = None,
                 options: ModelOptions = ModelOptions()) -> keras.Model:
     """Inputs named by feature, each normalized with (mean, variance) from the training split, so the
-    saved model takes raw features."""
+    saved model takes raw features.
+
+    Args:
+        name: a name of `MODELS`.
+        shapes: {feature name: the shape of one segment's values, without the batch axis}; several only for a
+            multi-input model.
+        n_classes: genres: the width of the softmax output.
+        normalization: {feature name: (mean, variance) arrays} from the training split; None: no normalization
+            layers. The yamnet model takes its log-mel as it is and ignores it.
+        options: what some builders read: backbone weights, image size, yamnet.h5.
+
+    Returns:
+        An uncompiled Keras model named after its inputs and `name` (`mfcc-cnn`), taking {feature name:
+            (batch, *shape)} and giving (batch, n_classes) probabilities.
+
+    Raises:
+        GenreTfError: an unknown model, or inputs it does not take.
+        ModelUnavailableError: pretrained weights it needs (a transfer backbone's, YAMNet's) cannot be loaded.
+    """
     spec = get_model(name, tuple(shapes))
     raw = {n: keras.Input(shape=s, name=n) for n, s in shapes.items()}
     normalized = {}

@@ -153,7 +153,24 @@ def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
 
 def export_run(predictor: Predictor, out: str | Path, formats: tuple[str, ...] = EXPORT_FORMATS) -> ExportResult:
     """Write `out` (see the module docstring) for a loaded run. Built in a temporary folder beside it
-    and renamed into place, so `out` is either absent, the previous export, or complete."""
+    and renamed into place, so `out` is either absent, the previous export, or complete.
+
+    The model takes a raw waveform (mono, float32, 16 kHz) and computes the run's windows, their features and
+    probabilities and the mean inside the graph, as `Predictor.predict` does. Where the run's ops do not convert
+    to LiteRT, export.json says which, and the SavedModel (where asked for) is still written.
+
+    Args:
+        predictor: the loaded run.
+        out: the export folder; an earlier export there is replaced.
+        formats: what to write: "saved_model" and/or "tflite".
+
+    Returns:
+        An `ExportResult`: `path` (the folder) and `record` (what export.json holds: the run, its inputs and
+            labels, the formats written, what did not convert).
+
+    Raises:
+        GenreTfError: an unknown format, or `out` exists and is not a genre-tf export.
+    """
     out = Path(out)
     formats = parse_names(",".join(formats), "`formats`", EXPORT_FORMATS)
     if out.exists() and not (out / RECORD_FILE).is_file():

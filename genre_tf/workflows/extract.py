@@ -45,11 +45,32 @@ from .events import FileEvents
 
 @dataclasses.dataclass
 class ExtractResult:
+    """What `extract` did, and the store it left.
+
+    Attributes:
+        store: the sub-store written: `<store>/<segment length>s`.
+        clips: clips in the store now.
+        segments: segments (rows) in the store now.
+        extracted: clips decoded and featurized in this run (those that failed not counted).
+        reused: clips an interrupted run had featurized already (its shards), not computed again.
+        skipped: one line per clip left out: this run's failures, and bad files of earlier runs (not retried
+            while unchanged).
+        shapes: {feature name: the shape of one segment's values}.
+        seconds: the whole call's wall time.
+        compute_seconds: local engine: time computing features (all of them in one graph call); Ray engine:
+            actor time, summed.
+        decode_seconds: local engine: time the feature batches waited for the decoding threads; Ray engine:
+            decoding-task time, summed.
+        segments_extracted: segments featurized in this run.
+        up_to_date: the store already held everything asked for: nothing was computed or written.
+        engine: the engine's name: local or ray.
+    """
+
     store: Path
     clips: int
     segments: int
     extracted: int  # clips decoded in this run
-    reused: int  # clips whose rows came from the previous store or an interrupted run
+    reused: int  # clips whose features came from an interrupted run's shards
     skipped: list[str]
     shapes: dict[str, tuple]
     seconds: float
@@ -85,7 +106,41 @@ def extract(data: str | Path | None = None, store: str | Path = DEFAULT_STORE, f
     feature parameters and `labels` not given come from the store's interrupted run, else from the store.
     `labels`: where the genres come from (io/labels.py: "fma", "tags", a labels CSV, or a LabelSource;
     default genre folders). `engine` "ray" computes on a Ray cluster (`ray`: which, and how); `workers`
-    is the local engine's."""
+    is the local engine's.
+
+    Only what the store lacks is computed: new or changed clips, and features it does not hold; relabelled
+    clips keep their features. An interrupted call resumes from the clips it finished. A bad clip is skipped,
+    one line, and the rest go on.
+
+    Args:
+        data: the folder of labelled clips (`<genre>/<clip>` for genre folders); None: the interrupted run's,
+            else the store's, else data/music.
+        store: the store folder; the sub-store of `segment`'s length is the one brought up to date.
+        features: feature names (`FEATURES`); None: the interrupted run's, else the store's, else embedding,
+            logmel and mfcc. Features the store holds that are not named are kept.
+        segment: how clips become segments (`segment_params`).
+        feature_params: {feature name: its parameter dataclass} for features not computed with their
+            defaults; a feature not here keeps the parameters it was extracted with, else its defaults.
+        rebuild: discard the store's rows and any interrupted run, and compute everything again.
+        events: told of progress and of each problem; silent by default.
+        batch_size: segments per feature batch.
+        workers: the local engine's decoding threads.
+        engine: "local" (this process) or "ray" (a Ray cluster).
+        ray: the Ray engine's cluster and actors.
+        labels: where the genres come from: "folders", "fma", "tags", a labels CSV's path (as `label_source`
+            takes them) or a `LabelSource`; None: the store's source, else genre folders.
+
+    Returns:
+        What was done: clips and segments in the store, extracted, reused and skipped, and the time taken.
+
+    Raises:
+        GenreTfError: a bad argument (`batch_size`, `engine`, `workers`, `labels`).
+        DatasetError: the data folder or its labels cannot be read, or hold no usable clip.
+        StoreError: the store holds other data, segment or feature parameters or another kind of labels than
+            asked for (use `rebuild` or another store); an interrupted extraction asked for something else;
+            another extraction is writing the store; every clip was skipped; the disk is full.
+        ModelUnavailableError: a feature's network (YAMNet, musicnn) cannot be loaded.
+    """
     require(batch_size >= 1, f"`batch_size` must be at least 1, not {batch_size}")
     if isinstance(labels, str):
         labels = label_source(labels, data)

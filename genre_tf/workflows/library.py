@@ -64,7 +64,29 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
     """`with label_songs(run, songs) as labelled:` each song's prediction, from windows one every
     `hop_seconds` (default: the window length), at most `max_windows` of them spread over the song (0:
     every window). The run is loaded on entering, so that one that cannot load fails before any song.
-    `yamnet` replaces the run's YAMNet source (moved or unreachable)."""
+    `yamnet` replaces the run's YAMNet source (moved or unreachable).
+
+    Songs come back in the order the engine finishes them, each decoded once. A song that cannot be labelled
+    comes back with its cause; the others go on.
+
+    Args:
+        run_dir: the run's folder.
+        songs: the audio files, paths.
+        hop_seconds: seconds between window starts, from 0.1 s to the window length; None: the window length.
+        engine: where the work runs (`make_engine`); the local engine with two decoding threads by default.
+        yamnet: replaces the run's YAMNet source; None: the run's own.
+        info: called with each line of progress the engine has (Ray's: where its actors are placed).
+        max_windows: the most windows a song is labelled from, spread over it, its first and last tenth (at
+            most 10 s) left out where it is long enough; 0: every window.
+
+    Returns:
+        A context manager; entered, an iterator of (index in `songs`, the `Prediction` or None, None or why the
+            song could not be labelled).
+
+    Raises:
+        GenreTfError: the run cannot be loaded, or `hop_seconds` or `max_windows` is out of range.
+        ModelUnavailableError: YAMNet or musicnn's weights cannot be loaded.
+    """
     run = load_run(run_dir)
     segment = run.segment
     check_hop(segment, hop_seconds)
@@ -87,7 +109,39 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     `max_windows` windows (0: every window); per-window rows too with `windows`. `yamnet` replaces the
     run's YAMNet source (moved or unreachable). `compare_tags`:
     each song's genre tag beside its prediction, and the songs whose tag a confident prediction
-    disagrees with (the table only; `tagging.write_tags` writes tags)."""
+    disagrees with (the table only; `tagging.write_tags` writes tags).
+
+    The table is resumable: songs already in it whose files are unchanged are not labelled again, and an
+    interrupted call loses at most the songs since its last flush. A song that cannot be labelled is a row
+    with its cause, and the rest go on.
+
+    Args:
+        run_dir: the run's folder.
+        folder: the folder of songs, searched at any depth.
+        out: the prediction table: a .csv or .parquet file.
+        hop_seconds: seconds between window starts, from 0.1 s to the window length; None: the window length.
+        windows: also write one row per window, into `<out stem>.windows<suffix>` beside `out`.
+        top: the genres with their probabilities in each row (genre_1, probability_1, ...).
+        engine: "local" (this process) or "ray" (a Ray cluster).
+        ray: the Ray engine's cluster and actors.
+        yamnet: replaces the run's YAMNet source; None: the run's own.
+        events: told of progress and of each problem; silent by default.
+        workers: the local engine's decoding threads.
+        compare_tags: add each song's genre tag, and flag the songs whose tag disagrees with a prediction at
+            least 0.5 sure.
+        max_windows: the most windows a song is labelled from, spread over it; 0: every window.
+
+    Returns:
+        A `LibraryResult`: the table's path (and the windows table's), the songs in it, labelled now, kept from
+            before and failed, the time taken, the disagreements with tags (the most confident first) and the
+            table's rows.
+
+    Raises:
+        GenreTfError: a bad argument, a run that cannot be loaded, a table that is not a prediction table, was
+            made by another run or hop, or is being written by another process.
+        DatasetError: `folder` does not exist or is not a readable folder.
+        ModelUnavailableError: YAMNet or musicnn's weights cannot be loaded.
+    """
     started = time.perf_counter()
     runner = make_engine(engine, workers, ray)
     require(top >= 1, f"`top` must be at least 1, not {top}")

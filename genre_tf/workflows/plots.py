@@ -109,8 +109,8 @@ def overview_png(groups: list[tuple[str, list, list]], path: Path) -> None:
                  for r, t in zip(runs, tied)][::-1]
         y = np.arange(len(runs))
         for offset, level, color in ((0.2, "clip", "tab:blue"), (-0.2, "segment", "tab:orange")):
-            values = [r.value(level, "accuracy") for r in runs][::-1]
-            errors = None if level == "clip" else [r.spread(level, "accuracy") or 0 for r in runs][::-1]
+            values = [r.metrics.value(level, "accuracy") for r in runs][::-1]
+            errors = None if level == "clip" else [r.metrics.spread(level, "accuracy") or 0 for r in runs][::-1]
             ax.barh(y + offset, values, height=0.38, xerr=errors, color=color, label=f"{level} accuracy")
             ends = [max(v, s.accuracy.high) if level == "clip" and s else v for v, s in zip(values, standings[::-1])]
             for yi, v, end in zip(y + offset, values, ends):

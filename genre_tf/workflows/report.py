@@ -96,7 +96,20 @@ class Report:
 def report(runs_dir: str | Path = DEFAULT_RUNS, reports_dir: str | Path = DEFAULT_REPORTS,
            sort: str = DEFAULT_SORT) -> Report:
     """Rank every finished run under `runs_dir` (grouped by data and split) and write the report
-    (results.md, results.csv, ranking.json, figures) into a new folder under `reports_dir`."""
+    (results.md, results.csv, ranking.json, figures) into a new folder under `reports_dir`.
+
+    Args:
+        runs_dir: the folder of runs.
+        reports_dir: the folder the report's own folder (named by the time) is made in.
+        sort: what ranks them: one of SORT_KEYS (clip or segment accuracy, balanced accuracy or F1).
+
+    Returns:
+        The ranking, as `rank_runs` returns it, with `folder` set to where the report was written; its `best`
+            is the top run of the largest group.
+
+    Raises:
+        GenreTfError: `sort` is not a sort key, `runs_dir` is not a folder, or it holds no finished run.
+    """
     ranking = rank_runs(runs_dir, sort)
     return dataclasses.replace(ranking, folder=write_report(ranking, reports_dir))
 
@@ -110,11 +123,11 @@ def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> 
 
     Returns:
         The runs grouped by what they were trained and tested on (one table per group, the best first, each
-        with its intervals and its comparison with #1), the runs skipped with their causes, and the
-        untested runs.
+            with its intervals and its comparison with #1), the runs skipped with their causes, and the
+            untested runs.
 
     Raises:
-        GenreTfError: `sort` is not a sort key.
+        GenreTfError: `sort` is not a sort key, or `runs_dir` is not a folder.
     """
     if sort not in SORT_KEYS:
         raise GenreTfError(f"`sort` must be one of {', '.join(SORT_KEYS)}")
@@ -124,7 +137,8 @@ def rank_runs(runs_dir: str | Path = DEFAULT_RUNS, sort: str = DEFAULT_SORT) -> 
         if run.tested:
             by_group.setdefault(run.group(), []).append(run)
     level, metric = SORT_KEYS[sort]
-    groups = [_with_standings(Group(data, split, sorted(members, key=lambda r: (-r.value(level, metric), r.name))),
+    groups = [_with_standings(Group(data, split, sorted(members, key=lambda r: (-r.metrics.value(level, metric),
+                                                                              r.name))),
                               skipped) for (data, split), members in by_group.items()]
     groups.sort(key=lambda g: (-len(g.runs), g.title))  # the largest comparison first
     return Report(groups, skipped, sort, [r for r in runs if not r.tested], Path(runs_dir))
@@ -165,10 +179,10 @@ def _scored_clips(run: Run, problems: list[str]) -> ScoredClips | None:
 
 
 def _cell(run: Run, level: str, metric: str, compact: bool) -> str:
-    spread = run.spread(level, metric)
+    spread = run.metrics.spread(level, metric)
     if spread is None:
-        return f"{run.value(level, metric):.3f}"
-    value = run.value(level, metric)
+        return f"{run.metrics.value(level, metric):.3f}"
+    value = run.metrics.value(level, metric)
     return f"{value:.2f}±{spread:.2f}" if compact else f"{value:.3f} ± {spread:.3f}"
 
 

@@ -179,7 +179,27 @@ def synthesize(out_dir: str | Path, genres: int = SynthParams.genres, clips: int
                seconds: float = SynthParams.seconds, seed: int = SynthParams.seed,
                sample_rate: int = SynthParams.sample_rate, on_clip=None) -> list[Path]:
     """Write `genres` x `clips` WAV files (16-bit PCM) under out_dir/<genre>/<genre>.<nnnnn>.wav.
-    Existing files are kept, so an interrupted run resumes; every file is written atomically."""
+    Existing files are kept, so an interrupted run resumes; every file is written atomically.
+
+    Each clip is rendered from a genre style (tempo, drum patterns, harmony, timbre) with its own random
+    stream, so a clip is the same whatever else is made. The data for tests and demos, not real music.
+
+    Args:
+        out_dir: the data folder to write into, as `<genre>/<clip>` folders.
+        genres: how many of the 10 synthetic styles (ambient, techno, rock, ...), in their order.
+        clips: clips per genre.
+        seconds: each clip's length, from 1 to 3600.
+        seed: the random seed; between 0 and 2**32 - 1.
+        sample_rate: the files' rate, in Hz.
+        on_clip (Callable[[Path], None] | None): called with each clip's path as it is written or found; None:
+            nothing is called.
+
+    Returns:
+        Every clip's path, written now or kept, genre by genre.
+
+    Raises:
+        GenreTfError: `genres`, `clips`, `seconds` or `seed` out of range.
+    """
     if not 1 <= genres <= len(STYLES):
         raise GenreTfError(f"`genres` must be between 1 and {len(STYLES)} (the synthetic styles: "
                            f"{', '.join(s.name for s in STYLES)})")

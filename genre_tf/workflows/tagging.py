@@ -80,7 +80,19 @@ _GENRE_KEYS = {"genre", "tcon", "©gen", "gnre"}
 
 @dataclasses.dataclass(frozen=True)
 class TagOptions:
-    """How `tag` chooses each song's new genre values."""
+    """How `tag` chooses each song's new genre values.
+
+    Attributes:
+        mode: fill: only songs without a genre get one; replace: every song's genre becomes the prediction;
+            add: the prediction beside the genres a song has.
+        min_confidence: the least probability of a song's top genre for it to be written, from 0 to 1; None: the
+            run's own (the lowest at which 90% of its test clips' top genres were right, over at least 50 clips;
+            0.95 for a run with too few).
+        genre_map: a from,to CSV: the run's genres renamed (as spelled in `to`) or, with an empty `to`, dropped.
+
+    Raises:
+        GenreTfError: an unknown `mode`, or `min_confidence` outside 0 to 1.
+    """
 
     mode: str = TAG_MODES[0]  # fill: songs without a genre; replace: every song; add: beside the old values
     min_confidence: float | None = None  # None: the run's own (`run_confidence`)
@@ -143,7 +155,34 @@ def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAUL
               yamnet: EmbeddingParams | None = None, events: FileEvents = FileEvents(),
               workers: int = DECODE_WORKERS, max_windows: int = DEFAULT_MAX_WINDOWS) -> TagPlan:
     """Label every song under `library` with the run (resumably, into `out`/predictions.csv) and plan each
-    song's genre values under `options`; the plan goes to `out`/plan.csv. No file of the library changes."""
+    song's genre values under `options`; the plan goes to `out`/plan.csv. No file of the library changes.
+
+    Each song's plan is an action: write, keep (it has a genre: mode fill; or has this one: add), below (less
+    sure than the threshold), unchanged, dropped (by the genre map), refuse (with the reason: a link, a
+    read-only or changed file, a tag that cannot be read) or failed (it could not be labelled).
+
+    Args:
+        run_dir: the run's folder.
+        library: the folder of songs, searched at any depth.
+        out: the work folder, outside the library: the prediction table, the plan and later the journals.
+        options: the mode, the confidence threshold and the genre map.
+        engine: "local" (this process) or "ray" (a Ray cluster).
+        ray: the Ray engine's cluster and actors.
+        yamnet: replaces the run's YAMNet source; None: the run's own.
+        events: told of progress and of each problem; silent by default.
+        workers: the local engine's decoding threads.
+        max_windows: the most windows a song is labelled from, spread over it; 0: every window.
+
+    Returns:
+        A `TagPlan`: the library, run and work folder, each song's `PlannedSong` in path order, the confidence
+            threshold and where it comes from, and the labelling's result; `count(action)` counts songs.
+
+    Raises:
+        DatasetError: `library` is not a readable folder, or the genre map cannot be read.
+        GenreTfError: `out` is not a folder, lies inside the library or holds another library's plan; the run
+            cannot be loaded; a genre cannot be written into tags; a bad argument.
+        ModelUnavailableError: YAMNet or musicnn's weights cannot be loaded.
+    """
     library, out = Path(library), Path(out)
     problem = file_problem(library, folder=True)
     if problem:
@@ -269,7 +308,25 @@ def _refusal(path: Path, fingerprint: dict | None) -> tuple[str, str] | None:
 
 def write_tags(plan: TagPlan, events: FileEvents = FileEvents()) -> TagOutcome:
     """Apply the plan's writes, each through a checked copy, journalled (`out`/journal-<time>.jsonl, made with
-    the first file written). One writer per library at a time."""
+    the first file written). One writer per library at a time.
+
+    A file is refused, one line each, where a rename would change more than its tag or where the plan may no
+    longer hold (see the module docstring); the rest go on. A kill at any moment leaves every file as it was
+    or as planned. The prediction table's rows of the songs written are renewed, so the next `plan_tags` does
+    not label them again.
+
+    Args:
+        plan: what `plan_tags` planned; only its "write" songs are written.
+        events: told of each file written or refused; silent by default.
+
+    Returns:
+        A `TagOutcome`: the journal (None where nothing was written), the files written and those refused
+            ((path, kind, why)).
+
+    Raises:
+        GenreTfError: another `write_tags` or `undo_tags` is writing in this library, or the journal cannot be
+            written (everything written so far is in it).
+    """
     header = {"library": os.path.abspath(plan.library), "run": str(Path(plan.run).resolve())}
     outcome = TagOutcome(None)
     with _library_lock(plan.library), Journal(plan.out, header) as journal:
@@ -333,7 +390,20 @@ def undo_tags(journal_path: str | Path, events: FileEvents = FileEvents()) -> Ta
     """Put back the old genre values of every file the journal names, the last written first, through
     the same checked copies, into a journal of its own (undo-<time>.jsonl beside it). A file changed since
     it was written is refused; one that holds its old genres already (never renamed, or undone before) is
-    counted as such."""
+    counted as such.
+
+    Args:
+        journal_path: a journal `write_tags` wrote (`out`/journal-<time>.jsonl).
+        events: told of each file restored or refused; silent by default.
+
+    Returns:
+        A `TagOutcome`: the undo's journal (None where nothing was written), the files restored, those refused
+            ((path, kind, why)) and how many were as they were already.
+
+    Raises:
+        GenreTfError: the journal cannot be read or is not a genre-tf tag journal, another `write_tags` or
+            `undo_tags` is writing in the library, or the undo's journal cannot be written.
+    """
     journal_path = Path(journal_path)
     header, entries = read_journal(journal_path)
     outcome = TagOutcome(None)

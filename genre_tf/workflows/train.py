@@ -38,22 +38,42 @@ import keras
 
 
 class TrainEvents:
-    """What training tells its caller; silent by default."""
+    """What training tells its caller; silent by default. Subclass it to show progress (the CLI prints a line
+    per epoch) or to stop training (raise from a method)."""
 
-    def info(self, message: str) -> None: ...
-    def epoch(self, fold: int | None, epoch: int, epochs: int, logs: dict, seconds: float) -> None: ...
+    def info(self, message: str) -> None:
+        """A line of progress: the data and split, the devices, a refit, an interrupted run removed.
+
+        Args:
+            message: the line.
+        """
+
+    def epoch(self, fold: int | None, epoch: int, epochs: int, logs: dict, seconds: float) -> None:
+        """One epoch ended.
+
+        Args:
+            fold: the cross-validation fold, from 1; None without `cv`.
+            epoch: the epoch, from 1.
+            epochs: the most epochs of this fit (`TrainConfig.epochs`, or a refit's count).
+            logs: the epoch's scores: loss and accuracy, val_loss and val_accuracy (not in a refit), and
+                epoch, seconds and learning_rate.
+            seconds: the epoch's wall time.
+        """
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` made.
+    """What `train` made: the saved run and its test scores.
 
     Attributes:
-        run_dir: The finished run's folder.
-        metrics: Its test scores (a CV run's: mean and spread over folds, the folds' own and pooled).
-        parameters: The model's parameter count.
-        epoch_seconds: Mean seconds per epoch; an exact head's: per fit.
-        exact: Whether the head was fit exactly (no epochs).
+        run_dir: the run's folder, <runs_dir>/<name> (`load_run` and `Predictor` take it).
+        metrics: its test scores (`Metrics`): segment and clip level, each with accuracy, balanced_accuracy,
+            precision, recall and f1 and a confusion matrix; with `cv`, each score's mean and std over folds,
+            the folds' own and the pooled scores; none for an untested final run.
+        parameters: the model's parameter count.
+        epoch_seconds: mean seconds per epoch (the first, which traces the graph, left out); an exact head's:
+            per fit.
+        exact: the model was fit exactly (logreg: no epochs).
     """
 
     run_dir: Path
@@ -208,7 +228,25 @@ def _splits(config: TrainConfig, store: FeatureStore, clip_genres: dict[str, str
 
 def train(config: TrainConfig, events: TrainEvents = TrainEvents()) -> TrainResult:
     """Train `config.model` on `config.inputs` of the store `config.store`, evaluate it on the test
-    clips (each CV fold's, with `cv`) and save the run under `config.runs_dir`."""
+    clips (each CV fold's, with `cv`) and save the run under `config.runs_dir`.
+
+    The split is checked before any training. The run is written into a hidden folder and renamed into place
+    when every file is there, so an interrupted training leaves no run (the next `train` removes what it left).
+
+    Args:
+        config: what to train, on what, and how.
+        events: told of progress and of each epoch; silent by default.
+
+    Returns:
+        The run's folder, its test metrics, its parameter count and its speed.
+
+    Raises:
+        GenreTfError: an unknown model, or inputs it does not take.
+        StoreError: no complete store of `config.segment_seconds` segments, a damaged one, or one without an
+            input feature.
+        SplitError: the split cannot be made as asked (ratios, lists, folds, too few clips or genres).
+        ModelUnavailableError: pretrained weights the model needs cannot be loaded.
+    """
     spec = get_model(config.model, config.inputs)  # a bad name fails before any work
     if config.augment is None:
         config = dataclasses.replace(config, augment=spec.augment)
