@@ -335,7 +335,7 @@ def resolve_run(run: str, reports_dir: str | Path = DEFAULT_REPORTS, runs_dir: s
     if ranking is None or ranking.best is None:
         raise GenreTfError(f"no report in {reports_dir} and no tested run in {runs_dir} to rank: train a model "
                            "(genre-tf train), or pass a run folder as `run`")
-    best, score = ranking.best, ranking.best.value(*SORT_KEYS[ranking.sort])
+    best, score = ranking.best, ranking.best.metrics.value(*SORT_KEYS[ranking.sort])
     info(f"no report in {reports_dir}: ranked the {sum(len(g.runs) for g in ranking.groups)} tested runs in "
          f"{runs_dir} by {ranking.sort.replace('_', ' ')} and picked {best.path} ({score:.3f})")
     tied = [run.path for run in ranking.groups[0].tied_with_best()]
