@@ -14,7 +14,8 @@ from genre_tf.io.dataset import find_songs
 from genre_tf.io.prediction_table import PredictionTable, _read_rows
 from genre_tf.workflows.events import FileEvents
 from genre_tf.workflows.library import label_library
-from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.workflows.predict import Predictor
+from genre_tf.workflows.songs import PROBABILITY_TOLERANCE
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error
@@ -230,7 +231,7 @@ def test_a_window_decoded_by_seeking_equals_the_same_window_of_a_whole_decode(tm
 def test_formats_that_cannot_seek_are_decoded_whole_with_the_same_windows(tmp_path):
     from genre_tf.config import SegmentParams
     from genre_tf.io.audio import AudioReader
-    from genre_tf.workflows.predict import all_song_windows
+    from genre_tf.workflows.songs import all_song_windows
 
     from .helpers import encode_ffmpeg
 

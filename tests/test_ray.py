@@ -21,7 +21,8 @@ from genre_tf.io.store import FeatureStore
 from genre_tf.io.tag_writer import genre_field
 from genre_tf.workflows.extract import extract
 from genre_tf.workflows.library import label_library
-from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+from genre_tf.workflows.predict import Predictor
+from genre_tf.workflows.songs import PROBABILITY_TOLERANCE
 from genre_tf.workflows.tagging import TagOptions, plan_tags
 
 from .conftest import GTZAN_FEATURES

@@ -15,7 +15,7 @@ from genre_tf.core.errors import GenreTfError, StoreError
 from genre_tf.core.files import Lock
 from genre_tf.io.store import FeatureStore
 from genre_tf.workflows.extract import extract
-from genre_tf.workflows.predict import check_hop
+from genre_tf.workflows.songs import check_hop
 
 from .helpers import sine, write_audio
 from .test_cli import one_line_error

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from genre_tf.config import DEFAULT_SEGMENT_SECONDS, TrainConfig, segment_label
+from genre_tf.config import DEFAULT_SEGMENT_SECONDS, EmbeddingParams, TrainConfig, segment_label
 from genre_tf.core.errors import GenreTfError, SplitError, StoreError
 from genre_tf.features import INPUT_PRESETS
 from genre_tf.io.runs import load_run
@@ -38,11 +38,13 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
                                                                         tmp_path, request, model, inputs):
     """The contract of every registered model with every input it takes (trained by `genre-tf train`,
     1 epoch): a complete run whose saved model, reloaded, gives the probabilities training evaluated;
-    `predict` labels a clip with it; its export gives predict's probabilities."""
+    `predict` labels a clip with it; its export gives predict's probabilities, and so does its LiteRT model."""
     from genre_tf.core.tf import tf
     from genre_tf.io.audio import load_audio
     from genre_tf.workflows.export import export_run
-    from genre_tf.workflows.predict import PROBABILITY_TOLERANCE, Predictor
+    from genre_tf.workflows.litert import LITERT_TOLERANCE, LitePredictor, build_model
+    from genre_tf.workflows.predict import Predictor
+    from genre_tf.workflows.songs import PROBABILITY_TOLERANCE
 
     trained = pair_runs.get(model, inputs, request)
     run, names = trained.run_dir, parse_inputs(inputs)
@@ -103,6 +105,19 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     np.testing.assert_array_equal(out["window_starts"].numpy(), prediction.window_starts)
     np.testing.assert_allclose(out["window_probabilities"].numpy(), prediction.window_probabilities, rtol=0,
                                atol=PROBABILITY_TOLERANCE)
+    # LiteRT, without TensorFlow: the same probabilities within its tolerance, for every run that converts
+    # (an embedding run's with YAMNet's Keras weights: TF-Hub's YAMNet needs TensorFlow's own ops); an LSTM's
+    # weights cannot be frozen, and its record says so.
+    yamnet = EmbeddingParams(None, request.getfixturevalue("yamnet_weights")) if "embedding" in names else None
+    record = build_model(run, yamnet)
+    if model == "lstm":
+        assert record.unavailable.startswith("freezing the weights:"), record
+        return
+    assert record.unavailable is None, record.unavailable
+    expected = Predictor(run, yamnet).predict(song) if yamnet else prediction
+    lite = LitePredictor(run, yamnet).predict(song)
+    np.testing.assert_array_equal(lite.window_starts, expected.window_starts)
+    np.testing.assert_allclose(lite.window_probabilities, expected.window_probabilities, rtol=0, atol=LITERT_TOLERANCE)
 
 
 def test_normalization_comes_from_the_training_split_only(synth_store, pair_runs, request):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from ..config import BEST_RUN, DEFAULT_MAX_WINDOWS, DEFAULT_REPORTS, ENGINES, embedding_params
+from ..config import BEST_RUN, DEFAULT_MAX_WINDOWS, DEFAULT_REPORTS, ENGINES, RUNTIMES, embedding_params
 from ..core.native import filter_native_stderr
 from .console import default
 
@@ -41,6 +41,9 @@ def path_text(text) -> Path:
 
 MAX_WINDOWS_OPTION = typer.Option(DEFAULT_MAX_WINDOWS, help="Label each song from at most this many 3 s windows, "
                                   "spread over it (decoding only those where the format allows); 0: every window.")
+RUNTIME_OPTION = typer.Option(RUNTIMES[0], help="What runs the model: auto (LiteRT where the run converts: no "
+                              "TensorFlow to start; made once per run, kept beside it; else TensorFlow), litert or "
+                              "tensorflow.")
 RUN_OPTION = typer.Option(BEST_RUN, help=f"A run directory, or '{BEST_RUN}': the top run of the last report.")
 REPORTS_OPTION = typer.Option(Path(DEFAULT_REPORTS), parser=path_text,
                               help="Where the last report is (for --run best).")

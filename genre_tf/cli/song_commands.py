@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from ..config import ENGINES, EXPORT_FORMATS, TAG_DISAGREEMENT_CONFIDENCE, TOP_GENRES, RayParams, ServeParams
+from ..config import (
+    ENGINES,
+    EXPORT_FORMATS,
+    RUNTIMES,
+    TAG_DISAGREEMENT_CONFIDENCE,
+    TOP_GENRES,
+    RayParams,
+    ServeParams,
+)
 from ..core.errors import GenreTfError, parse_names, require
 from .app import (
     ENGINE_OPTION,
@@ -17,6 +25,7 @@ from .app import (
     RAY_GPUS_OPTION,
     REPORTS_OPTION,
     RUN_OPTION,
+    RUNTIME_OPTION,
     YAMNET_HANDLE_OPTION,
     YAMNET_WEIGHTS_OPTION,
     app,
@@ -39,12 +48,15 @@ def chosen_run(run: str, reports: Path) -> Path:
     return resolve_run(run, reports, info=lambda message: say(with_flags(message), err))
 
 
-def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_weights: str | None):
-    """The run behind --run, ready to label audio; says which it is."""
-    from ..workflows.predict import Predictor
+def load_predictor(run: str, reports: Path, yamnet_handle: str | None, yamnet_weights: str | None,
+                   runtime: str = RUNTIMES[-1]):
+    """The run behind --run, ready to label audio (with TensorFlow, or LiteRT where `runtime` allows);
+    says which it is."""
+    from ..workflows.litert import choose_runtime, song_model
 
-    predictor = Predictor(chosen_run(run, reports), yamnet_override(yamnet_handle, yamnet_weights))
-    describe_run(predictor.run, len(predictor.models))
+    run_dir, yamnet = chosen_run(run, reports), yamnet_override(yamnet_handle, yamnet_weights)
+    predictor = song_model(run_dir, yamnet, choose_runtime(run_dir, yamnet, runtime, lambda m: say(m, err)))
+    describe_run(predictor.run, len(predictor.run.model_files))
     return predictor
 
 
@@ -59,6 +71,7 @@ def predict(
     hop: float = typer.Option(None, help="Seconds between window starts."
                               + default("the window length, 3 s")),
     max_windows: int = MAX_WINDOWS_OPTION,
+    runtime: str = RUNTIME_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print JSON with per-window probabilities."),
     table: Path = typer.Option(None, "--out", help="Label a whole folder into a table (.parquet or .csv), one row "
                              "per song; resumable: songs already in it are skipped.", parser=path_text),
@@ -83,18 +96,18 @@ def predict(
         require(not json_output, "--json prints and --out writes a table: choose one")
         require(len(songs) == 1 and songs[0].is_dir(), "--out labels every song under one folder: give one folder")
         return label_folder(songs[0], table, run, reports, top, hop, windows, compare_tags, engine,
-                            RayParams(ray_address, ray_actors, ray_gpus), yamnet, max_windows)
+                            RayParams(ray_address, ray_actors, ray_gpus), yamnet, max_windows, runtime)
     require(engine == ENGINES[0], f"--engine {engine} labels a folder into a table: give --out predictions.parquet")
     require(not windows and not compare_tags,
             f"{'--windows' if windows else '--compare-tags'} goes with --out (a table of every song under a folder)")
     for song in songs:
         require(not song.is_dir(), f"{song}: a folder; label every song under it with --out predictions.parquet "
                                    "(or .csv)")
-    label_files(songs, run, reports, top, hop, json_output, yamnet, max_windows)
+    label_files(songs, run, reports, top, hop, json_output, yamnet, max_windows, runtime)
 
 
 def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float | None, json_output: bool,
-                yamnet, max_windows: int) -> None:
+                yamnet, max_windows: int, runtime: str) -> None:
     """`predict FILE...`: each song's top genres printed (or all, as JSON) in the order given."""
     from ..io.runs import load_run
     from ..workflows.library import label_songs
@@ -103,7 +116,8 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
     chosen = load_run(run_dir)
     describe_run(chosen, len(chosen.model_files))
     results, failed = [], 0
-    with label_songs(run_dir, songs, hop, yamnet=yamnet, max_windows=max_windows) as labelled:
+    with label_songs(run_dir, songs, hop, yamnet=yamnet, info=lambda message: say(message, err),
+                     max_windows=max_windows, runtime=runtime) as labelled:
         for item, prediction, error in labelled:
             song = songs[item]
             if error:
@@ -124,7 +138,7 @@ def label_files(songs: list[Path], run: str, reports: Path, top: int, hop: float
 
 
 def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, hop: float | None, windows: bool,
-                 compare_tags: bool, engine: str, ray: RayParams, yamnet, max_windows: int) -> None:
+                 compare_tags: bool, engine: str, ray: RayParams, yamnet, max_windows: int, runtime: str) -> None:
     """`predict FOLDER --out TABLE`: every song under the folder, labelled into the table."""
     from ..workflows.library import label_library
 
@@ -132,7 +146,7 @@ def label_folder(folder: Path, table: Path, run: str, reports: Path, top: int, h
     events = FileProgress("labelling", "songs")
     try:
         result = label_library(run_dir, folder, table, hop, windows, top, engine, ray, yamnet, events,
-                               compare_tags=compare_tags, max_windows=max_windows)
+                               compare_tags=compare_tags, max_windows=max_windows, runtime=runtime)
     finally:
         events.close()
     written = f"{result.out}" + (f" and {result.windows_out}" if result.windows_out else "")
@@ -197,6 +211,7 @@ def serve(
                                             "audio; checked from its header, and while decoding)."),
     yamnet_handle: str = YAMNET_HANDLE_OPTION,
     yamnet_weights: str = YAMNET_WEIGHTS_OPTION,
+    runtime: str = RUNTIME_OPTION,
 ):
     """A web page to label your own songs (drop a file, see the genres over time), and a JSON API."""
     try:
@@ -204,6 +219,6 @@ def serve(
     except ImportError as e:
         raise GenreTfError(f"serve needs its extra: pip install 'genre-tf[serve]' ({e.name} is missing)") from None
     params = ServeParams(host=host, port=port, max_upload_mb=max_upload_mb, max_audio_seconds=max_audio_seconds)
-    predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights)
+    predictor = load_predictor(run, reports, yamnet_handle, yamnet_weights, runtime)
     say(f"genre-tf is listening on http://{host}:{port}/ (Ctrl-C stops it)", err)
     run_server(predictor, params)

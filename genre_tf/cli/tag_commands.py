@@ -25,6 +25,7 @@ from .app import (
     RAY_GPUS_OPTION,
     REPORTS_OPTION,
     RUN_OPTION,
+    RUNTIME_OPTION,
     YAMNET_HANDLE_OPTION,
     YAMNET_WEIGHTS_OPTION,
     app,
@@ -58,6 +59,7 @@ def tag(
     genre_map: Path = typer.Option(None, help="A CSV of from,to: genres written as spelled in `to` "
                                    "(hiphop,Hip Hop); an empty `to` writes nothing for that genre.", parser=path_text),
     max_windows: int = MAX_WINDOWS_OPTION,
+    runtime: str = RUNTIME_OPTION,
     out: Path = typer.Option(Path(DEFAULT_TAGGING), "--out", help="The work folder: predictions, the plan, "
                              "the journals (one library per folder).", parser=path_text),
     run: str = RUN_OPTION,
@@ -90,7 +92,7 @@ def tag(
     try:
         plan = plan_tags(chosen_run(run, reports), library, out, options, engine,
                          RayParams(ray_address, ray_actors, ray_gpus), yamnet_override(yamnet_handle, yamnet_weights),
-                         events, max_windows=max_windows)
+                         events, max_windows=max_windows, runtime=runtime)
     finally:
         events.close()
     _show_plan(plan)

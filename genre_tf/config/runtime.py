@@ -51,6 +51,9 @@ PLAN_ROWS_SHOWN = 50  # `tag` prints the plan's first changes and refusals; plan
 # Where extraction and library labelling run: this process, or a Ray cluster.
 ENGINES = ("local", "ray")
 EXPORT_FORMATS = ("saved_model", "tflite")
+# What runs a run's model when labelling songs: LiteRT where the run converts to it (no TensorFlow to
+# start: a song in about a second), else TensorFlow; LiteRT only (refused where it cannot); TensorFlow.
+RUNTIMES = ("auto", "litert", "tensorflow")
 
 
 @dataclasses.dataclass(frozen=True)

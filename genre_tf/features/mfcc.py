@@ -18,12 +18,27 @@ MEL_BANDS = 128  # librosa.feature.melspectrogram's default
 POWER_FLOOR = 1e-10  # librosa.power_to_db's amin
 
 
+def _slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (Auditory Toolbox): linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
+    linear = hz * 3 / 200
+    return np.where(hz >= 1000, 15 + np.log(np.maximum(hz, 1000) / 1000) * 27 / np.log(6.4), linear)
+
+
+def _slaney_hz(mel: np.ndarray) -> np.ndarray:
+    return np.where(mel >= 15, 1000 * np.exp(np.log(6.4) / 27 * (mel - 15)), mel * 200 / 3)
+
+
 @functools.lru_cache(maxsize=4)
 def mel_matrix(p: MfccParams) -> np.ndarray:
-    """(n_fft/2 + 1, MEL_BANDS): librosa's Slaney filters, a constant of the graph."""
-    import librosa
-
-    return librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=MEL_BANDS).T.astype(np.float32)
+    """(n_fft/2 + 1, MEL_BANDS): librosa.filters.mel's defaults (Slaney's scale and area normalization, 0 Hz
+    to Nyquist), a constant of the graph. Computed here: librosa's own starts numba, half a second."""
+    bins = np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate)
+    edges = _slaney_hz(np.linspace(0.0, _slaney_mel(np.float64(p.sample_rate / 2)), MEL_BANDS + 2))
+    widths = np.diff(edges)
+    rising = (bins - edges[:-2, None]) / widths[:-1, None]
+    falling = (edges[2:, None] - bins) / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.T.astype(np.float32)
 
 
 def mfcc(waveforms, p: MfccParams = MfccParams()) -> tf.Tensor:

@@ -23,14 +23,17 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.sparse import coo_array
 
 from ..config import LABEL_KINDS, RANDOM_SPLIT, ModelOptions, SegmentParams, TrainConfig, segment_label
 from ..core.errors import GenreTfError, first_line
 from ..core.files import Lock
 from .splits import LABEL_SPLITS
+
+if TYPE_CHECKING:
+    from scipy.sparse import coo_array
 
 INCOMPLETE_PREFIX = ".incomplete-"
 MODEL_FILE = "model.keras"
@@ -101,6 +104,8 @@ def confusion_cells(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> d
 def read_confusion(stored: dict | list) -> coo_array:
     """A confusion matrix from metrics.json, sparse: `confusion_cells`' form, or the dense list of rows
     that runs of genre-tf 0.2 and earlier hold."""
+    from scipy.sparse import coo_array  # here: `genre-tf --help` and the ranking need no SciPy
+
     if isinstance(stored, list):
         return coo_array(np.asarray(stored, dtype=np.int64))
     cells = np.asarray(stored["cells"], dtype=np.int64).reshape(-1, 3)

@@ -28,15 +28,19 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from ..config import LogMelParams, ServeParams
 from ..core.errors import AudioError, AudioErrorKind, GenreTfError, first_line
 from ..io.audio import AUDIO_EXTENSIONS, AudioReader, check_level, load_audio
-from ..workflows.predict import Predictor
+from .spectrogram import display_log_mel
+
+if TYPE_CHECKING:  # either labels songs; TensorFlow's is imported only where the run needs it
+    from ..workflows.litert import LitePredictor
+    from ..workflows.predict import Predictor
 
 PAGE = Path(__file__).parent / "web" / "index.html"
 CHUNK = 1 << 20
@@ -107,16 +111,17 @@ class Cancelled(Exception):
 
 
 class SongLabeler:
-    """A run's Predictor behind a lock (one song at a time through the model), and the page's result."""
+    """A run's predictor (TensorFlow's or LiteRT's) behind a lock (one song at a time through the model), and
+    the page's result."""
 
-    def __init__(self, predictor: Predictor, params: ServeParams):
+    def __init__(self, predictor: Predictor | LitePredictor, params: ServeParams):
         self.predictor, self.params = predictor, params
         self._lock = threading.Lock()
 
     def info(self) -> dict:
         run = self.predictor.run
         return {"run": run.name, "inputs": run.inputs, "model": run.model, "genres": run.genres,
-                "folds": len(self.predictor.models), "window_seconds": self.predictor.segment.segment_seconds,
+                "folds": len(run.model_files), "window_seconds": self.predictor.segment.segment_seconds,
                 "max_upload_mb": self.params.max_upload_mb, "max_audio_seconds": self.params.max_audio_seconds,
                 "formats": list(AUDIO_EXTENSIONS)}
 
@@ -141,14 +146,11 @@ class SongLabeler:
 
     def spectrogram(self, path: Path) -> str:
         """The song's log-mel (YAMNet's frontend; at most `spectrogram_seconds`) as a PNG data URL."""
-        from ..features.logmel import log_mel
         from ..workflows.plots import log_mel_png
 
-        audio = load_audio(path, self.predictor.segment.sample_rate, self.params.spectrogram_seconds)
+        audio = load_audio(path, LogMelParams().sample_rate, self.params.spectrogram_seconds)
         seconds = len(audio.samples) / audio.sample_rate
-        frames = log_mel(audio.samples[None]).numpy()[0]
-        shown_frames = int(np.ceil(seconds / LogMelParams().stft_hop_seconds))  # not YAMNet's padding
-        png = log_mel_png(frames[:shown_frames], seconds)
+        png = log_mel_png(display_log_mel(audio.samples), seconds)
         return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
@@ -187,7 +189,7 @@ def _work(labeler: SongLabeler, upload: Upload, spectrogram: bool, stopping: thr
     return events, cancelled, done
 
 
-def create_app(predictor: Predictor, params: ServeParams = ServeParams()) -> FastAPI:
+def create_app(predictor: Predictor | LitePredictor, params: ServeParams = ServeParams()) -> FastAPI:
     labeler = SongLabeler(predictor, params)
     limit = int(params.max_upload_mb * 1e6)
     uploads = Path(tempfile.mkdtemp(prefix="genre-tf-uploads-"))  # every upload's folder, removed on shutdown
@@ -300,7 +302,7 @@ class BodyLimit:
             await refusal(scope, receive, send)
 
 
-def serve(predictor: Predictor, params: ServeParams = ServeParams()) -> None:
+def serve(predictor: Predictor | LitePredictor, params: ServeParams = ServeParams()) -> None:
     """Run the page until Ctrl-C or SIGTERM (work in progress is cancelled after `shutdown_seconds`)."""
     import uvicorn
 

@@ -38,7 +38,8 @@ from ..core.native import native_stderr_silenced
 from ..core.provenance import library_versions
 from ..core.tf import freeze_variables, tf
 from ..io.audio import SILENCE_PEAK
-from .predict import PROBABILITY_TOLERANCE, Predictor
+from .predict import Predictor
+from .songs import PROBABILITY_TOLERANCE
 
 SAVED_MODEL_DIR, TFLITE_FILE, RECORD_FILE, LABELS_FILE = "saved_model", "model.tflite", "export.json", "labels.txt"
 SIGNATURE = "serve"
@@ -110,35 +111,52 @@ def _conversion_error(error: Exception) -> str:
     return f"ops outside this op set: {', '.join(ops)}" if ops else first_line(error, 300)
 
 
-def convert_tflite(saved_model: Path, dynamic_range: bool = False) -> tuple[bytes | None, dict]:
-    """LiteRT from the SavedModel's serve function with its variables frozen into constants (converted
-    as variables, Keras 3 weights came out uninitialized: NaN probabilities). TFLite's builtin ops if
-    they suffice, else with TF ops (Flex, a larger runtime); the record says which, or why neither
-    converted. A frozen function's outputs lose their names: LiteRT calls them output_0, ... in the
-    order the record lists. `dynamic_range`: weights stored as int8 (LiteRT's dynamic-range quantization;
-    scripts/bench_library.py measures it)."""
-    loaded = tf.saved_model.load(str(saved_model))
-    serve = loaded.signatures[SIGNATURE]
+# LiteRT op sets tried in order: TFLite's builtins, else with TF ops (Flex, a larger runtime).
+OP_SETS = {"builtins": ("TFLITE_BUILTINS",), "builtins+select_tf_ops": ("TFLITE_BUILTINS", "SELECT_TF_OPS")}
+
+
+def _convert(function, op_sets: tuple[str, ...], trackable=None,
+             dynamic_range: bool = False) -> tuple[bytes | None, dict[str, str]]:
+    """A concrete function as LiteRT, its variables frozen into constants (converted as variables, Keras 3
+    weights came out uninitialized: NaN probabilities), with the first of `op_sets` (OP_SETS' names)
+    that converts; the flatbuffer (None if none did) and why each set tried before failed."""
     try:
-        frozen = freeze_variables(serve)
+        frozen = freeze_variables(function)
     except ValueError as e:  # Keras' LSTM assigns a variable inside its loop
-        return None, {"file": None, "ops": None, "not_converted": {"freezing the weights": first_line(e, 300)}}
-    outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
-    attempts = {"builtins": [tf.lite.OpsSet.TFLITE_BUILTINS],
-                "builtins+select_tf_ops": [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]}
+        return None, {"freezing the weights": first_line(e, 300)}
     errors = {}
-    for name, ops in attempts.items():
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], loaded)
-        converter.target_spec.supported_ops = ops
+    for name in op_sets:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable or tf.Module())
+        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, ops) for ops in OP_SETS[name]]
         converter.optimizations = [tf.lite.Optimize.DEFAULT] if dynamic_range else []
         try:
             with native_stderr_silenced():  # the converter's MLIR dumps: summed up in the record instead
-                flatbuffer = converter.convert()
-            return flatbuffer, {"file": TFLITE_FILE, "ops": name, "signature": "serving_default",
-                                "outputs": outputs, "not_converted": errors}
+                return converter.convert(), errors
         except Exception as e:  # the converter's errors have no common type
             errors[name] = _conversion_error(e)
-    return None, {"file": None, "ops": None, "not_converted": errors}
+    return None, errors
+
+
+def convert_function(function) -> tuple[bytes | None, str | None]:
+    """A concrete function as LiteRT with builtin ops only (what LiteRT's own runtime runs): the flatbuffer,
+    or None and why it cannot be converted, in a few words (litert.py caches a run's)."""
+    flatbuffer, errors = _convert(function, ("builtins",))
+    return flatbuffer, None if flatbuffer else "; ".join(f"{step}: {why}" for step, why in errors.items())
+
+
+def convert_tflite(saved_model: Path, dynamic_range: bool = False) -> tuple[bytes | None, dict]:
+    """LiteRT from the SavedModel's serve function: TFLite's builtin ops if they suffice, else with TF ops;
+    the record says which, or why neither converted. A frozen function's outputs lose their names: LiteRT
+    calls them output_0, ... in the order the record lists. `dynamic_range`: weights stored as int8
+    (LiteRT's dynamic-range quantization; scripts/bench_library.py measures it)."""
+    loaded = tf.saved_model.load(str(saved_model))
+    serve = loaded.signatures[SIGNATURE]
+    flatbuffer, errors = _convert(serve, tuple(OP_SETS), loaded, dynamic_range)
+    if flatbuffer is None:
+        return None, {"file": None, "ops": None, "not_converted": errors}
+    outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
+    return flatbuffer, {"file": TFLITE_FILE, "ops": list(OP_SETS)[len(errors)], "signature": "serving_default",
+                        "outputs": outputs, "not_converted": errors}
 
 
 def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:

@@ -20,6 +20,7 @@ from ..config import (
     DECODE_WORKERS,
     DEFAULT_MAX_WINDOWS,
     ENGINES,
+    RUNTIMES,
     TOP_GENRES,
     WINDOW_BATCH,
     EmbeddingParams,
@@ -33,7 +34,8 @@ from ..io.prediction_table import Prediction, PredictionTable, check_out
 from ..io.runs import load_run
 from ..io.tags import TagProblem, read_genres
 from .events import FileEvents
-from .predict import Classifier, all_song_windows, check_hop, check_max_windows
+from .litert import choose_runtime
+from .songs import Classifier, all_song_windows, check_hop, check_max_windows
 
 
 @dataclasses.dataclass
@@ -60,7 +62,7 @@ Labelled = tuple[int, Prediction | None, str | None]
 def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float | None = None,
                 engine: Engine = LocalEngine(), yamnet: EmbeddingParams | None = None,
                 info: Callable[[str], None] = lambda message: None,
-                max_windows: int = DEFAULT_MAX_WINDOWS) -> Iterator[Iterator[Labelled]]:
+                max_windows: int = DEFAULT_MAX_WINDOWS, runtime: str = RUNTIMES[0]) -> Iterator[Iterator[Labelled]]:
     """`with label_songs(run, songs) as labelled:` each song's prediction, from windows one every
     `hop_seconds` (default: the window length), at most `max_windows` of them spread over the song (0:
     every window). The run is loaded on entering, so that one that cannot load fails before any song.
@@ -78,6 +80,8 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
         info: called with each line of progress the engine has (Ray's: where its actors are placed).
         max_windows: the most windows a song is labelled from, spread over it, its first and last tenth (at
             most 10 s) left out where it is long enough; 0: every window.
+        runtime: "auto" (LiteRT where the run converts, made once per run; else TensorFlow, said through
+            `info`), "litert" or "tensorflow".
 
     Returns:
         A context manager; entered, an iterator of (index in `songs`, the `Prediction` or None, None or why the
@@ -93,7 +97,8 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
     check_max_windows(max_windows)
     paths = [str(song) for song in songs]
     decode = functools.partial(all_song_windows, segment=segment, hop_seconds=hop_seconds, max_windows=max_windows)
-    with engine.map_windows(paths, decode, Classifier(str(Path(run_dir).resolve()), yamnet), WINDOW_BATCH,
+    chosen = choose_runtime(run.path, yamnet, runtime, info) if paths else RUNTIMES[-1]
+    with engine.map_windows(paths, decode, Classifier(str(run.path.resolve()), yamnet, chosen), WINDOW_BATCH,
                             segment.segment_samples, info) as finished:
         yield ((done.item, None if done.error else Prediction.of_windows(
             paths[done.item], run.genres, done.starts, done.arrays["probabilities"], done.notes), done.error)
@@ -104,7 +109,8 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
                   windows: bool = False, top: int = TOP_GENRES, engine: str = ENGINES[0],
                   ray: RayParams = RayParams(), yamnet: EmbeddingParams | None = None,
                   events: FileEvents = FileEvents(), workers: int = DECODE_WORKERS,
-                  compare_tags: bool = False, max_windows: int = DEFAULT_MAX_WINDOWS) -> LibraryResult:
+                  compare_tags: bool = False, max_windows: int = DEFAULT_MAX_WINDOWS,
+                  runtime: str = RUNTIMES[0]) -> LibraryResult:
     """Label every song under `folder` with the run in `run_dir` into the table `out`, each from at most
     `max_windows` windows (0: every window); per-window rows too with `windows`. `yamnet` replaces the
     run's YAMNet source (moved or unreachable). `compare_tags`:
@@ -130,6 +136,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
         compare_tags: add each song's genre tag, and flag the songs whose tag disagrees with a prediction at
             least 0.5 sure.
         max_windows: the most windows a song is labelled from, spread over it; 0: every window.
+        runtime: "auto" (LiteRT where the run converts, else TensorFlow), "litert" or "tensorflow".
 
     Returns:
         A `LibraryResult`: the table's path (and the windows table's), the songs in it, labelled now, kept from
@@ -162,7 +169,7 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
                     f"{len(fingerprints) - len(todo)} already in {out}")
         failed = []
         with label_songs(run_dir, [folder / song for song in todo], hop_seconds, runner, yamnet,
-                         events.info, max_windows) as labelled:
+                         events.info, max_windows, runtime) as labelled:
             events.start(len(todo))
             for item, prediction, error in labelled:
                 song = todo[item]

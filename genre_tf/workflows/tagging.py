@@ -38,6 +38,7 @@ from ..config import (
     DEFAULT_MAX_WINDOWS,
     DEFAULT_TAGGING,
     ENGINES,
+    RUNTIMES,
     TAG_CALIBRATION_CLIPS,
     TAG_MIN_CONFIDENCE,
     TAG_MODES,
@@ -153,7 +154,8 @@ class _Refused(Exception):
 def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAULT_TAGGING,
               options: TagOptions = TagOptions(), engine: str = ENGINES[0], ray: RayParams = RayParams(),
               yamnet: EmbeddingParams | None = None, events: FileEvents = FileEvents(),
-              workers: int = DECODE_WORKERS, max_windows: int = DEFAULT_MAX_WINDOWS) -> TagPlan:
+              workers: int = DECODE_WORKERS, max_windows: int = DEFAULT_MAX_WINDOWS,
+              runtime: str = RUNTIMES[0]) -> TagPlan:
     """Label every song under `library` with the run (resumably, into `out`/predictions.csv) and plan each
     song's genre values under `options`; the plan goes to `out`/plan.csv. No file of the library changes.
 
@@ -172,6 +174,7 @@ def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAUL
         events: told of progress and of each problem; silent by default.
         workers: the local engine's decoding threads.
         max_windows: the most windows a song is labelled from, spread over it; 0: every window.
+        runtime: "auto" (LiteRT where the run converts, else TensorFlow), "litert" or "tensorflow".
 
     Returns:
         A `TagPlan`: the library, run and work folder, each song's `PlannedSong` in path order, the confidence
@@ -197,7 +200,7 @@ def plan_tags(run_dir: str | Path, library: str | Path, out: str | Path = DEFAUL
     names = _written_names(run.genres, options.genre_map)
     check_library(out, library)
     labelled = label_library(run_dir, library, out / PREDICTIONS_FILE, engine=engine, ray=ray, yamnet=yamnet,
-                             events=events, workers=workers, max_windows=max_windows)
+                             events=events, workers=workers, max_windows=max_windows, runtime=runtime)
     if options.min_confidence is not None:
         threshold, source = options.min_confidence, "as given"
     else:
