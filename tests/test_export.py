@@ -16,7 +16,6 @@ from genre_tf.core.tf import tf
 from genre_tf.features.extractor import round_to_float16
 from genre_tf.io.audio import AudioReader, iter_windows, load_audio
 from genre_tf.workflows.export import export_run, segment_windows
-from genre_tf.workflows.litert import LITERT_TOLERANCE
 from genre_tf.workflows.predict import Predictor
 from genre_tf.workflows.songs import PROBABILITY_TOLERANCE
 
@@ -24,6 +23,7 @@ from .conftest import GTZAN_RUNS
 from .helpers import write_audio
 
 runner = CliRunner()
+LITERT_TOLERANCE = 1e-3
 
 
 @pytest.fixture(scope="module")

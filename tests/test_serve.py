@@ -304,3 +304,16 @@ def test_the_page_labels_a_real_song_in_chromium(server, gtzan_sample, tmp_path)
         page.wait_for_selector("#result:not([hidden])", timeout=120_000)
         assert page.inner_text("#title").startswith("classical.00000.wav")
         browser.close()
+
+
+def test_the_pages_spectrogram_is_yamnets_log_mel(gtzan_sample):
+    """The server draws YAMNet's log-mel without TensorFlow: frame for frame the model's own frontend."""
+    from genre_tf.features.logmel import log_mel
+    from genre_tf.io.audio import load_audio
+    from genre_tf.serving.spectrogram import LOG_MEL_TOLERANCE, display_log_mel
+
+    samples = load_audio(gtzan_sample / "pop" / "pop.00001.wav").samples[:10 * 16000]
+    shown = display_log_mel(samples)
+    assert shown.shape == (998, 64)  # 25 ms frames every 10 ms, none past the end (YAMNet pads for its patches)
+    np.testing.assert_allclose(shown, log_mel(samples[None]).numpy()[0][:len(shown)], atol=LOG_MEL_TOLERANCE)
+    assert display_log_mel(samples[:399]).shape == (0, 64)

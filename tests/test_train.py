@@ -50,8 +50,10 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     run, names = trained.run_dir, parse_inputs(inputs)
     seconds = PAIR_SEGMENT_SECONDS.get(model, DEFAULT_SEGMENT_SECONDS)
     assert run.name.startswith("-".join(filter(None, ["+".join(names), model, segment_label(seconds)])) + "-")
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.json", "labels.json", "metrics.json",
-                                                    "model.keras", "normalization.npz", "split.json", "test_clips.csv"]
+    # (Hidden: the LiteRT model other tests' `predict` may have made beside the run.)
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+        "config.json", "history.json", "labels.json", "metrics.json", "model.keras", "normalization.npz", "split.json",
+        "test_clips.csv"]
     loaded, spec = load_run(run), MODELS[model]
     (history,) = loaded.histories
     if spec.exact:  # fit on every non-test clip, its L2 strength chosen over folds of them
@@ -109,7 +111,7 @@ def test_every_model_and_input_trains_saves_reloads_predicts_and_exports(pair_ru
     # (an embedding run's with YAMNet's Keras weights: TF-Hub's YAMNet needs TensorFlow's own ops); an LSTM's
     # weights cannot be frozen, and its record says so.
     yamnet = EmbeddingParams(None, request.getfixturevalue("yamnet_weights")) if "embedding" in names else None
-    record = build_model(run, yamnet)
+    record = build_model(run, yamnet).record
     if model == "lstm":
         assert record.unavailable.startswith("freezing the weights:"), record
         return

@@ -28,17 +28,26 @@ def _slaney_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= 15, 1000 * np.exp(np.log(6.4) / 27 * (mel - 15)), mel * 200 / 3)
 
 
-@functools.lru_cache(maxsize=4)
-def mel_matrix(p: MfccParams) -> np.ndarray:
-    """(n_fft/2 + 1, MEL_BANDS): librosa.filters.mel's defaults (Slaney's scale and area normalization, 0 Hz
-    to Nyquist), a constant of the graph. Computed here: librosa's own starts numba, half a second."""
-    bins = np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate)
-    edges = _slaney_hz(np.linspace(0.0, _slaney_mel(np.float64(p.sample_rate / 2)), MEL_BANDS + 2))
+@functools.lru_cache(maxsize=8)
+def slaney_mel_matrix(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """(n_fft/2 + 1, n_mels): librosa.filters.mel's defaults (Slaney's scale and area normalization, 0 Hz to
+    Nyquist), a constant of the graph. Computed here: librosa's own starts numba, half a second."""
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = _slaney_hz(np.linspace(0.0, _slaney_mel(np.float64(sample_rate / 2)), n_mels + 2))
     widths = np.diff(edges)
     rising = (bins - edges[:-2, None]) / widths[:-1, None]
     falling = (edges[2:, None] - bins) / widths[1:, None]
     weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return weights.T.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def dct_matrix(n: int, kept: int) -> np.ndarray:
+    """(n, kept): the orthonormal DCT-II's first `kept` coefficients as a matrix (tf.signal.dct's `norm="ortho"`,
+    whose own ops LiteRT's builtins do not have)."""
+    k, i = np.arange(kept)[None, :], np.arange(n)[:, None]
+    scale = np.where(k == 0, np.sqrt(1.0 / n), np.sqrt(2.0 / n))
+    return (scale * np.cos(np.pi * k * (2 * i + 1) / (2 * n))).astype(np.float32)
 
 
 def mfcc(waveforms, p: MfccParams = MfccParams()) -> tf.Tensor:
@@ -47,10 +56,10 @@ def mfcc(waveforms, p: MfccParams = MfccParams()) -> tf.Tensor:
     padded = tf.pad(waveforms, [[0, 0], [p.n_fft // 2, p.n_fft // 2]])
     spectrum = tf.signal.stft(padded, p.n_fft, p.hop_length, p.n_fft, window_fn=tf.signal.hann_window)
     power = tf.math.real(spectrum) ** 2 + tf.math.imag(spectrum) ** 2
-    mel = tf.matmul(power, mel_matrix(p))
+    mel = tf.matmul(power, slaney_mel_matrix(p.sample_rate, p.n_fft, MEL_BANDS))
     db = (10.0 / np.log(10.0)) * tf.math.log(tf.maximum(mel, POWER_FLOOR))
     db = tf.maximum(db, tf.reduce_max(db, axis=(1, 2), keepdims=True) - p.top_db)
-    return tf.signal.dct(db, type=2, norm="ortho")[..., :p.n_mfcc]
+    return tf.matmul(db, dct_matrix(MEL_BANDS, p.n_mfcc))
 
 
 class MfccFeature(tf.Module):

@@ -29,6 +29,7 @@ import numpy as np
 from ..config import MusicnnParams
 from ..core.errors import ModelUnavailableError, first_line
 from ..core.tf import tf
+from .mfcc import slaney_mel_matrix
 
 import keras
 from keras import layers
@@ -138,13 +139,11 @@ def load_musicnn_weights(model: keras.Model, prefix: str) -> None:
 def musicnn_log_mel(waveforms, p: MusicnnParams = MusicnnParams()) -> tf.Tensor:
     """(batch, samples) -> (batch, frames, 96): librosa.feature.melspectrogram (centred frames with
     zero padding, periodic Hann window, power 2, Slaney mel filters), then log10(10000 x + 1)."""
-    import librosa
-
     waveforms = tf.convert_to_tensor(waveforms, tf.float32)
     padded = tf.pad(waveforms, [[0, 0], [p.n_fft // 2, p.n_fft // 2]])
     power = tf.square(tf.abs(tf.signal.stft(padded, p.n_fft, p.hop_length, p.n_fft)))
-    mel_matrix = librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels).T.astype(np.float32)
-    return tf.math.log(p.log_scale * tf.matmul(power, mel_matrix) + 1.0) / np.log(10.0)
+    mel = tf.matmul(power, slaney_mel_matrix(p.sample_rate, p.n_fft, p.n_mels))
+    return tf.math.log(p.log_scale * mel + 1.0) / np.log(10.0)
 
 
 def patches(spectrogram, p: MusicnnParams = MusicnnParams()) -> tf.Tensor:

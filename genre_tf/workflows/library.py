@@ -34,7 +34,7 @@ from ..io.prediction_table import Prediction, PredictionTable, check_out
 from ..io.runs import load_run
 from ..io.tags import TagProblem, read_genres
 from .events import FileEvents
-from .litert import choose_runtime
+from .litert import check_runtime, choose_runtime, gpu_visible
 from .songs import Classifier, all_song_windows, check_hop, check_max_windows
 
 
@@ -97,6 +97,7 @@ def label_songs(run_dir: str | Path, songs: list[str | Path], hop_seconds: float
     check_max_windows(max_windows)
     paths = [str(song) for song in songs]
     decode = functools.partial(all_song_windows, segment=segment, hop_seconds=hop_seconds, max_windows=max_windows)
+    check_runtime(runtime)
     chosen = choose_runtime(run.path, yamnet, runtime, info) if paths else RUNTIMES[-1]
     with engine.map_windows(paths, decode, Classifier(str(run.path.resolve()), yamnet, chosen), WINDOW_BATCH,
                             segment.segment_samples, info) as finished:
@@ -136,7 +137,8 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
         compare_tags: add each song's genre tag, and flag the songs whose tag disagrees with a prediction at
             least 0.5 sure.
         max_windows: the most windows a song is labelled from, spread over it; 0: every window.
-        runtime: "auto" (LiteRT where the run converts, else TensorFlow), "litert" or "tensorflow".
+        runtime: "auto" (LiteRT where the run converts; TensorFlow where it does not, on a machine with a GPU,
+            or with the Ray engine, whose actors hold the model), "litert" or "tensorflow".
 
     Returns:
         A `LibraryResult`: the table's path (and the windows table's), the songs in it, labelled now, kept from
@@ -157,7 +159,12 @@ def label_library(run_dir: str | Path, folder: str | Path, out: str | Path, hop_
     segment = run.segment
     check_hop(segment, hop_seconds)
     check_max_windows(max_windows)
+    check_runtime(runtime)
     events.info(f"run {run.path} ({'+'.join(run.inputs)} / {run.model})")
+    if runtime == RUNTIMES[0] and (engine != ENGINES[0] or gpu_visible()):
+        runtime = RUNTIMES[-1]
+        events.info("labelling with TensorFlow: " + ("the Ray engine's actors hold the model" if engine != ENGINES[0]
+                                                      else "a GPU is there for it"))
     paths, problems = find_songs(folder)
     for problem in problems:
         events.warn(problem)

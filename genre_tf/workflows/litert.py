@@ -3,16 +3,19 @@ interpreter (ai-edge-litert, XNNPACK), so that `predict`, `tag` and `serve` answ
 where TensorFlow alone takes four to start.
 
 The LiteRT model is `Predictor.probabilities` (windows -> probabilities), converted once per run with
-TensorFlow and cached beside the run:
+TensorFlow, checked against TensorFlow on a few windows, and kept beside the run, one pair of files per
+fingerprint of what it was made from:
 
-    <run>/.litert/model.tflite   builtin ops only (LiteRT's own runtime has no TensorFlow ops)
-    <run>/.litert/record.json    the run's fingerprint it was made for, the model file's SHA-256, its
-                                 input and output names; or why the run cannot be converted
+    <run>/.litert/<fingerprint>.tflite   builtin ops only (LiteRT's own runtime has no TensorFlow ops)
+    <run>/.litert/<fingerprint>.json     the file's SHA-256, its input and output names; or why the run
+                                         has no LiteRT model
 
-Each file is replaced atomically, the record last: a model is used only when the record's fingerprint is
-the run's (its config, its model files, the YAMNet source, genre-tf's version) and the file's digest is
-the record's; otherwise it is rebuilt. A run that cannot be converted (Keras' LSTM; YAMNet through
-TF-Hub, whose ops need TensorFlow) is recorded as such and labelled by TensorFlow, said in one line.
+The fingerprint covers the run's config and model files, the files its features read (YAMNet's weights,
+the replacement YAMNet source), the code that builds the graph and the versions of genre-tf, TensorFlow
+and LiteRT: any change makes a new fingerprint, so a stale model is never found. Each file is written
+atomically, the record last, under a lock; a model is loaded from the bytes whose digest was checked. A run
+that cannot be converted (Keras' LSTM; YAMNet through TF-Hub, whose ops need TensorFlow) is recorded as
+such and labelled by TensorFlow, said in one line.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +31,7 @@ import numpy as np
 
 from ..config import RUNTIMES, EmbeddingParams
 from ..core.errors import GenreTfError, first_line, require
-from ..core.files import file_digest, write_atomic
+from ..core.files import Lock, write_atomic
 from ..core.native import native_stderr_silenced
 from ..core.provenance import now_iso
 from ..io.prediction_table import Prediction
@@ -35,31 +39,57 @@ from ..io.runs import Run, load_run
 from .songs import label_song
 
 LITERT_FOLDER = ".litert"
-# LiteRT's probabilities against TensorFlow's for the same windows: XNNPACK's kernels, and a feature's
-# float16 rounding that may go the other way (the closest ulp).
-LITERT_TOLERANCE = 1e-3
-MODEL_FILE, RECORD_FILE = "model.tflite", "record.json"
 AUTO, LITERT, TENSORFLOW = RUNTIMES
+# LiteRT's probabilities against TensorFlow's for the same windows, checked on every model made. Not bit for
+# bit: XNNPACK's kernels are not TensorFlow's, and a feature stored as float16 (musicnn's) may round the other
+# way where it lies at a rounding boundary (measured: 7.5e-7 with a real musicnn run, 5.5e-3 with a one-epoch
+# synthetic musicnn head).
+LITERT_TOLERANCE = 1e-2
+# What the graph is made by: a change to these files' code makes a new model (an editable install keeps
+# its version number across edits).
+_GRAPH_CODE = ("features", "models", "workflows/predict.py", "workflows/export.py")
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def _version() -> str:
+def _versions() -> dict[str, str]:
     from importlib import metadata
 
-    return metadata.version("genre-tf")
+    versions = {}
+    for name in ("genre-tf", "tensorflow", "keras", "ai-edge-litert"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _stat(path: Path) -> list:
+    """What identifies a file's content without reading it (its inode and change time too: a file put back
+    with its old size and modification time is still another file)."""
+    st = path.stat()
+    return [str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _uses_embedding(run: Run) -> bool:
+    return "embedding" in run.inputs
 
 
 def run_fingerprint(run: Run, yamnet: EmbeddingParams | None = None) -> str:
-    """What the LiteRT model is made from: the run's config and model files (by size and modification
-    time), the YAMNet source where it is replaced, and genre-tf's version (its feature code)."""
-    stat = [(p.relative_to(run.path).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in run.model_files]
-    parts = {"config": hashlib.sha256((run.path / "config.json").read_bytes()).hexdigest(), "models": stat,
-             "yamnet": dataclasses.asdict(yamnet) if yamnet else None, "genre_tf": _version()}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    """What a run's LiteRT model is made from, as one hex digest (see the module docstring)."""
+    yamnet = yamnet if _uses_embedding(run) else None  # only an embedding run reads YAMNet
+    params = [run.feature_params(name) for name in run.inputs] + ([dataclasses.asdict(yamnet)] if yamnet else [])
+    weights = [_stat(Path(v)) for p in params for v in p.values() if isinstance(v, str) and Path(v).is_file()]
+    code = [_stat(f) for part in map(_PACKAGE.joinpath, _GRAPH_CODE)
+            for f in (sorted(part.rglob("*.py")) if part.is_dir() else [part])]
+    parts = {"config": hashlib.sha256((run.path / "config.json").read_bytes()).hexdigest(),
+             "models": [_stat(p)[1:] for p in run.model_files], "yamnet": params[len(run.inputs):],
+             "weights": weights, "code": code, "versions": _versions()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
 class LiteRecord:
-    """record.json: the model made for a run's fingerprint, or why none could be."""
+    """<fingerprint>.json: the model made for a fingerprint, or why none could be."""
 
     fingerprint: str
     digest: str | None = None  # the model file's SHA-256
@@ -68,67 +98,125 @@ class LiteRecord:
     unavailable: str | None = None  # why the run has no LiteRT model
     built: str = ""
 
-    @classmethod
-    def read(cls, folder: Path) -> LiteRecord | None:
-        try:
-            return cls(**json.loads((folder / RECORD_FILE).read_text()))
-        except (OSError, ValueError, TypeError):
-            return None  # none yet, or damaged: made again
+
+@dataclasses.dataclass(frozen=True)
+class LiteModel:
+    """A run's current LiteRT model: its record, and the bytes whose digest was checked (None: unavailable)."""
+
+    record: LiteRecord
+    content: bytes | None
 
 
-def cached_model(run: Run, yamnet: EmbeddingParams | None = None) -> LiteRecord | None:
-    """The run's cached LiteRT record where it is current (for this fingerprint, its model file whole);
-    None where it must be made (first use, or the run changed since)."""
+def _files(run: Run, fingerprint: str) -> tuple[Path, Path]:
     folder = run.path / LITERT_FOLDER
-    record = LiteRecord.read(folder)
-    if record is None or record.fingerprint != run_fingerprint(run, yamnet):
+    return folder / f"{fingerprint}.tflite", folder / f"{fingerprint}.json"
+
+
+def cached_model(run: Run, yamnet: EmbeddingParams | None = None) -> LiteModel | None:
+    """The run's LiteRT model for what the run is now, its file whole; None where it must be made (first
+    use, a changed run, a damaged or unreadable file)."""
+    fingerprint = run_fingerprint(run, yamnet)
+    model_file, record_file = _files(run, fingerprint)
+    try:
+        record = LiteRecord(**json.loads(record_file.read_text()))
+        if record.fingerprint != fingerprint:
+            return None
+        if record.unavailable:
+            return LiteModel(record, None)
+        content = model_file.read_bytes()
+    except (OSError, ValueError, TypeError):
         return None
-    if record.unavailable or (folder / MODEL_FILE).is_file() and file_digest(folder / MODEL_FILE) == record.digest:
-        return record
-    return None
+    return LiteModel(record, content) if hashlib.sha256(content).hexdigest() == record.digest else None
 
 
-def build_model(run_dir: str | Path, yamnet: EmbeddingParams | None = None) -> LiteRecord:
-    """Convert the run to LiteRT with TensorFlow and cache it beside the run (or record why it cannot be).
+def _interpreter(content: bytes):
+    """LiteRT's interpreter for a model, its tensors allocated; GenreTfError where it cannot load it."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        interpreter = Interpreter(model_content=content, num_threads=threads)
+        with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter.allocate_tensors()
+        return interpreter
+    except Exception as e:  # ImportError, or LiteRT's own ValueError/RuntimeError for a model it cannot run
+        raise GenreTfError(f"LiteRT cannot load the model ({type(e).__name__}: {first_line(e)})") from None
+
+
+def _check_writable(folder: Path) -> None:
+    """Raises GenreTfError where the model could not be kept (a read-only run folder, another user's)."""
+    try:
+        folder.mkdir(exist_ok=True)
+        write_atomic(folder / ".writable", b"")
+        (folder / ".writable").unlink()
+    except OSError as e:
+        raise GenreTfError(f"{folder}: cannot keep the run's LiteRT model there ({first_line(e)})") from None
+
+
+def _made(predictor, fingerprint: str) -> tuple[LiteRecord, bytes | None]:
+    """Convert the predictor's graph and check the result against TensorFlow on a few windows (noise, a tone,
+    silence): a model that disagrees by more than LITERT_TOLERANCE, or gives a non-number, is not kept."""
+    from .export import convert_function
+
+    try:
+        content, unavailable = convert_function(predictor.probabilities_function())
+    except Exception as e:  # tracing or converting: the converter's errors have no common type
+        content, unavailable = None, f"{type(e).__name__}: {first_line(e)}"
+    if content is None:
+        return LiteRecord(fingerprint, unavailable=unavailable, built=now_iso()), None
+    try:
+        runner = _interpreter(content).get_signature_runner()
+        (name_in,), (name_out,) = runner.get_input_details(), runner.get_output_details()
+        samples = predictor.segment.segment_samples
+        t = np.arange(samples) / predictor.segment.sample_rate
+        windows = np.stack([np.random.default_rng(0).uniform(-0.5, 0.5, samples), 0.3 * np.sin(2 * np.pi * 440 * t),
+                            np.zeros(samples)]).astype(np.float32)
+        lite = runner(**{name_in: windows})[name_out]
+        difference = float(np.max(np.abs(lite - predictor.classify(windows))))
+    except (GenreTfError, ValueError, RuntimeError) as e:
+        return LiteRecord(fingerprint, unavailable=first_line(e), built=now_iso()), None
+    if not np.isfinite(lite).all() or not difference <= LITERT_TOLERANCE:
+        return LiteRecord(fingerprint, unavailable=f"its probabilities differ from TensorFlow's by {difference:.2g}",
+                          built=now_iso()), None
+    return LiteRecord(fingerprint, hashlib.sha256(content).hexdigest(), name_in, name_out, built=now_iso()), content
+
+
+def build_model(run_dir: str | Path, yamnet: EmbeddingParams | None = None) -> LiteModel:
+    """Convert the run to LiteRT with TensorFlow and keep it beside the run (or record why it cannot be), under
+    the folder's lock: a second process waits, then finds it made.
 
     Raises:
-        GenreTfError: the run's folder cannot be written.
+        GenreTfError: the run's folder cannot be written, or the run cannot be loaded.
+        ModelUnavailableError: YAMNet or musicnn's weights cannot be loaded.
     """
-    from .export import convert_function
     from .predict import Predictor
 
     run = load_run(run_dir)
     folder = run.path / LITERT_FOLDER
-    fingerprint = run_fingerprint(run, yamnet)
-    predictor = Predictor(run.path, yamnet)
-    flatbuffer, unavailable = convert_function(predictor.probabilities_function())
+    _check_writable(folder)
+    lock = Lock(folder / ".lock")
+    while not lock.acquire():  # another process is making it: wait, then use what it made
+        time.sleep(0.1)
     try:
-        folder.mkdir(exist_ok=True)
-        if flatbuffer is None:
-            record = LiteRecord(fingerprint, unavailable=unavailable, built=now_iso())
-        else:
-            write_atomic(folder / MODEL_FILE, flatbuffer)
-            names = _signature(folder / MODEL_FILE)
-            record = LiteRecord(fingerprint, hashlib.sha256(flatbuffer).hexdigest(), *names, built=now_iso())
-        write_atomic(folder / RECORD_FILE, json.dumps(dataclasses.asdict(record), indent=1))
+        made = cached_model(run, yamnet)
+        if made is not None:
+            return made
+        fingerprint = run_fingerprint(run, yamnet)
+        record, content = _made(Predictor(run.path, yamnet), fingerprint)
+        model_file, record_file = _files(run, fingerprint)
+        for stale in folder.glob("*.tflite"):  # made for what the run was before
+            stale.unlink(missing_ok=True)
+        if content is not None:
+            write_atomic(model_file, content)
+        write_atomic(record_file, json.dumps(dataclasses.asdict(record), indent=1))
+        for stale in folder.glob("*.json"):
+            if stale != record_file:
+                stale.unlink(missing_ok=True)
     except OSError as e:
-        raise GenreTfError(f"{folder}: cannot keep the run's LiteRT model ({first_line(e)})") from None
-    return record
-
-
-def _interpreter(model_file: Path):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model_file), num_threads=len(os.sched_getaffinity(0)))
-    with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-        interpreter.allocate_tensors()
-    return interpreter
-
-
-def _signature(model_file: Path) -> tuple[str, str]:
-    runner = _interpreter(model_file).get_signature_runner()
-    (name_in,), (name_out,) = runner.get_input_details(), runner.get_output_details()
-    return name_in, name_out
+        raise GenreTfError(f"{folder}: cannot keep the run's LiteRT model there ({first_line(e)})") from None
+    finally:
+        lock.release()
+    return LiteModel(record, content)
 
 
 def choose_runtime(run_dir: str | Path, yamnet: EmbeddingParams | None = None, runtime: str = AUTO,
@@ -138,30 +226,47 @@ def choose_runtime(run_dir: str | Path, yamnet: EmbeddingParams | None = None, r
     said through `info`.
 
     Raises:
-        GenreTfError: an unknown runtime, or `litert` for a run that cannot be converted.
+        GenreTfError: an unknown runtime, or `litert` for a run that has no LiteRT model.
+        ModelUnavailableError: the model must be made, and YAMNet or musicnn's weights cannot be loaded.
     """
-    require(runtime in RUNTIMES, f"`runtime` must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
+    check_runtime(runtime)
     if runtime == TENSORFLOW:
         return TENSORFLOW
     run = load_run(run_dir)
-    record = cached_model(run, yamnet)
-    if record is None:
-        info(f"making the run's LiteRT model (once per run, with TensorFlow): {run.path / LITERT_FOLDER}")
+    made = cached_model(run, yamnet)
+    if made is None:
         try:
-            record = build_model(run.path, yamnet)
-        except GenreTfError as e:  # a run folder this user cannot write
+            _check_writable(run.path / LITERT_FOLDER)
+        except GenreTfError as e:
             require(runtime == AUTO, str(e))
             info(f"labelling with TensorFlow: {e}")
             return TENSORFLOW
-    if record.unavailable:
-        require(runtime == AUTO, f"{run.path}: no LiteRT model ({record.unavailable})")
-        info(f"labelling with TensorFlow: the run has no LiteRT model ({record.unavailable})")
+        info(f"making the run's LiteRT model (once per run, with TensorFlow): {run.path / LITERT_FOLDER}")
+        made = build_model(run.path, yamnet)
+    if made.record.unavailable:
+        require(runtime == AUTO, f"{run.path}: no LiteRT model ({made.record.unavailable})")
+        info(f"labelling with TensorFlow: the run has no LiteRT model ({made.record.unavailable})")
         return TENSORFLOW
     return LITERT
 
 
+def gpu_visible() -> bool:
+    """Whether an NVIDIA GPU is there for TensorFlow (its driver lists one, and CUDA_VISIBLE_DEVICES does not
+    hide it), asked without starting TensorFlow."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def check_runtime(runtime: str) -> None:
+    """Raises GenreTfError for a runtime that is not one of RUNTIMES."""
+    require(runtime in RUNTIMES, f"`runtime` must be one of {', '.join(RUNTIMES)}, not '{runtime}'")
+
+
 class LitePredictor:
-    """A run's cached LiteRT model, ready to label audio without TensorFlow (`Predictor`'s interface).
+    """A run's LiteRT model, ready to label audio without TensorFlow: the same `run`, `segment`, `genres`,
+    `classify` and `predict` as `Predictor`, its probabilities within LITERT_TOLERANCE of it.
 
     Args:
         run_dir: the run's folder; its LiteRT model must be current (`choose_runtime` makes it).
@@ -175,12 +280,12 @@ class LitePredictor:
     def __init__(self, run_dir: str | Path, yamnet: EmbeddingParams | None = None):
         self.run = load_run(run_dir)
         self.segment = self.run.segment
-        record = cached_model(self.run, yamnet)
-        if record is None or record.unavailable:
+        made = cached_model(self.run, yamnet)
+        if made is None or made.content is None:
             raise GenreTfError(f"{self.run.path}: no current LiteRT model"
-                               + (f" ({record.unavailable})" if record else ""))
-        self._runner = _interpreter(self.run.path / LITERT_FOLDER / MODEL_FILE).get_signature_runner()
-        self._input, self._output = record.input, record.output
+                               + (f" ({made.record.unavailable})" if made else ""))
+        self._runner = _interpreter(made.content).get_signature_runner()
+        self._input, self._output = made.record.input, made.record.output
 
     @property
     def genres(self) -> list[str]:
@@ -200,29 +305,20 @@ class LitePredictor:
 
     def predict(self, source, hop_seconds: float | None = None, progress: Callable[[float], None] | None = None,
                 limit_seconds: float | None = None) -> Prediction:
-        """A song's prediction, as `Predictor.predict` gives it (the same arguments, within
-        PROBABILITY_TOLERANCE).
-
-        Args:
-            source (str | os.PathLike | BinaryIO): a path, or a binary file object, of a supported audio format.
-            hop_seconds: seconds between window starts; None: the window length.
-            progress: called with the fraction of the song done (0 to 1) after each batch of windows.
-            limit_seconds: the longest song accepted, in seconds; None: no limit.
-
-        Returns:
-            The song's prediction: each window's probabilities and their mean.
-
-        Raises:
-            GenreTfError: a hop out of range.
-            AudioError: a file that yields no usable music, or one longer than `limit_seconds`.
-        """
+        """A song's prediction, as `Predictor.predict` gives it: the same arguments, errors and result (its
+        probabilities within LITERT_TOLERANCE)."""
         return label_song(self.classify, self.segment, self.genres, source, hop_seconds, progress, limit_seconds)
 
 
 def song_model(run_dir: str | Path, yamnet: EmbeddingParams | None = None, runtime: str = TENSORFLOW):
-    """The model that labels songs for a chosen runtime (`choose_runtime`): a LitePredictor or a Predictor."""
+    """The model that labels songs for a chosen runtime (`choose_runtime`): a LitePredictor, or a Predictor
+    (also where the LiteRT model this process was told of is not current here: a Ray worker's copy of the
+    run, or its genre-tf, may differ)."""
     if runtime == LITERT:
-        return LitePredictor(run_dir, yamnet)
+        try:
+            return LitePredictor(run_dir, yamnet)
+        except GenreTfError:
+            pass
     from .predict import Predictor
 
     return Predictor(run_dir, yamnet)

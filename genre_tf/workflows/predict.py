@@ -84,7 +84,7 @@ class Predictor:
         """`probabilities` as one TF graph for any number of windows (what litert.py converts).
 
         Returns:
-            A concrete function: (None, segment samples) float32 -> (None, genres) float32.
+            (ConcreteFunction): (None, segment samples) float32 windows -> (None, genres) float32 probabilities.
         """
         return self._probabilities_graph.get_concrete_function()
 
@@ -95,7 +95,7 @@ class Predictor:
             windows: (windows, segment samples) array of mono audio at the run's rate, in [-1, 1].
 
         Returns:
-            (windows, genres) float32 array of probabilities, in `labels` order.
+            (windows, genres) float32 array of probabilities, in `genres` order.
         """
         return self._probabilities_graph(tf.convert_to_tensor(windows, tf.float32)).numpy()
 

@@ -26,8 +26,8 @@ from ..io.audio import (
 from ..io.prediction_table import Prediction
 
 # The same song's probabilities from batches of other shapes (the exported model: all windows at once;
-# a Ray actor: windows of several songs) or from LiteRT: equal within this, not bit for bit (float sums
-# may round apart; XNNPACK's kernels are not TensorFlow's).
+# a Ray actor: windows of several songs): equal within this, not bit for bit (float sums may round apart).
+# LiteRT's against TensorFlow's: litert.LITERT_TOLERANCE.
 PROBABILITY_TOLERANCE = 1e-4
 
 
@@ -35,7 +35,7 @@ def label_song(classify: Callable[[np.ndarray], np.ndarray], segment: SegmentPar
                hop_seconds: float | None = None, progress: Callable[[float], None] | None = None,
                limit_seconds: float | None = None) -> Prediction:
     """Every window of one song (one every `hop_seconds`) through `classify`, streamed: memory stays bounded
-    whatever the song's length. `Predictor.predict` and `LitePredictor.predict` document the arguments."""
+    whatever the song's length. `Predictor.predict` documents the arguments."""
     check_hop(segment, hop_seconds)
     reader = AudioReader(source, limit_seconds)
     duration = max(reader.frames / reader.source_rate, 1e-9)
@@ -72,7 +72,7 @@ def song_windows(reader: AudioReader, segment: SegmentParams,
                  hop_seconds: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """(start in seconds, window) over a song: the segment rule for the tail, and a song peaking above
     full scale scaled down as a whole. Streamed, after a cheap first pass for the peak, so that memory
-    stays bounded whatever the song's length (`Predictor.predict`, the server)."""
+    stays bounded whatever the song's length (`label_song`: `predict` in Python, the server)."""
     rate = segment.sample_rate
     gain = check_level(reader.name, reader.peak(rate), reader.notes)
     hop = None if hop_seconds is None else int(round(hop_seconds * rate))
