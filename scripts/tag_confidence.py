@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genre_tf.config import TAG_CALIBRATION_CLIPS, TAG_MIN_CONFIDENCE, TAG_PRECISION  # noqa: E402
-from genre_tf.io.runs import TEST_CLIPS_FILE, ScoredClips, load_run  # noqa: E402
+from genre_tf.io.runs import TEST_CLIPS_FILE, ScoredClips, scan_runs  # noqa: E402
 from genre_tf.workflows.tagging import confidence_for_precision  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def held_out(folds: list[ScoredClips]) -> tuple[int, int]:
 
 
 def main() -> None:
-    runs = [load_run(p) for p in sorted(Path(sys.argv[1]).iterdir()) if (p / "config.json").is_file()]
+    runs = scan_runs(sys.argv[1])[0]
     print(f"precision wanted {TAG_PRECISION:.0%}, measured over at least {TAG_CALIBRATION_CLIPS} clips\n")
     print(f"| run | clips | accuracy | own threshold | kept | right when kept | held out: kept | held out: right "
           f"| at {TAG_MIN_CONFIDENCE}: kept | at {TAG_MIN_CONFIDENCE}: right |")

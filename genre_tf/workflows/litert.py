@@ -82,7 +82,7 @@ def run_fingerprint(run: Run, yamnet: EmbeddingParams | None = None) -> str:
     weights = [_stat(Path(v)) for p in params for v in p.values() if isinstance(v, str) and Path(v).is_file()]
     code = [_stat(f) for part in map(_PACKAGE.joinpath, _GRAPH_CODE)
             for f in (sorted(part.rglob("*.py")) if part.is_dir() else [part])]
-    parts = {"config": hashlib.sha256((run.path / "config.json").read_bytes()).hexdigest(),
+    parts = {"config": run.config.to_json(),
              "models": [_stat(p)[1:] for p in run.model_files], "yamnet": params[len(run.inputs):],
              "weights": weights, "code": code, "versions": _versions()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
