@@ -5,6 +5,7 @@ are labelled by TensorFlow, said in one line. (That LiteRT's probabilities equal
 and input: test_train.py's contract test; a library table from either: test_library.py.)"""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,10 +33,17 @@ from .conftest import copy_runs
 MAKING = "making the run's LiteRT model (once per run, with TensorFlow): "
 
 
+def fresh_copy(run, folder):
+    """A copy of a session's run without the LiteRT model other tests' `predict` may have made beside it."""
+    (copy,) = copy_runs([run], folder)
+    shutil.rmtree(copy / LITERT_FOLDER, ignore_errors=True)
+    return copy
+
+
 @pytest.fixture(scope="module")
 def lite_run(pair_runs, request, tmp_path_factory):
     """A copy of the cnn/logmel pair (tests here change it), its LiteRT model made."""
-    (run,) = copy_runs([pair_runs.get("cnn", "logmel", request).run_dir], tmp_path_factory.mktemp("lite"))
+    run = fresh_copy(pair_runs.get("cnn", "logmel", request).run_dir, tmp_path_factory.mktemp("lite"))
     assert choose_runtime(run) == litert.LITERT
     return run
 
@@ -113,7 +121,7 @@ def test_another_yamnet_source_is_another_model(pair_runs, request, yamnet_weigh
 
 
 def test_a_run_without_a_litert_model_is_labelled_by_tensorflow_said_in_one_line(pair_runs, request, tmp_path):
-    (run,) = copy_runs([pair_runs.get("lstm", "mfcc", request).run_dir], tmp_path)
+    run = fresh_copy(pair_runs.get("lstm", "mfcc", request).run_dir, tmp_path)
     told = []
     assert choose_runtime(run, info=told.append) == litert.TENSORFLOW
     assert told[0] == MAKING + str(run / LITERT_FOLDER)
@@ -131,7 +139,7 @@ def test_a_run_without_a_litert_model_is_labelled_by_tensorflow_said_in_one_line
 
 def test_a_run_folder_that_cannot_be_written_is_labelled_by_tensorflow_without_converting(pair_runs, request,
                                                                                           tmp_path):
-    (run,) = copy_runs([pair_runs.get("cnn", "mfcc", request).run_dir], tmp_path)
+    run = fresh_copy(pair_runs.get("cnn", "mfcc", request).run_dir, tmp_path)
     (run / LITERT_FOLDER).write_text("")  # a file where the folder would go: as a read-only folder, to root too
     told = []
     with mock.patch.object(litert, "build_model") as build:
