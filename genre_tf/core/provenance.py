@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 _LIBRARIES = ("genre-tf", "tensorflow", "keras", "tensorflow-hub", "librosa", "soundfile", "numpy", "scikit-learn",
-              "pandas", "mutagen")
+              "pandas", "mutagen", "ai-edge-litert")
 
 
 def library_versions() -> dict[str, str]:

@@ -525,7 +525,7 @@ class Run:
     @property
     def segment_seconds(self) -> float:
         """The length of the windows the model takes, in seconds."""
-        return self.segment.segment_samples / self.segment.sample_rate
+        return self.segment.segment_seconds
 
     @property
     def input_label(self) -> str:

@@ -11,11 +11,11 @@ fingerprint of what it was made from:
                                          has no LiteRT model
 
 The fingerprint covers the run's config and model files, the files its features read (YAMNet's weights,
-the replacement YAMNet source), the code that builds the graph and the versions of genre-tf, TensorFlow
-and LiteRT: any change makes a new fingerprint, so a stale model is never found. Each file is written
-atomically, the record last, under a lock; a model is loaded from the bytes whose digest was checked. A run
-that cannot be converted (Keras' LSTM; YAMNet through TF-Hub, whose ops need TensorFlow) is recorded as
-such and labelled by TensorFlow, said in one line.
+the replacement YAMNet source), the code that builds the graph and the versions of genre-tf and the libraries
+it records in a run (TensorFlow, Keras, LiteRT, NumPy...): any change makes a new fingerprint, so a stale
+model is never found. Each file is written atomically, the record last, under a lock; a model is loaded from
+the bytes whose digest was checked. A run that cannot be converted (Keras' LSTM; YAMNet through TF-Hub, whose
+ops need TensorFlow) is recorded as such and labelled by TensorFlow, said in one line.
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ import numpy as np
 
 from ..config import RUNTIMES, EmbeddingParams
 from ..core.errors import GenreTfError, first_line, require
-from ..core.files import Lock, write_atomic
+from ..core.files import Lock, fingerprint, write_atomic
 from ..core.native import native_stderr_silenced
-from ..core.provenance import now_iso
+from ..core.provenance import library_versions, now_iso
 from ..io.prediction_table import Prediction
 from ..io.runs import Run, load_run
 from .songs import label_song
@@ -52,39 +52,22 @@ _GRAPH_CODE = ("features", "models", "workflows/predict.py", "workflows/export.p
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {}
-    for name in ("genre-tf", "tensorflow", "keras", "ai-edge-litert"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _stat(path: Path) -> list:
-    """What identifies a file's content without reading it (its inode and change time too: a file put back
-    with its old size and modification time is still another file)."""
+def _identity(path: Path) -> dict:
+    """A file's `fingerprint`, and its inode and change time: a file put back with its old size and
+    modification time is still another file."""
     st = path.stat()
-    return [str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def _uses_embedding(run: Run) -> bool:
-    return "embedding" in run.inputs
+    return {**fingerprint(path), "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
 
 def run_fingerprint(run: Run, yamnet: EmbeddingParams | None = None) -> str:
     """What a run's LiteRT model is made from, as one hex digest (see the module docstring)."""
-    yamnet = yamnet if _uses_embedding(run) else None  # only an embedding run reads YAMNet
+    yamnet = yamnet if "embedding" in run.inputs else None  # only an embedding run reads YAMNet
     params = [run.feature_params(name) for name in run.inputs] + ([dataclasses.asdict(yamnet)] if yamnet else [])
-    weights = [_stat(Path(v)) for p in params for v in p.values() if isinstance(v, str) and Path(v).is_file()]
-    code = [_stat(f) for part in map(_PACKAGE.joinpath, _GRAPH_CODE)
-            for f in (sorted(part.rglob("*.py")) if part.is_dir() else [part])]
-    parts = {"config": run.config.to_json(),
-             "models": [_stat(p)[1:] for p in run.model_files], "yamnet": params[len(run.inputs):],
-             "weights": weights, "code": code, "versions": _versions()}
+    weights = {v: _identity(Path(v)) for p in params for v in p.values() if isinstance(v, str) and Path(v).is_file()}
+    code = {str(f): _identity(f) for part in map(_PACKAGE.joinpath, _GRAPH_CODE)
+            for f in (sorted(part.rglob("*.py")) if part.is_dir() else [part])}
+    parts = {"config": run.config.to_json(), "models": [_identity(p) for p in run.model_files],
+             "yamnet": params[len(run.inputs):], "weights": weights, "code": code, "versions": library_versions()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

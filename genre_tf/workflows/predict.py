@@ -20,7 +20,7 @@ from ..core.tf import tf
 from ..features import FEATURES, make_extractor
 from ..io.prediction_table import Prediction
 from ..io.runs import load_run
-from .songs import check_hop, label_song
+from .songs import label_song
 
 
 class Predictor:
@@ -98,17 +98,6 @@ class Predictor:
             (windows, genres) float32 array of probabilities, in `genres` order.
         """
         return self._probabilities_graph(tf.convert_to_tensor(windows, tf.float32)).numpy()
-
-    def check_hop(self, hop_seconds: float | None) -> None:
-        """Refuse a hop `predict` would refuse, before any work.
-
-        Args:
-            hop_seconds: seconds between window starts; None: the window length.
-
-        Raises:
-            GenreTfError: a hop shorter than 0.1 s or longer than the window.
-        """
-        check_hop(self.segment, hop_seconds)
 
     def predict(self, source, hop_seconds: float | None = None,
                 progress: Callable[[float], None] | None = None, limit_seconds: float | None = None) -> Prediction:
