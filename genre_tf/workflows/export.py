@@ -111,36 +111,37 @@ def _conversion_error(error: Exception) -> str:
     return f"ops outside this op set: {', '.join(ops)}" if ops else first_line(error, 300)
 
 
-# LiteRT op sets tried in order: TFLite's builtins, else with TF ops (Flex, a larger runtime).
-OP_SETS = {"builtins": ("TFLITE_BUILTINS",), "builtins+select_tf_ops": ("TFLITE_BUILTINS", "SELECT_TF_OPS")}
+# LiteRT op sets, tried in this order: TFLite's builtins, else with TF ops (Flex, a larger runtime).
+OP_SETS = {"builtins": [tf.lite.OpsSet.TFLITE_BUILTINS],
+           "builtins+select_tf_ops": [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]}
 
 
-def _convert(function, op_sets: tuple[str, ...], trackable=None,
-             dynamic_range: bool = False) -> tuple[bytes | None, dict[str, str]]:
+def _convert(function, op_sets: list[str], trackable=None,
+             dynamic_range: bool = False) -> tuple[bytes | None, str | None, dict[str, str]]:
     """A concrete function as LiteRT, its variables frozen into constants (converted as variables, Keras 3
-    weights came out uninitialized: NaN probabilities), with the first of `op_sets` (OP_SETS' names)
-    that converts; the flatbuffer (None if none did) and why each set tried before failed."""
+    weights came out uninitialized: NaN probabilities), with the first of `op_sets` (OP_SETS' names) that
+    converts: the flatbuffer and that set's name (None, None if none did), and why each set tried before failed."""
     try:
         frozen = freeze_variables(function)
     except ValueError as e:  # Keras' LSTM assigns a variable inside its loop
-        return None, {"freezing the weights": first_line(e, 300)}
+        return None, None, {"freezing the weights": first_line(e, 300)}
     errors = {}
     for name in op_sets:
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable or tf.Module())
-        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, ops) for ops in OP_SETS[name]]
+        converter.target_spec.supported_ops = OP_SETS[name]
         converter.optimizations = [tf.lite.Optimize.DEFAULT] if dynamic_range else []
         try:
             with native_stderr_silenced():  # the converter's MLIR dumps: summed up in the record instead
-                return converter.convert(), errors
+                return converter.convert(), name, errors
         except Exception as e:  # the converter's errors have no common type
             errors[name] = _conversion_error(e)
-    return None, errors
+    return None, None, errors
 
 
 def convert_function(function) -> tuple[bytes | None, str | None]:
     """A concrete function as LiteRT with builtin ops only (what LiteRT's own runtime runs): the flatbuffer,
     or None and why it cannot be converted, in a few words (litert.py caches a run's)."""
-    flatbuffer, errors = _convert(function, ("builtins",))
+    flatbuffer, _, errors = _convert(function, ["builtins"])
     return flatbuffer, None if flatbuffer else "; ".join(f"{step}: {why}" for step, why in errors.items())
 
 
@@ -151,12 +152,12 @@ def convert_tflite(saved_model: Path, dynamic_range: bool = False) -> tuple[byte
     (LiteRT's dynamic-range quantization; scripts/bench_library.py measures it)."""
     loaded = tf.saved_model.load(str(saved_model))
     serve = loaded.signatures[SIGNATURE]
-    flatbuffer, errors = _convert(serve, tuple(OP_SETS), loaded, dynamic_range)
+    flatbuffer, ops, errors = _convert(serve, list(OP_SETS), loaded, dynamic_range)
     if flatbuffer is None:
         return None, {"file": None, "ops": None, "not_converted": errors}
     outputs = {f"output_{i}": name for i, name in enumerate(sorted(serve.structured_outputs))}  # dict flatten order
-    return flatbuffer, {"file": TFLITE_FILE, "ops": list(OP_SETS)[len(errors)], "signature": "serving_default",
-                        "outputs": outputs, "not_converted": errors}
+    return flatbuffer, {"file": TFLITE_FILE, "ops": ops, "signature": "serving_default", "outputs": outputs,
+                        "not_converted": errors}
 
 
 def _record(predictor: Predictor, formats: tuple[str, ...]) -> dict:
